@@ -1,0 +1,8 @@
+"""Lyapunov candidates V."""
+
+from ._base import AbstractCandidate as AbstractCandidate
+from ._neural import NeuralLyapunov as NeuralLyapunov
+from ._potentials import CrossEntropy as CrossEntropy
+from ._potentials import SquaredError as SquaredError
+from ._quadratic import Quadratic as Quadratic
+from ._quadratic import best_quadratic_rate as best_quadratic_rate

@@ -1,0 +1,167 @@
+"""Systems whose vector field is a torch module."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from .._api import checked_kwargs
+from .._errors import InvalidArgumentError, InvalidValueError, ShapeError
+from .._tensors import _to_tensor, as_vector, check_finite
+from ._base import AbstractSystem
+
+__all__ = ["NeuralSystem"]
+
+INPUTS = ("x", "t,x", "x,context")
+
+
+def _module_dtype(module: nn.Module) -> torch.dtype | None:
+    for p in module.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return None
+
+
+class NeuralSystem(AbstractSystem):
+    """A system ``x' = f(x)`` whose ``f`` is an ``nn.Module``; the module is never mutated.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Maps ``(batch, n_states)`` to ``(batch, n_states)``. With ``inputs="t,x"`` it is called
+        as ``module(t, x)`` (the torchdiffeq convention); with ``inputs="x,context"`` as
+        ``module(x, context)`` (a data-controlled system, as in LyaNet).
+    n_states : int
+        State dimension.
+    inputs : {"x", "t,x", "x,context"}
+        How the module is called.
+    context : array_like, optional
+        For ``inputs="x,context"``: the bound context, shape ``(context_dim,)`` (shared by the
+        batch) or ``(batch, context_dim)``. Without one the system is *unbound*: call
+        :meth:`bind` before evaluating it.
+    x_eq : array_like, optional
+        The equilibrium of interest (zeros by default). Not checked: a trained network need not
+        vanish there exactly.
+
+    Notes
+    -----
+    States are cast to the module's parameter dtype and the result back to the dtype of the
+    states. For float64 verification convert the module first (``module.double()``).
+
+    Examples
+    --------
+    >>> import torch, lyactrl
+    >>> layer = torch.nn.Linear(2, 2, bias=False)
+    >>> sys = lyactrl.NeuralSystem(layer, 2)
+    >>> sys.n_states
+    2
+    """
+
+    @checked_kwargs
+    def __init__(
+        self,
+        module: nn.Module,
+        n_states: int,
+        *,
+        inputs: str = "x",
+        context: Any = None,
+        x_eq: Any = None,
+    ) -> None:
+        if not isinstance(module, nn.Module):
+            raise InvalidArgumentError(
+                f"module: expected a torch.nn.Module, received {type(module).__name__}"
+            )
+        if isinstance(n_states, bool) or not isinstance(n_states, int) or n_states < 1:
+            raise InvalidValueError(f"n_states: expected a positive int, received {n_states!r}")
+        if inputs not in INPUTS:
+            raise InvalidValueError(f"inputs: expected one of {INPUTS}, received {inputs!r}")
+        if context is not None and inputs != "x,context":
+            raise InvalidArgumentError(
+                f"context: only systems with inputs='x,context' take a context; received "
+                f"inputs={inputs!r}"
+            )
+        self.module = module
+        self.n_states = n_states
+        self.inputs = inputs
+        self.x_eq = (
+            torch.zeros(n_states, dtype=torch.float64)
+            if x_eq is None
+            else as_vector(x_eq, n_states, name="x_eq")
+        )
+        self.context = None if context is None else check_finite(_to_tensor(context, "context"), "context")
+        if self.context is not None and self.context.ndim not in (1, 2):
+            raise ShapeError(
+                "context: expected shape (context_dim,) or (batch, context_dim), received "
+                f"{tuple(self.context.shape)}"
+            )
+        self._dtype = _module_dtype(module)
+        if self.is_bound:
+            self._check_output_shape()
+
+    @property
+    def is_bound(self) -> bool:
+        """Whether the system can be evaluated (it has a context, or needs none)."""
+        return self.inputs != "x,context" or self.context is not None
+
+    def bind(self, context: Any) -> NeuralSystem:
+        """Return the ordinary system ``x' = f(x, context)`` for a fixed context."""
+        if self.inputs != "x,context":
+            raise InvalidArgumentError(
+                f"bind: only systems with inputs='x,context' take a context; this one has "
+                f"inputs={self.inputs!r}"
+            )
+        return NeuralSystem(
+            self.module, self.n_states, inputs=self.inputs, context=context, x_eq=self.x_eq
+        )
+
+    def _check_output_shape(self) -> None:
+        probe = self.x_eq.unsqueeze(0).repeat(2, 1)
+        if self.context is not None and self.context.ndim == 2:
+            probe = probe[:1].repeat(self.context.shape[0], 1)
+        try:
+            with torch.no_grad():
+                out = self.vector_field(0.0, probe)
+        except RuntimeError as exc:
+            raise ShapeError(
+                f"module: calling it on states of shape {tuple(probe.shape)} failed ({exc}); "
+                f"expected a module mapping (batch, {self.n_states}) to (batch, {self.n_states})"
+            ) from exc
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != tuple(probe.shape):
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ShapeError(
+                f"module: expected output shape {tuple(probe.shape)} for input "
+                f"{tuple(probe.shape)}, received {got}"
+            )
+
+    def vector_field(
+        self, t: float | torch.Tensor, x: torch.Tensor, u: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        xin = x if self._dtype is None or x.dtype == self._dtype else x.to(self._dtype)
+        if self.inputs == "x":
+            out = self.module(xin)
+        elif self.inputs == "t,x":
+            tt = torch.as_tensor(t, dtype=xin.dtype, device=xin.device)
+            out = self.module(tt, xin)
+        else:
+            if self.context is None:
+                raise InvalidArgumentError(
+                    "context: this data-controlled system is unbound; call system.bind(context)"
+                )
+            ctx = self.context.to(dtype=xin.dtype, device=xin.device)
+            if ctx.ndim == 1:
+                ctx = ctx.unsqueeze(0).expand(xin.shape[0], -1)
+            elif ctx.shape[0] != xin.shape[0]:
+                raise ShapeError(
+                    f"x: the bound context has batch {ctx.shape[0]}, so x must have batch "
+                    f"{ctx.shape[0]}; received {xin.shape[0]}"
+                )
+            out = self.module(xin, ctx)
+        return out if out.dtype == x.dtype else out.to(x.dtype)
+
+    def __repr__(self) -> str:
+        return (
+            f"NeuralSystem({type(self.module).__name__}, n_states={self.n_states}, "
+            f"inputs={self.inputs!r}, bound={self.is_bound})"
+        )

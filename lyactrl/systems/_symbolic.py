@@ -1,0 +1,146 @@
+"""Systems given as sympy expressions, lambdified to torch (batched and differentiable)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from .._api import checked_kwargs, optional_import
+from .._errors import InvalidArgumentError, InvalidValueError, ShapeError
+from .._tensors import as_vector
+from ._base import AbstractSystem
+
+__all__ = ["SymbolicSystem"]
+
+
+def _symbols(sp: Any, items: Any, name: str) -> list[Any]:
+    if items is None:
+        return []
+    if isinstance(items, str):
+        items = [s for s in items.replace(",", " ").split() if s]
+    out = []
+    for s in items:
+        sym = sp.Symbol(s) if isinstance(s, str) else s
+        if not isinstance(sym, sp.Symbol):
+            raise InvalidArgumentError(
+                f"{name}: expected sympy symbols or names, received {type(s).__name__} {s!r}"
+            )
+        out.append(sym)
+    if len(set(out)) != len(out):
+        raise InvalidValueError(f"{name}: expected distinct symbols, received {out}")
+    return out
+
+
+class SymbolicSystem(AbstractSystem):
+    """``x' = f(x[, u])`` from sympy expressions, evaluated in torch.
+
+    Parameters
+    ----------
+    exprs : sequence of sympy expressions or strings
+        One right-hand side per state.
+    states : sequence of sympy symbols or names, or a comma-separated string
+        The state variables, in order.
+    inputs : sequence of symbols or names, optional
+        Input variables (the system is then a plant for :class:`ClosedLoop`).
+    parameters : dict, optional
+        Values substituted for further symbols, e.g. ``{"mu": 1.0}``.
+    x_eq : array_like, optional
+        The equilibrium (zeros by default); checked to satisfy ``|f(x_eq)| <= 1e-9`` with zero
+        input.
+
+    Attributes
+    ----------
+    exprs : list of sympy expressions
+        The right-hand sides after substitution of ``parameters``.
+
+    Examples
+    --------
+    >>> import lyactrl
+    >>> vdp = lyactrl.SymbolicSystem(["-x2", "x1 - (1 - x1**2)*x2"], "x1, x2")
+    >>> vdp([[1.0, 2.0]]).tolist()
+    [[-2.0, 1.0]]
+    """
+
+    @checked_kwargs
+    def __init__(
+        self,
+        exprs: Sequence[Any],
+        states: Any,
+        *,
+        inputs: Any = None,
+        parameters: dict[Any, float] | None = None,
+        x_eq: Any = None,
+    ) -> None:
+        sp = optional_import("sympy", "symbolic")
+        self.states = _symbols(sp, states, "states")
+        self.input_symbols = _symbols(sp, inputs, "inputs")
+        if isinstance(exprs, str) or not isinstance(exprs, (Sequence, sp.MatrixBase)):
+            raise InvalidArgumentError(
+                f"exprs: expected a sequence of expressions, received {type(exprs).__name__}"
+            )
+        exprs = list(exprs)
+        if len(exprs) != len(self.states):
+            raise ShapeError(
+                f"exprs: expected one expression per state ({len(self.states)}), received "
+                f"{len(exprs)}"
+            )
+        local = {s.name: s for s in self.states + self.input_symbols}
+        subs = {}
+        for key, val in (parameters or {}).items():
+            sym = sp.Symbol(key) if isinstance(key, str) else key
+            local[sym.name] = sym
+            subs[sym] = val
+        parsed = []
+        for i, e in enumerate(exprs):
+            try:
+                parsed.append(sp.sympify(e, locals=local).subs(subs))
+            except (sp.SympifyError, TypeError, SyntaxError) as exc:
+                raise InvalidValueError(f"exprs[{i}]: could not parse {e!r}: {exc}") from exc
+        known = set(self.states) | set(self.input_symbols)
+        unknown = set().union(*(p.free_symbols for p in parsed)) - known
+        if unknown:
+            raise InvalidValueError(
+                f"exprs: unknown symbols {sorted(map(str, unknown))}; expected only the states "
+                f"{[s.name for s in self.states]} and inputs {[s.name for s in self.input_symbols]}"
+                "; give values for parameters with parameters={...}"
+            )
+        self.exprs = parsed
+        self.n_states = len(self.states)
+        self.n_inputs = len(self.input_symbols)
+        self._fn = sp.lambdify(self.states + self.input_symbols, parsed, modules="torch")
+        self.x_eq = (
+            torch.zeros(self.n_states, dtype=torch.float64)
+            if x_eq is None
+            else as_vector(x_eq, self.n_states, name="x_eq")
+        )
+        u0 = torch.zeros(1, self.n_inputs, dtype=torch.float64) if self.n_inputs else None
+        residual = self.vector_field(0.0, self.x_eq.unsqueeze(0), u0).abs().max()
+        if float(residual) > 1e-9:
+            raise InvalidValueError(
+                f"x_eq: expected an equilibrium (f(x_eq) = 0), received x_eq="
+                f"{self.x_eq.tolist()} with |f(x_eq)| = {float(residual):.3g}"
+            )
+
+    def vector_field(
+        self, t: float | torch.Tensor, x: torch.Tensor, u: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        cols = list(x.unbind(dim=1))
+        if self.n_inputs:
+            if u is None:
+                u = torch.zeros(x.shape[0], self.n_inputs, dtype=x.dtype, device=x.device)
+            cols += list(u.expand(x.shape[0], -1).unbind(dim=1))
+        outs = self._fn(*cols)
+        shape = (x.shape[0],)
+        return torch.stack(
+            [
+                o.expand(shape) if isinstance(o, torch.Tensor) and o.ndim else
+                torch.full(shape, float(o), dtype=x.dtype, device=x.device)
+                for o in outs
+            ],
+            dim=1,
+        )
+
+    def __repr__(self) -> str:
+        return f"SymbolicSystem({[str(e) for e in self.exprs]}, states={[s.name for s in self.states]})"

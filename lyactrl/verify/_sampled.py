@@ -1,0 +1,180 @@
+"""Sampled checks with a Clopper-Pearson bound on the violation probability."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import scipy.stats
+import torch
+
+from .._api import checked_kwargs
+from .._errors import InvalidValueError
+from ..conditions import AbstractCondition
+from ..regions import AbstractRegion
+from ._inputs import check_condition_region, positive_int
+from ._results import ResultMixin
+
+__all__ = ["SampledCheck", "check_sampled", "violation_probability_bound"]
+
+
+def violation_probability_bound(n_violations: int, n_samples: int, confidence: float) -> float:
+    """One-sided Clopper-Pearson upper bound on a violation probability.
+
+    With probability at least ``confidence`` over the draw of ``n_samples`` i.i.d. states,
+    the true probability ``p`` of drawing a violating state is at most the returned value. With
+    no violation it equals ``1 - (1 - confidence)^(1/n)``, about ``ln(1/delta)/n``.
+
+    Examples
+    --------
+    >>> from lyactrl.verify import violation_probability_bound
+    >>> round(violation_probability_bound(0, 1000, 0.99), 5)
+    0.00459
+    """
+    if n_violations >= n_samples:
+        return 1.0
+    return float(scipy.stats.beta.ppf(confidence, n_violations + 1, n_samples - n_violations))
+
+
+@dataclasses.dataclass(frozen=True)
+class SampledCheck(ResultMixin):
+    """The result of :func:`check_sampled`.
+
+    ``status`` is ``"holds_on_samples"`` (no sampled state violates the condition: a
+    statistical statement, not a proof) or ``"falsified"`` (the counterexamples are real states
+    where the residual is > ``tolerance``).
+    """
+
+    status: str
+    method: str
+    seconds: float
+    n_samples: int
+    n_violations: int
+    violation_rate: float
+    worst_residual: float
+    counterexamples: torch.Tensor
+    counterexample_residuals: torch.Tensor
+    confidence: float
+    violation_probability_bound: float
+    statement: str
+    region: str
+    tolerance: float
+
+    @property
+    def holds(self) -> bool:
+        """``True`` when no sampled state violated the condition."""
+        return self.status == "holds_on_samples"
+
+    def __str__(self) -> str:
+        return (
+            f"sampled check: {self.status} ({self.n_violations}/{self.n_samples} violations, "
+            f"worst residual {self.worst_residual:.4g}); {self.statement}"
+        )
+
+
+@checked_kwargs
+def check_sampled(
+    condition: AbstractCondition,
+    region: AbstractRegion,
+    *,
+    n_samples: int = 100_000,
+    generator: torch.Generator | None = None,
+    confidence: float = 0.99,
+    batch_size: int = 65_536,
+    n_counterexamples: int = 10,
+    tolerance: float = 0.0,
+    dtype: torch.dtype = torch.float64,
+) -> SampledCheck:
+    """Evaluate the residual on states drawn uniformly from ``region``.
+
+    Parameters
+    ----------
+    condition : AbstractCondition
+        For example :class:`ExponentialStability`.
+    region : AbstractRegion
+        Where to sample (uniformly).
+    n_samples : int
+        Number of states.
+    generator : torch.Generator, optional
+        Source of randomness (for reproducible runs).
+    confidence : float
+        Confidence ``1 - delta`` of the probability bound, in (0, 1).
+    batch_size : int
+        States evaluated at once.
+    n_counterexamples : int
+        How many of the worst violating states to keep.
+    tolerance : float
+        A state violates the condition when its residual is ``> tolerance``.
+    dtype : torch.dtype
+        Floating dtype of the sampled states.
+
+    Returns
+    -------
+    SampledCheck
+        Violation count and rate, worst residual, the worst counterexamples and a
+        Clopper-Pearson upper bound on the probability that a uniformly drawn state violates
+        the condition. This bound is a statistical statement, not a proof.
+
+    Examples
+    --------
+    >>> import torch, lyactrl
+    >>> sys = lyactrl.LinearSystem([[-1.0, 0.0], [0.0, -2.0]])
+    >>> cond = lyactrl.ExponentialStability(sys, lyactrl.Quadratic(torch.eye(2)), rate=1.9)
+    >>> res = lyactrl.check_sampled(cond, lyactrl.Box([-1.0, -1.0], [1.0, 1.0]), n_samples=10_000,
+    ...                             generator=torch.Generator().manual_seed(0))
+    >>> res.status, res.n_violations
+    ('holds_on_samples', 0)
+    """
+    start = time.perf_counter()
+    check_condition_region(condition, region)
+    positive_int(n_samples, "n_samples")
+    positive_int(batch_size, "batch_size")
+    if not 0.0 < float(confidence) < 1.0:
+        raise InvalidValueError(f"confidence: expected a number in (0, 1), received {confidence!r}")
+    k_keep = max(0, int(n_counterexamples))
+    n_bad = 0
+    worst = -float("inf")
+    top_x = torch.empty(0, condition.n_states, dtype=dtype)
+    top_r = torch.empty(0, dtype=dtype)
+    done = 0
+    with torch.no_grad():
+        while done < n_samples:
+            b = min(batch_size, n_samples - done)
+            x = region.sample(b, generator=generator, dtype=dtype)
+            r = condition.evaluate(x)
+            n_bad += int((r > tolerance).sum())
+            if k_keep:
+                k = min(k_keep, b)
+                vals, idx = torch.topk(r, k)
+                top_r = torch.cat([top_r, vals])
+                top_x = torch.cat([top_x, x[idx]])
+                if top_r.shape[0] > k_keep:
+                    vals, idx = torch.topk(top_r, k_keep)
+                    top_r, top_x = vals, top_x[idx]
+            worst = max(worst, float(r.max()))
+            done += b
+    keep = top_r > tolerance
+    bound = violation_probability_bound(n_bad, n_samples, float(confidence))
+    status = "falsified" if n_bad else "holds_on_samples"
+    statement = (
+        f"statistical, not a proof: with confidence {confidence:g}, a state drawn uniformly "
+        f"from the region violates the condition with probability <= {bound:.3g} "
+        f"(Clopper-Pearson, {n_bad} violations in {n_samples} samples)"
+    )
+    return SampledCheck(
+        status=status,
+        method="sampled",
+        seconds=time.perf_counter() - start,
+        n_samples=n_samples,
+        n_violations=n_bad,
+        violation_rate=n_bad / n_samples,
+        worst_residual=worst,
+        counterexamples=top_x[keep],
+        counterexample_residuals=top_r[keep],
+        confidence=float(confidence),
+        violation_probability_bound=bound,
+        statement=statement,
+        region=repr(region),
+        tolerance=float(tolerance),
+    )
