@@ -16,12 +16,14 @@ from ._errors import ShapeError as ShapeError
 from ._errors import UnknownArgumentError as UnknownArgumentError
 from ._errors import UnsupportedOperationError as UnsupportedOperationError
 from .conditions import AbstractCondition as AbstractCondition
+from .conditions import BarrierCondition as BarrierCondition
 from .conditions import ExponentialStability as ExponentialStability
 from .lyapunov import AbstractCandidate as AbstractCandidate
 from .lyapunov import CrossEntropy as CrossEntropy
 from .lyapunov import NeuralLyapunov as NeuralLyapunov
 from .lyapunov import Quadratic as Quadratic
 from .lyapunov import SquaredError as SquaredError
+from .lyapunov import SymbolicCandidate as SymbolicCandidate
 from .lyapunov import best_quadratic_rate as best_quadratic_rate
 from .regions import AbstractRegion as AbstractRegion
 from .regions import Ball as Ball

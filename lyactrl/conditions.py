@@ -13,7 +13,7 @@ from ._tensors import as_positive, as_states
 from .lyapunov import AbstractCandidate
 from .systems import AbstractSystem
 
-__all__ = ["AbstractCondition", "ExponentialStability"]
+__all__ = ["AbstractCondition", "ExponentialStability", "BarrierCondition"]
 
 
 class AbstractCondition(abc.ABC):
@@ -37,6 +37,28 @@ class AbstractCondition(abc.ABC):
     def residual(self, x: Any) -> torch.Tensor:
         """The residual on a batch ``(batch, n)``, validated; ``<= 0`` means satisfied."""
         return self.evaluate(as_states(x, self.n_states, name="x"))
+
+
+def _check_pair(system: Any, V: Any, name: str) -> None:
+    if not isinstance(system, AbstractSystem):
+        raise InvalidArgumentError(
+            f"system: expected a lyactrl system, received {type(system).__name__}"
+        )
+    if system.n_inputs:
+        raise InvalidArgumentError(
+            f"system: expected an autonomous system, received one with {system.n_inputs} "
+            "inputs; close the loop with ClosedLoop(plant, controller)"
+        )
+    if not isinstance(V, AbstractCandidate):
+        raise InvalidArgumentError(
+            f"{name}: expected a scalar function such as Quadratic or SymbolicCandidate, "
+            f"received {type(V).__name__}"
+        )
+    if V.n_states is not None and V.n_states != system.n_states:
+        raise ShapeError(
+            f"{name}: expected a function of {system.n_states} states to match the system, "
+            f"received one of {V.n_states}"
+        )
 
 
 class ExponentialStability(AbstractCondition):
@@ -64,24 +86,7 @@ class ExponentialStability(AbstractCondition):
 
     @checked_kwargs
     def __init__(self, system: AbstractSystem, V: AbstractCandidate, rate: float) -> None:
-        if not isinstance(system, AbstractSystem):
-            raise InvalidArgumentError(
-                f"system: expected a lyactrl system, received {type(system).__name__}"
-            )
-        if system.n_inputs:
-            raise InvalidArgumentError(
-                f"system: expected an autonomous system, received one with {system.n_inputs} "
-                "inputs; close the loop with ClosedLoop(plant, controller)"
-            )
-        if not isinstance(V, AbstractCandidate):
-            raise InvalidArgumentError(
-                f"V: expected a Lyapunov candidate (e.g. Quadratic), received {type(V).__name__}"
-            )
-        if V.n_states is not None and V.n_states != system.n_states:
-            raise ShapeError(
-                f"V: expected a candidate on {system.n_states} states to match the system, "
-                f"received one on {V.n_states}"
-            )
+        _check_pair(system, V, "V")
         self.system = system
         self.V = V
         self.rate = as_positive(rate, name="rate")
@@ -99,3 +104,45 @@ class ExponentialStability(AbstractCondition):
 
     def __repr__(self) -> str:
         return f"ExponentialStability({self.system!r}, {self.V!r}, rate={self.rate:g})"
+
+
+class BarrierCondition(AbstractCondition):
+    """The barrier condition ``grad B(x) . f(x) + rate * B(x) <= 0`` for a safe set ``{B <= 0}``.
+
+    Where it holds on a region containing the safe set, a trajectory that starts with
+    ``B <= 0`` keeps ``B(x(t)) <= B(x(0)) exp(-rate t) <= 0``: the safe set is forward invariant.
+
+    Parameters
+    ----------
+    system : AbstractSystem
+        An autonomous system.
+    B : AbstractCandidate
+        The barrier function, e.g. ``SymbolicCandidate("x1**2 + x2**2 - 4", "x1, x2")``.
+    rate : float
+        ``alpha > 0``.
+
+    Examples
+    --------
+    >>> import lyactrl
+    >>> sys = lyactrl.LinearSystem([[-1.0, 0.0], [0.0, -1.0]])
+    >>> B = lyactrl.SymbolicCandidate("x1**2 + x2**2 - 1", "x1, x2")
+    >>> lyactrl.BarrierCondition(sys, B, rate=1.0).residual([[1.0, 0.0]]).tolist()
+    [-2.0]
+    """
+
+    @checked_kwargs
+    def __init__(self, system: AbstractSystem, B: AbstractCandidate, rate: float) -> None:
+        _check_pair(system, B, "B")
+        self.system = system
+        self.B = B
+        self.rate = as_positive(rate, name="rate")
+        self.n_states = system.n_states
+        self.x_eq = None
+
+    def evaluate(self, x: torch.Tensor) -> torch.Tensor:
+        b, g = self.B.value_and_gradient(x)
+        f = self.system.vector_field(0.0, x)
+        return (g * f).sum(-1) + self.rate * b
+
+    def __repr__(self) -> str:
+        return f"BarrierCondition({self.system!r}, {self.B!r}, rate={self.rate:g})"

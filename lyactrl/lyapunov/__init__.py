@@ -5,4 +5,5 @@ from ._neural import NeuralLyapunov as NeuralLyapunov
 from ._potentials import CrossEntropy as CrossEntropy
 from ._potentials import SquaredError as SquaredError
 from ._quadratic import Quadratic as Quadratic
+from ._symbolic import SymbolicCandidate as SymbolicCandidate
 from ._quadratic import best_quadratic_rate as best_quadratic_rate

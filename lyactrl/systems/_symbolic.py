@@ -15,7 +15,7 @@ from ._base import AbstractSystem
 __all__ = ["SymbolicSystem"]
 
 
-def _symbols(sp: Any, items: Any, name: str) -> list[Any]:
+def parse_symbols(sp: Any, items: Any, name: str) -> list[Any]:
     if items is None:
         return []
     if isinstance(items, str):
@@ -31,6 +31,17 @@ def _symbols(sp: Any, items: Any, name: str) -> list[Any]:
     if len(set(out)) != len(out):
         raise InvalidValueError(f"{name}: expected distinct symbols, received {out}")
     return out
+
+
+def broadcast_outputs(outs: Sequence[Any], like: torch.Tensor) -> list[torch.Tensor]:
+    """Broadcast lambdified outputs (tensors or Python constants) to ``(batch,)``."""
+    shape = (like.shape[0],)
+    return [
+        o.expand(shape)
+        if isinstance(o, torch.Tensor) and o.ndim
+        else torch.full(shape, float(o), dtype=like.dtype, device=like.device)
+        for o in outs
+    ]
 
 
 class SymbolicSystem(AbstractSystem):
@@ -74,8 +85,8 @@ class SymbolicSystem(AbstractSystem):
         x_eq: Any = None,
     ) -> None:
         sp = optional_import("sympy", "symbolic")
-        self.states = _symbols(sp, states, "states")
-        self.input_symbols = _symbols(sp, inputs, "inputs")
+        self.states = parse_symbols(sp, states, "states")
+        self.input_symbols = parse_symbols(sp, inputs, "inputs")
         if isinstance(exprs, str) or not isinstance(exprs, (Sequence, sp.MatrixBase)):
             raise InvalidArgumentError(
                 f"exprs: expected a sequence of expressions, received {type(exprs).__name__}"
@@ -131,16 +142,7 @@ class SymbolicSystem(AbstractSystem):
             if u is None:
                 u = torch.zeros(x.shape[0], self.n_inputs, dtype=x.dtype, device=x.device)
             cols += list(u.expand(x.shape[0], -1).unbind(dim=1))
-        outs = self._fn(*cols)
-        shape = (x.shape[0],)
-        return torch.stack(
-            [
-                o.expand(shape) if isinstance(o, torch.Tensor) and o.ndim else
-                torch.full(shape, float(o), dtype=x.dtype, device=x.device)
-                for o in outs
-            ],
-            dim=1,
-        )
+        return torch.stack(broadcast_outputs(self._fn(*cols), x), dim=1)
 
     def __repr__(self) -> str:
         return f"SymbolicSystem({[str(e) for e in self.exprs]}, states={[s.name for s in self.states]})"

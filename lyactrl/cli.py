@@ -1,0 +1,52 @@
+"""The ``lyactrl`` command line.
+
+Subcommands register themselves in :data:`SUBCOMMANDS`: a name mapped to the module that
+defines ``add_parser(subparsers)`` and ``run(args) -> int``. Modules are imported lazily so
+``lyactrl --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main", "SUBCOMMANDS"]
+
+#: Subcommand name -> module defining ``add_parser(subparsers)`` and ``run(args)``.
+SUBCOMMANDS = {
+    "demo": "lyactrl._cli_demo",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="lyactrl",
+        description="Treat a trained neural network as a dynamical system: check, certify, "
+        "train.",
+    )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"lyactrl {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module in SUBCOMMANDS.items():
+        mod = importlib.import_module(module)
+        p = mod.add_parser(sub)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 0
+    return int(args._run(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
