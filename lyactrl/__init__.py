@@ -22,9 +22,12 @@ from .lyapunov import AbstractCandidate as AbstractCandidate
 from .lyapunov import CrossEntropy as CrossEntropy
 from .lyapunov import NeuralLyapunov as NeuralLyapunov
 from .lyapunov import Quadratic as Quadratic
+from .lyapunov import SOSResult as SOSResult
 from .lyapunov import SquaredError as SquaredError
 from .lyapunov import SymbolicCandidate as SymbolicCandidate
 from .lyapunov import best_quadratic_rate as best_quadratic_rate
+from .lyapunov import sos_level as sos_level
+from .lyapunov import sos_lyapunov as sos_lyapunov
 from .regions import AbstractRegion as AbstractRegion
 from .regions import Ball as Ball
 from .regions import Box as Box
@@ -39,13 +42,29 @@ from .systems import from_control as from_control
 from .systems import linearize as linearize
 from .systems import simulate as simulate
 from .systems import to_control as to_control
+
+# --- training (issue 4) ---
+from .train import BoxSampler as BoxSampler
+from .train import ConditionLoss as ConditionLoss
+from .train import CounterexampleBuffer as CounterexampleBuffer
+from .train import GaussianSampler as GaussianSampler
+from .train import LyaNetBallSampler as LyaNetBallSampler
+from .train import MixtureSampler as MixtureSampler
+from .train import StableDynamics as StableDynamics
+from .train import TrainingAdapter as TrainingAdapter
+from .train import TrajectorySampler as TrajectorySampler
+from .train import UniformBallSampler as UniformBallSampler
+from .train import load_checkpoint as load_checkpoint
+from .train import save_checkpoint as save_checkpoint
 from .verify import Falsification as Falsification
+
+# --- certification (issue 3) ---
+from .verify import LMIRate as LMIRate
 from .verify import SampledCheck as SampledCheck
 from .verify import check_sampled as check_sampled
 from .verify import falsify as falsify
+from .verify import lmi_rate as lmi_rate
 
-# --- certification (issue 3) ---
-# --- training (issue 4) ---
 # --- robustness (issue 5) ---
 
 __version__ = "0.1.0"

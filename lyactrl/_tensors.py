@@ -74,9 +74,7 @@ def as_states(
     if t.ndim == 1 and t.shape[0] == n_states:
         t = t.unsqueeze(0)
     if t.ndim != 2 or t.shape[1] != n_states:
-        raise ShapeError(
-            f"{name}: expected shape (batch, {n_states}), received {tuple(t.shape)}"
-        )
+        raise ShapeError(f"{name}: expected shape (batch, {n_states}), received {tuple(t.shape)}")
     return check_finite(t, name)
 
 

@@ -24,14 +24,13 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
         prog="lyactrl",
-        description="Treat a trained neural network as a dynamical system: check, certify, "
-        "train.",
+        description="Treat a trained neural network as a dynamical system: check, certify, train.",
     )
     from . import __version__
 
     parser.add_argument("--version", action="version", version=f"lyactrl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module in SUBCOMMANDS.items():
+    for module in SUBCOMMANDS.values():
         mod = importlib.import_module(module)
         p = mod.add_parser(sub)
         p.set_defaults(_run=mod.run)

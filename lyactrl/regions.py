@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import abc
-
 from typing import Any
 
 import torch
@@ -94,7 +93,9 @@ class Box(AbstractRegion):
         return float(torch.prod(self.hi - self.lo))
 
     def sample(self, n, *, generator=None, dtype=torch.float64, device=None):  # noqa: D102
-        u = torch.rand(positive_int(n, "n"), self.n_states, generator=generator, dtype=dtype, device=device)
+        u = torch.rand(
+            positive_int(n, "n"), self.n_states, generator=generator, dtype=dtype, device=device
+        )
         lo = self.lo.to(dtype=dtype, device=u.device)
         return lo + (self.hi.to(dtype=dtype, device=u.device) - lo) * u
 
@@ -234,5 +235,3 @@ class Sublevel(AbstractRegion):
 
     def __repr__(self) -> str:
         return f"Sublevel({self.V!r}, c={self.c:g}, within={self.within!r})"
-
-

@@ -53,7 +53,7 @@ class NeuralLyapunov(nn.Module, AbstractCandidate):
     --------
     >>> import torch, lyactrl
     >>> V = lyactrl.NeuralLyapunov(2, hidden=(16, 16), generator=torch.Generator().manual_seed(0))
-    >>> float(V(torch.zeros(1, 2, dtype=torch.float64))[0])
+    >>> float(V(torch.zeros(1, 2, dtype=torch.float64)).detach()[0])
     0.0
     """
 
@@ -73,7 +73,9 @@ class NeuralLyapunov(nn.Module, AbstractCandidate):
         if isinstance(n_states, bool) or not isinstance(n_states, int) or n_states < 1:
             raise InvalidValueError(f"n_states: expected a positive int, received {n_states!r}")
         widths = list(hidden)
-        if not widths or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
+        if not widths or any(
+            isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths
+        ):
             raise InvalidValueError(
                 f"hidden: expected a non-empty sequence of positive ints, received {hidden!r}"
             )
@@ -96,7 +98,7 @@ class NeuralLyapunov(nn.Module, AbstractCandidate):
             with torch.no_grad():
                 for layer in self.phi:
                     if isinstance(layer, nn.Linear):
-                        bound = layer.in_features ** -0.5
+                        bound = layer.in_features**-0.5
                         layer.weight.uniform_(-bound, bound, generator=generator)
                         layer.bias.uniform_(-bound, bound, generator=generator)
         point = (

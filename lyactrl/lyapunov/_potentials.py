@@ -95,8 +95,12 @@ class CrossEntropy(AbstractCandidate):
                     f"label: expected integer class indices, received dtype {lab.dtype}"
                 )
         if lab.ndim > 1:
-            raise ShapeError(f"label: expected an int or shape (batch,), received {tuple(lab.shape)}")
-        if n_classes is not None and (isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2):
+            raise ShapeError(
+                f"label: expected an int or shape (batch,), received {tuple(lab.shape)}"
+            )
+        if n_classes is not None and (
+            isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2
+        ):
             raise InvalidValueError(f"n_classes: expected an int >= 2, received {n_classes!r}")
         if lab.numel() and int(lab.min()) < 0:
             raise InvalidValueError(f"label: expected indices >= 0, received {int(lab.min())}")

@@ -52,9 +52,7 @@ def best_quadratic_rate(A: Any, P: Any) -> float:
     Pt = check_positive_definite(as_matrix(P, name="P"), "P")
     Pn = to_numpy(Pt)
     if Pn.shape != At.shape:
-        raise InvalidArgumentError(
-            f"P: expected shape {At.shape} to match A, received {Pn.shape}"
-        )
+        raise InvalidArgumentError(f"P: expected shape {At.shape} to match A, received {Pn.shape}")
     Q = -(At.T @ Pn + Pn @ At)
     return float(scipy.linalg.eigh(0.5 * (Q + Q.T), Pn, eigvals_only=True)[0])
 
@@ -127,7 +125,11 @@ class Quadratic(AbstractCandidate):
                 f"so that A^T P + P A = -Q has a positive definite solution; received "
                 f"eigenvalues [{shown}]"
             )
-        Qn = np.eye(n) if Q is None else to_numpy(check_positive_definite(as_matrix(Q, name="Q"), "Q"))
+        Qn = (
+            np.eye(n)
+            if Q is None
+            else to_numpy(check_positive_definite(as_matrix(Q, name="Q"), "Q"))
+        )
         if Qn.shape != (n, n):
             raise InvalidArgumentError(f"Q: expected shape {(n, n)}, received {Qn.shape}")
         # scipy solves a X + X a^H = q: a = A^T, q = -Q gives A^T P + P A = -Q.

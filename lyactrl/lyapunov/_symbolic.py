@@ -9,7 +9,7 @@ import torch
 from .._api import checked_kwargs, optional_import
 from .._errors import InvalidArgumentError, InvalidValueError
 from .._tensors import as_vector
-from ..systems._symbolic import parse_symbols, broadcast_outputs
+from ..systems._symbolic import broadcast_outputs, parse_symbols
 from ._base import AbstractCandidate
 
 __all__ = ["SymbolicCandidate"]

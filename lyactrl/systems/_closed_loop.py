@@ -55,7 +55,10 @@ class ClosedLoop(AbstractSystem):
             self.controller: Callable[[torch.Tensor], torch.Tensor] | nn.Module = controller
         else:
             self.gain = as_matrix(
-                controller, name="controller", square=False, rows=plant.n_inputs,
+                controller,
+                name="controller",
+                square=False,
+                rows=plant.n_inputs,
                 cols=plant.n_states,
             )
             self.controller = self._linear_feedback

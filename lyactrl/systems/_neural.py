@@ -90,7 +90,9 @@ class NeuralSystem(AbstractSystem):
             if x_eq is None
             else as_vector(x_eq, n_states, name="x_eq")
         )
-        self.context = None if context is None else check_finite(_to_tensor(context, "context"), "context")
+        self.context = (
+            None if context is None else check_finite(_to_tensor(context, "context"), "context")
+        )
         if self.context is not None and self.context.ndim not in (1, 2):
             raise ShapeError(
                 "context: expected shape (context_dim,) or (batch, context_dim), received "

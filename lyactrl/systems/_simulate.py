@@ -15,8 +15,17 @@ __all__ = ["simulate", "Trajectory", "SOLVERS"]
 
 #: Solvers accepted by :func:`simulate` (torchdiffeq's names).
 SOLVERS = (
-    "dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun", "tsit5",
-    "euler", "midpoint", "rk4", "explicit_adams", "implicit_adams",
+    "dopri5",
+    "dopri8",
+    "bosh3",
+    "fehlberg2",
+    "adaptive_heun",
+    "tsit5",
+    "euler",
+    "midpoint",
+    "rk4",
+    "explicit_adams",
+    "implicit_adams",
 )
 _FIXED = ("euler", "midpoint", "rk4", "explicit_adams", "implicit_adams")
 
@@ -105,7 +114,9 @@ def simulate(
     x = as_states(x0, system.n_states, name="x0")
     tt = check_finite(_to_tensor(t, "t", dtype=x.dtype), "t").to(x.device)
     if tt.ndim != 1 or tt.shape[0] < 2:
-        raise ShapeError(f"t: expected a 1-D tensor of at least 2 times, received {tuple(tt.shape)}")
+        raise ShapeError(
+            f"t: expected a 1-D tensor of at least 2 times, received {tuple(tt.shape)}"
+        )
     if not bool((tt[1:] > tt[:-1]).all()):
         raise InvalidValueError("t: expected strictly increasing times")
     options: dict[str, Any] = {}

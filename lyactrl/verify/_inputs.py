@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from .._errors import InvalidArgumentError, InvalidValueError
-from ..conditions import AbstractCondition
 from .._tensors import positive_int
+from ..conditions import AbstractCondition
 from ..regions import AbstractRegion
 
 __all__ = ["check_condition_region", "positive_int"]
-
 
 
 def check_condition_region(condition: Any, region: Any) -> None:

@@ -1,0 +1,61 @@
+"""Reference systems with known answers, shared by the tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg
+import torch
+
+import lyactrl
+
+
+def random_hurwitz(rng: np.random.Generator, n: int, *, margin: float = 0.2) -> np.ndarray:
+    """A random Hurwitz matrix whose eigenvalues have real part <= -margin."""
+    M = rng.normal(size=(n, n))
+    shift = max(np.linalg.eigvals(M).real) + margin + rng.uniform(0.0, 1.0)
+    return M - shift * np.eye(n)
+
+
+def random_unstable(rng: np.random.Generator, n: int, *, margin: float = 0.2) -> np.ndarray:
+    """A random matrix with at least one eigenvalue of real part >= margin."""
+    M = rng.normal(size=(n, n))
+    shift = max(np.linalg.eigvals(M).real) - margin - rng.uniform(0.0, 1.0)
+    return M - shift * np.eye(n)
+
+
+def random_spd(rng: np.random.Generator, n: int) -> np.ndarray:
+    """A random symmetric positive definite matrix with condition number below ~100."""
+    M = rng.normal(size=(n, n))
+    return M @ M.T + 0.1 * np.trace(M @ M.T) / n * np.eye(n)
+
+
+def closed_form_rate(A: np.ndarray, Q: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """``P`` solving ``A^T P + P A = -Q`` and the best rate: min generalised eig of (Q, P)."""
+    n = A.shape[0]
+    Q = np.eye(n) if Q is None else Q
+    P = scipy.linalg.solve_continuous_lyapunov(A.T, -Q)
+    P = 0.5 * (P + P.T)
+    return P, float(scipy.linalg.eigh(Q, P, eigvals_only=True)[0])
+
+
+def reversed_van_der_pol(mu: float = 1.0) -> lyactrl.SymbolicSystem:
+    """x1' = -x2, x2' = x1 - mu (1 - x1^2) x2 (stable origin, bounded ROA)."""
+    return lyactrl.SymbolicSystem(
+        ["-x2", "x1 - mu*(1 - x1**2)*x2"], "x1, x2", parameters={"mu": mu}
+    )
+
+
+def damped_pendulum(damping: float = 1.0) -> lyactrl.SymbolicSystem:
+    """x1' = x2, x2' = -sin(x1) - damping x2 (linearisation [[0, 1], [-1, -damping]])."""
+    return lyactrl.SymbolicSystem(["x2", "-sin(x1) - b*x2"], "x1, x2", parameters={"b": damping})
+
+
+def vdp_torch(x: torch.Tensor, mu: float = 1.0) -> torch.Tensor:
+    """Hand-written torch version of the reversed Van der Pol vector field."""
+    x1, x2 = x[:, 0], x[:, 1]
+    return torch.stack([-x2, x1 - mu * (1 - x1**2) * x2], dim=1)
+
+
+def pendulum_torch(x: torch.Tensor, damping: float = 1.0) -> torch.Tensor:
+    """Hand-written torch version of the damped pendulum."""
+    return torch.stack([x[:, 1], -torch.sin(x[:, 0]) - damping * x[:, 1]], dim=1)
