@@ -94,8 +94,10 @@ def from_control(sys: Any) -> AbstractSystem:
 def to_control(system: AbstractSystem, *, name: str | None = None) -> Any:
     """Convert a lyactrl system to python-control.
 
-    A :class:`LinearSystem` becomes a ``StateSpace`` with full state output (``C = I``); any
-    other system becomes a ``NonlinearIOSystem`` whose update function calls the system.
+    A :class:`LinearSystem` becomes a ``StateSpace`` with full state output (``C = I``); an
+    autonomous one gets a single zero input column, since python-control's ``StateSpace``
+    needs at least one input. Any other system becomes a ``NonlinearIOSystem`` whose update
+    function calls the system.
 
     Examples
     --------
@@ -112,7 +114,7 @@ def to_control(system: AbstractSystem, *, name: str | None = None) -> Any:
     n, m = system.n_states, system.n_inputs
     if isinstance(system, LinearSystem):
         A = to_numpy(system.A)
-        B = to_numpy(system.B) if system.B is not None else np.zeros((n, 0))
+        B = to_numpy(system.B) if system.B is not None else np.zeros((n, 1))
         return ct.ss(A, B, np.eye(n), np.zeros((n, B.shape[1])), name=name)
 
     def updfcn(t: float, x: Any, u: Any, params: Any) -> np.ndarray:
