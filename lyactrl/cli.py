@@ -12,11 +12,15 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-__all__ = ["main", "SUBCOMMANDS"]
+__all__ = ["main", "SUBCOMMANDS", "EXIT_BAD_USAGE"]
+
+#: Exit code for bad usage or bad input, in every subcommand.
+EXIT_BAD_USAGE = 3
 
 #: Subcommand name -> module defining ``add_parser(subparsers)`` and ``run(args)``.
 SUBCOMMANDS = {
     "demo": "lyactrl._cli_demo",
+    "verify": "lyactrl._cli_verify",
 }
 
 
@@ -40,7 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits with 2 on bad usage; lyactrl reserves 3 for it
+        return EXIT_BAD_USAGE if exc.code == 2 else int(exc.code or 0)
     if not getattr(args, "command", None):
         parser.print_help()
         return 0
