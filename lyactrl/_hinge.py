@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .._errors import ShapeError
+from ._errors import ShapeError
 
 __all__ = ["hinge_loss"]
 
