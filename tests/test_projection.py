@@ -1,0 +1,130 @@
+"""StableDynamics: the Kolter-Manek projection satisfies the condition everywhere."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from torch import nn
+
+import lyactrl
+from lyactrl._errors import InvalidArgumentError, InvalidValueError
+from lyactrl.train import StableDynamics
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: intra-op threads only add contention on the shared 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _mlp(n: int, width: int, seed: int, scale: float) -> nn.Module:
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Linear(n, width), nn.Tanh(), nn.Linear(width, n)).double()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.mul_(scale)
+    return net
+
+
+def _candidate(kind: str, n: int, seed: int):
+    if kind == "quadratic":
+        M = torch.randn(n, n, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+        return lyactrl.Quadratic(M @ M.T + 0.1 * torch.eye(n, dtype=torch.float64))
+    return lyactrl.NeuralLyapunov(n, hidden=(8, 8), generator=torch.Generator().manual_seed(seed))
+
+
+@given(
+    n=st.integers(1, 4),
+    width=st.integers(2, 16),
+    seed=st.integers(0, 10_000),
+    scale=st.floats(0.1, 10.0),
+    rate=st.floats(0.01, 5.0),
+    kind=st.sampled_from(["quadratic", "neural"]),
+)
+def test_residual_is_nonpositive_for_any_f_hat(n, width, seed, scale, rate, kind):
+    V = _candidate(kind, n, seed)
+    f = StableDynamics(_mlp(n, width, seed, scale), V, rate=rate)
+    cond = lyactrl.ExponentialStability(lyactrl.NeuralSystem(f, n), V, rate=rate)
+    x = 3.0 * torch.randn(
+        256, n, dtype=torch.float64, generator=torch.Generator().manual_seed(seed + 1)
+    )
+    x = torch.cat([x, torch.zeros(1, n, dtype=torch.float64)])  # include x_eq
+    r = cond.residual(x)
+    # float tolerance relative to the size of the terms that cancel
+    v, g = V.value_and_gradient(x)
+    with torch.no_grad():
+        f_hat = f.f_hat(x)
+    scale_terms = (g * f_hat).abs().sum(-1) + rate * v.abs() + 1e-300
+    assert bool(torch.isfinite(r).all())
+    assert bool((r <= 1e-12 * scale_terms).all()), float((r / scale_terms).max())
+
+
+def test_projection_leaves_a_satisfying_field_unchanged_and_fixes_a_bad_one():
+    V = lyactrl.Quadratic(torch.eye(2, dtype=torch.float64))
+    good = nn.Linear(2, 2, bias=False, dtype=torch.float64)
+    with torch.no_grad():
+        good.weight.copy_(-2.0 * torch.eye(2))  # grad V . f + V = -3 |x|^2 <= 0
+    x = torch.randn(50, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(StableDynamics(good, V, rate=1.0)(x), good(x))
+    bad = nn.Linear(2, 2, bias=False, dtype=torch.float64)
+    with torch.no_grad():
+        bad.weight.copy_(torch.eye(2))  # f_hat = x: projected to f = -rate/2 x
+    out = StableDynamics(bad, V, rate=1.0)(x)
+    assert torch.allclose(out, -0.5 * x, atol=1e-14)
+
+
+def test_no_nan_at_the_equilibrium_in_values_or_gradients():
+    f_hat = _mlp(2, 8, 0, 1.0)
+    V = lyactrl.NeuralLyapunov(2, hidden=(8,), generator=torch.Generator().manual_seed(0))
+    f = StableDynamics(f_hat, V, rate=1.0)
+    x0 = torch.zeros(3, 2, dtype=torch.float64, requires_grad=True)
+    out = f(x0)
+    assert bool(torch.isfinite(out).all())
+    torch.testing.assert_close(out, f_hat(x0))  # grad V = 0: no correction
+    out.sum().backward()
+    assert bool(torch.isfinite(x0.grad).all())
+    assert all(bool(torch.isfinite(p.grad).all()) for p in f.parameters() if p.grad is not None)
+
+
+def test_joint_training_keeps_the_guarantee_and_trains_V():
+    f_hat = _mlp(2, 8, 1, 1.0)
+    V = lyactrl.NeuralLyapunov(2, hidden=(8,), generator=torch.Generator().manual_seed(1))
+    f = StableDynamics(f_hat, V, rate=0.5)
+    assert {n.split(".")[0] for n, _ in f.named_parameters()} == {"f_hat", "V"}
+    opt = torch.optim.Adam(f.parameters(), lr=0.01)
+    x = torch.randn(64, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    target = torch.stack([x[:, 1], -x[:, 0] - 0.5 * x[:, 1]], dim=1)
+    first = None
+    for _ in range(40):
+        opt.zero_grad()
+        loss = ((f(x) - target) ** 2).mean()
+        loss.backward()
+        opt.step()
+        first = float(loss.detach()) if first is None else first
+    assert float(loss.detach()) < first
+    cond = lyactrl.ExponentialStability(lyactrl.NeuralSystem(f, 2), V, rate=0.5)
+    res = lyactrl.check_sampled(
+        cond,
+        lyactrl.Box([-2.0, -2.0], [2.0, 2.0]),
+        n_samples=5000,
+        generator=torch.Generator().manual_seed(3),
+        tolerance=1e-10,
+    )
+    assert res.status == "holds_on_samples"
+
+
+def test_bad_arguments():
+    V = lyactrl.Quadratic(torch.eye(2, dtype=torch.float64))
+    with pytest.raises(InvalidArgumentError, match="f_hat"):
+        StableDynamics(lambda x: x, V, rate=1.0)
+    with pytest.raises(InvalidArgumentError, match="V"):
+        StableDynamics(nn.Linear(2, 2), "V", rate=1.0)
+    with pytest.raises(InvalidValueError, match="rate"):
+        StableDynamics(nn.Linear(2, 2), V, rate=0.0)
+    with pytest.raises(InvalidValueError, match="x_eq"):
+        StableDynamics(nn.Linear(2, 2), lyactrl.CrossEntropy(0, n_classes=2), rate=1.0)
