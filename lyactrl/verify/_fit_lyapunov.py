@@ -1,0 +1,238 @@
+"""Learn a neural Lyapunov function whose certified sublevel set covers the region of attraction."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from .._api import checked_kwargs
+from .._errors import InvalidArgumentError
+from .._hinge import hinge_loss
+from .._tensors import as_positive, positive_int
+from ..conditions import ExponentialStability
+from ..lyapunov import NeuralLyapunov
+from ..regions import Box, Sublevel
+from ..systems import AbstractSystem
+from ._falsify import falsify
+from ._results import ResultMixin
+from ._roa import region_of_attraction
+from ._simulated_roa import SimulatedROA, simulated_region_of_attraction, volume_ratio
+
+__all__ = ["LyapunovFit", "fit_lyapunov"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class LyapunovFit(ResultMixin):
+    """The result of :func:`fit_lyapunov`.
+
+    ``status`` is the certification's (``certified``, ``unknown``, ``falsified``) or
+    ``holds_on_samples``/``falsified`` of the sampled estimate when ``certify=False``.
+    ``level`` is the certified level (or the sampled estimate), ``volume_ratio`` the share of the
+    simulated region of attraction's grid points inside ``{V <= level}``.
+    """
+
+    status: str
+    method: str
+    seconds: float
+    train_seconds: float
+    certify_seconds: float
+    V: NeuralLyapunov
+    rate: float
+    level: float
+    volume_ratio: float
+    simulated_fraction: float
+    certificate: Any
+    counterexamples_added: int
+    losses: list[float]
+
+
+def _train(
+    V: NeuralLyapunov,
+    system: AbstractSystem,
+    inside: torch.Tensor,
+    outside: torch.Tensor,
+    *,
+    rate: float,
+    steps: int,
+    lr: float,
+    batch: int,
+    generator: torch.Generator,
+) -> float:
+    """Decrease on the region of attraction, ``V <= 1`` inside it, ``V >= 1.1`` outside."""
+    opt = torch.optim.Adam(V.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
+    loss = torch.zeros(())
+    for _ in range(steps):
+        xi = inside[torch.randint(0, inside.shape[0], (batch,), generator=generator)]
+        xi = xi + 0.01 * torch.randn(xi.shape, generator=generator, dtype=xi.dtype)
+        v, g = V.value_and_gradient(xi)
+        residual = (g * system.vector_field(0.0, xi)).sum(1) + rate * v
+        # a strict margin proportional to ||x - x_eq||^2 leaves room for certification
+        d2 = ((xi - V.x_eq) ** 2).sum(1)
+        l_dec, _ = hinge_loss(residual + 1e-3 * d2)
+        l_in, _ = hinge_loss(v - 1.0)
+        terms = 10.0 * l_dec + l_in
+        if outside.shape[0]:
+            xo = outside[torch.randint(0, outside.shape[0], (batch // 2,), generator=generator)]
+            l_out, _ = hinge_loss(1.1 - V.value(xo))
+            terms = terms + l_out
+        opt.zero_grad()
+        terms.backward()
+        opt.step()
+        sched.step()
+        loss = terms.detach()
+    return float(loss)
+
+
+@checked_kwargs
+def fit_lyapunov(
+    system: AbstractSystem,
+    domain: Box,
+    *,
+    hidden: Sequence[int] = (32, 32),
+    activation: str = "tanh",
+    rate: float = 0.01,
+    steps: int = 3000,
+    rounds: int = 1,
+    lr: float = 1e-2,
+    batch: int = 2048,
+    simulated: SimulatedROA | None = None,
+    grid: int = 120,
+    certify: bool = True,
+    time_limit: float = 60.0,
+    seed: int = 0,
+) -> LyapunovFit:
+    """Learn a :class:`NeuralLyapunov` ``V`` whose certified sublevel set fills the true region
+    of attraction, then certify it.
+
+    The true region of attraction is estimated by simulation on a grid (or taken from
+    ``simulated``). ``V`` is trained on those grid points with three hinge losses (LyaNet's
+    sampled condition, no ODE solve in the loop): the decrease condition
+    ``grad V . f + rate V <= -1e-3 ||x - x_eq||^2`` on points that converge, ``V <= 1`` on them
+    and ``V >= 1.1`` on points that do not. Each further round falsifies the condition on
+    ``{V <= 1}`` and adds the counterexamples to the training set (counterexample-guided). The
+    result's level is then certified by :func:`region_of_attraction` (sound), and the volume
+    ratio against the simulated region is reported.
+
+    Parameters
+    ----------
+    system : AbstractSystem
+        An autonomous system with its equilibrium ``x_eq`` inside ``domain``.
+    domain : Box
+        Where to look for the region of attraction.
+    hidden, activation
+        Architecture of ``V`` (see :class:`NeuralLyapunov`).
+    rate : float
+        The decay rate to certify (small: convergence is slow near the boundary of the region).
+    steps : int
+        Optimiser steps per round.
+    rounds : int
+        Training rounds; rounds after the first add falsified counterexamples.
+    lr, batch
+        Adam's peak learning rate (one-cycle schedule) and the batch size.
+    simulated : SimulatedROA, optional
+        A precomputed estimate of the region of attraction on ``domain``.
+    grid : int
+        Grid points per axis of the simulated estimate (when ``simulated`` is not given).
+    certify : bool
+        Certify the level (otherwise estimate it on the grid, a statement about samples only).
+    time_limit : float
+        Seconds for the certification.
+    seed : int
+        Seeds the initial weights and the sampling.
+
+    Returns
+    -------
+    LyapunovFit
+    """
+    t0 = time.perf_counter()
+    if not isinstance(system, AbstractSystem):
+        raise InvalidArgumentError(
+            f"system: expected a lyactrl system, received {type(system).__name__}"
+        )
+    if not isinstance(domain, Box):
+        raise InvalidArgumentError(f"domain: expected a Box, received {type(domain).__name__}")
+    rate = as_positive(rate, name="rate")
+    positive_int(steps, "steps")
+    positive_int(rounds, "rounds")
+    gen = torch.Generator().manual_seed(seed)
+    if simulated is None:
+        simulated = simulated_region_of_attraction(system, domain, grid=grid)
+    inside = simulated.points[simulated.mask]
+    outside = simulated.points[~simulated.mask]
+    if inside.shape[0] == 0:
+        raise InvalidArgumentError("domain: no simulated trajectory converges to x_eq inside it")
+    V = NeuralLyapunov(
+        system.n_states, hidden=hidden, activation=activation, x_eq=system.x_eq, generator=gen
+    )
+    losses: list[float] = []
+    added = 0
+    for r in range(rounds):
+        if r:
+            cond = ExponentialStability(system, V, rate)
+            found = falsify(cond, Sublevel(V, 1.0, within=domain), generator=gen)
+            added += found.counterexamples.shape[0]
+            inside = torch.cat([inside, found.counterexamples.detach()])
+        losses.append(
+            _train(
+                V,
+                system,
+                inside,
+                outside,
+                rate=rate,
+                steps=steps,
+                lr=lr,
+                batch=batch,
+                generator=gen,
+            )
+        )
+        log.info("fit_lyapunov round %d: loss %.4g", r, losses[-1])
+    train_seconds = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    certificate: Any = None
+    if certify:
+        certificate = region_of_attraction(system, V, domain, rate=rate, time_limit=time_limit)
+        status, level = certificate.status, float(certificate.level or 0.0)
+    else:
+        status, level = _sampled_level(system, V, simulated.points, rate)
+    mask = V.value(simulated.points).detach() <= level if level > 0 else None
+    ratio = volume_ratio(mask, simulated) if mask is not None else 0.0
+    return LyapunovFit(
+        status=status,
+        method="fit_lyapunov",
+        seconds=time.perf_counter() - t0,
+        train_seconds=train_seconds,
+        certify_seconds=time.perf_counter() - t1,
+        V=V,
+        rate=rate,
+        level=level,
+        volume_ratio=ratio,
+        simulated_fraction=simulated.fraction,
+        certificate=certificate,
+        counterexamples_added=added,
+        losses=losses,
+    )
+
+
+def _sampled_level(
+    system: AbstractSystem, V: NeuralLyapunov, points: torch.Tensor, rate: float
+) -> tuple[str, float]:
+    """The largest level below every sampled violation and below ``V`` on the outermost grid
+    points: on the samples, ``{V <= level}`` satisfies the condition (not a proof)."""
+    v, g = V.value_and_gradient(points)
+    with torch.no_grad():
+        residual = (g * system.vector_field(0.0, points)).sum(1) + rate * v
+        far = ((points - V.x_eq) ** 2).sum(1) > 1e-12
+        bad = (residual > 0) & far
+        level = float(v[bad].min()) if bool(bad.any()) else float(v.max())
+        lo, hi = points.min(0).values, points.max(0).values
+        rim = ((points == lo) | (points == hi)).any(1)
+        level = min(level, float(v[rim].min()))
+    return "holds_on_samples", level
