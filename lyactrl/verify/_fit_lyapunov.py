@@ -16,7 +16,7 @@ from .._hinge import hinge_loss
 from .._tensors import as_positive, positive_int
 from ..conditions import ExponentialStability
 from ..lyapunov import NeuralLyapunov
-from ..regions import Box, Sublevel
+from ..regions import Ball, Box, Sublevel
 from ..systems import AbstractSystem
 from ._falsify import falsify
 from ._results import ResultMixin
@@ -63,15 +63,19 @@ def _train(
     steps: int,
     lr: float,
     batch: int,
+    near_radius: float,
     generator: torch.Generator,
 ) -> float:
     """Decrease on the region of attraction, ``V <= 1`` inside it, ``V >= 1.1`` outside."""
+    near = Ball(V.x_eq, near_radius)
     opt = torch.optim.Adam(V.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
     loss = torch.zeros(())
     for _ in range(steps):
         xi = inside[torch.randint(0, inside.shape[0], (batch,), generator=generator)]
         xi = xi + 0.01 * torch.randn(xi.shape, generator=generator, dtype=xi.dtype)
+        # states near x_eq, which a grid barely samples, fix V's local (quadratic) shape
+        xi = torch.cat([xi, near.sample(batch // 4, generator=generator, dtype=xi.dtype)])
         v, g = V.value_and_gradient(xi)
         residual = (g * system.vector_field(0.0, xi)).sum(1) + rate * v
         # a strict margin proportional to ||x - x_eq||^2 leaves room for certification
@@ -115,7 +119,9 @@ def fit_lyapunov(
     The true region of attraction is estimated by simulation on a grid (or taken from
     ``simulated``). ``V`` is trained on those grid points with three hinge losses (LyaNet's
     sampled condition, no ODE solve in the loop): the decrease condition
-    ``grad V . f + rate V <= -1e-3 ||x - x_eq||^2`` on points that converge, ``V <= 1`` on them
+    ``grad V . f + rate V <= -1e-3 ||x - x_eq||^2`` on points that converge (and on a small ball
+    around ``x_eq``, which fixes the local shape that the certificate at ``x_eq`` needs),
+    ``V <= 1`` on them
     and ``V >= 1.1`` on points that do not. Each further round falsifies the condition on
     ``{V <= 1}`` and adds the counterexamples to the training set (counterexample-guided). The
     result's level is then certified by :func:`region_of_attraction` (sound), and the volume
@@ -169,6 +175,7 @@ def fit_lyapunov(
     outside = simulated.points[~simulated.mask]
     if inside.shape[0] == 0:
         raise InvalidArgumentError("domain: no simulated trajectory converges to x_eq inside it")
+    near_radius = 0.05 * float((domain.hi - domain.lo).min())
     V = NeuralLyapunov(
         system.n_states, hidden=hidden, activation=activation, x_eq=system.x_eq, generator=gen
     )
@@ -190,6 +197,7 @@ def fit_lyapunov(
                 steps=steps,
                 lr=lr,
                 batch=batch,
+                near_radius=near_radius,
                 generator=gen,
             )
         )
