@@ -1,0 +1,25 @@
+"""Figures: phase portraits, residual maps, decay envelopes, the LyaNet toy picture, curves.
+
+Every function returns a :class:`matplotlib.figure.Figure` and, given ``path``, also writes it
+as PNG and SVG (see :func:`save_figure`). Figures are built without ``pyplot``, so they do not
+pile up in pyplot's registry and need no display; matplotlib is imported only when a function
+here is called (``import lyactrl`` does not import it).
+"""
+
+from ._plot_base import save_figure as save_figure
+from ._plot_curves import accuracy_vs_steps as accuracy_vs_steps
+from ._plot_curves import decay_plot as decay_plot
+from ._plot_curves import robustness_curves as robustness_curves
+from ._plot_lyanet import lyanet_toy_figure as lyanet_toy_figure
+from ._plot_state import phase_portrait as phase_portrait
+from ._plot_state import residual_heatmap as residual_heatmap
+
+__all__ = [
+    "phase_portrait",
+    "residual_heatmap",
+    "decay_plot",
+    "lyanet_toy_figure",
+    "accuracy_vs_steps",
+    "robustness_curves",
+    "save_figure",
+]
