@@ -92,6 +92,7 @@ class Box(AbstractRegion):
     def volume(self) -> float:
         return float(torch.prod(self.hi - self.lo))
 
+    @checked_kwargs
     def sample(self, n, *, generator=None, dtype=torch.float64, device=None):  # noqa: D102
         u = torch.rand(
             positive_int(n, "n"), self.n_states, generator=generator, dtype=dtype, device=device
@@ -117,6 +118,13 @@ class Box(AbstractRegion):
 class Ball(AbstractRegion):
     """The Euclidean ball ``{x : ||x - center|| <= radius}``.
 
+    Parameters
+    ----------
+    center : array_like, shape (n,)
+        The centre.
+    radius : float
+        The radius (> 0).
+
     Examples
     --------
     >>> import torch, lyactrl
@@ -133,6 +141,7 @@ class Ball(AbstractRegion):
         self.radius = as_positive(radius, name="radius")
         self.n_states = self.center.shape[0]
 
+    @checked_kwargs
     def sample(self, n, *, generator=None, dtype=torch.float64, device=None):  # noqa: D102
         n = positive_int(n, "n")
         d = torch.randn(n, self.n_states, generator=generator, dtype=dtype, device=device)
@@ -204,6 +213,7 @@ class Sublevel(AbstractRegion):
         with torch.no_grad():
             return self.V.value(x) <= self.c
 
+    @checked_kwargs
     def sample(self, n, *, generator=None, dtype=torch.float64, device=None):  # noqa: D102
         n = positive_int(n, "n")
         chunks: list[torch.Tensor] = []

@@ -24,17 +24,6 @@ API_DIR = ROOT / "docs" / "api"
 # each entry is "<check>:<name>". The lead removes entries as the gaps are closed (a test
 # below fails on entries that no longer correspond to a gap, so the list cannot go stale).
 KNOWN_GAPS: set[str] = {
-    # --- regions (lyactrl/regions.py): sample() takes keyword-only options, not checked
-    "kwargs:lyactrl.Ball.sample",
-    "kwargs:lyactrl.Box.sample",
-    "kwargs:lyactrl.Sublevel.sample",
-    # --- regions: no numpydoc Parameters section
-    "params-missing-section:lyactrl.Ball",
-    # --- systems: Trajectory documents its constructor arguments as Attributes only
-    "params-missing-section:lyactrl.Trajectory",
-    "params-missing-section:lyactrl.to_control",
-    # --- candidates
-    "params-missing-section:lyactrl.best_quadratic_rate",
     # --- training samplers (lyactrl/train/_samplers.py)
     "kwargs:lyactrl.BoxSampler.sample",
     "kwargs:lyactrl.GaussianSampler.sample",

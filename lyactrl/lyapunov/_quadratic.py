@@ -42,6 +42,18 @@ def best_quadratic_rate(A: Any, P: Any) -> float:
     With ``Q = -(A^T P + P A)`` this is the smallest generalised eigenvalue of ``(Q, P)``
     (negative when ``V`` does not decrease everywhere).
 
+    Parameters
+    ----------
+    A : array_like, shape (n, n)
+        The system matrix.
+    P : array_like, shape (n, n)
+        Symmetric positive definite.
+
+    Returns
+    -------
+    float
+        The best rate.
+
     Examples
     --------
     >>> import lyactrl

@@ -99,6 +99,17 @@ def to_control(system: AbstractSystem, *, name: str | None = None) -> Any:
     needs at least one input. Any other system becomes a ``NonlinearIOSystem`` whose update
     function calls the system.
 
+    Parameters
+    ----------
+    system : AbstractSystem
+        The lyactrl system.
+    name : str, optional
+        The python-control system's name.
+
+    Returns
+    -------
+    control.StateSpace or control.NonlinearIOSystem
+
     Examples
     --------
     >>> import lyactrl

@@ -33,6 +33,15 @@ _FIXED = ("euler", "midpoint", "rk4", "explicit_adams", "implicit_adams")
 class Trajectory:
     """The result of :func:`simulate`.
 
+    Parameters
+    ----------
+    t : torch.Tensor
+        Times, shape ``(T,)``.
+    x : torch.Tensor
+        States, batch first.
+    method : str
+        The solver used.
+
     Attributes
     ----------
     t : torch.Tensor
