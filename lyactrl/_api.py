@@ -60,12 +60,17 @@ def check_options(name: str, options: dict[str, Any], accepted: list[str]) -> No
             raise _unknown(name, key, accepted)
 
 
-def optional_import(module: str, extra: str) -> ModuleType:
-    """Import an optional dependency or raise an error that names the extra to install."""
+def optional_import(module: str, extra: str | None = None) -> ModuleType:
+    """Import a heavy or optional dependency lazily, or raise an error that says how to get it.
+
+    ``extra`` names the lyactrl extra that brings an optional package (``"control"``); core
+    dependencies that are imported lazily only for speed (sympy, cvxpy) pass ``None``.
+    """
     try:
         return importlib.import_module(module)
     except ImportError as exc:  # pragma: no cover - depends on the environment
+        how = f"pip install 'lyactrl[{extra}]'" if extra else f"pip install {module}"
         raise MissingDependencyError(
-            f"this feature needs the optional package {module!r}; install it with "
-            f"`pip install 'lyactrl[{extra}]'` (received ImportError: {exc})"
+            f"this feature needs the package {module!r}; install it with `{how}` "
+            f"(received ImportError: {exc})"
         ) from exc

@@ -59,3 +59,13 @@ def vdp_torch(x: torch.Tensor, mu: float = 1.0) -> torch.Tensor:
 def pendulum_torch(x: torch.Tensor, damping: float = 1.0) -> torch.Tensor:
     """Hand-written torch version of the damped pendulum."""
     return torch.stack([x[:, 1], -torch.sin(x[:, 0]) - damping * x[:, 1]], dim=1)
+
+
+def fossil_poly2() -> lyactrl.SymbolicSystem:
+    """FOSSIL Poly2 (S5): x' = -x^3 + y, y' = -x - y (globally asymptotically stable)."""
+    return lyactrl.SymbolicSystem(["-x**3 + y", "-x - y"], "x, y")
+
+
+def cubic_1d() -> lyactrl.SymbolicSystem:
+    """x' = -x + x^3: stable origin with region of attraction exactly (-1, 1)."""
+    return lyactrl.SymbolicSystem(["-x + x**3"], "x")

@@ -41,7 +41,7 @@ class SymbolicCandidate(AbstractCandidate):
 
     @checked_kwargs
     def __init__(self, expr: Any, states: Any, *, x_eq: Any = None) -> None:
-        sp = optional_import("sympy", "symbolic")
+        sp = optional_import("sympy")
         self.states = parse_symbols(sp, states, "states")
         local = {s.name: s for s in self.states}
         try:

@@ -84,7 +84,7 @@ class SymbolicSystem(AbstractSystem):
         parameters: dict[Any, float] | None = None,
         x_eq: Any = None,
     ) -> None:
-        sp = optional_import("sympy", "symbolic")
+        sp = optional_import("sympy")
         self.states = parse_symbols(sp, states, "states")
         self.input_symbols = parse_symbols(sp, inputs, "inputs")
         if isinstance(exprs, str) or not isinstance(exprs, (Sequence, sp.MatrixBase)):
