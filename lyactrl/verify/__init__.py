@@ -1,7 +1,26 @@
 """Verification: sampled checks, falsification and certification."""
 
+from ._certify import Certificate as Certificate
+from ._certify import certify as certify
+from ._decay import DecayBound as DecayBound
+from ._decay import quadratic_bounds as quadratic_bounds
+from ._rate import RateResult as RateResult
+from ._rate import local_rate_limit as local_rate_limit
+from ._fit_lyapunov import LyapunovFit as LyapunovFit
+from ._fit_lyapunov import fit_lyapunov as fit_lyapunov
+from ._rate import max_certified_rate as max_certified_rate
+from ._roa import RegionOfAttraction as RegionOfAttraction
+from ._roa import region_of_attraction as region_of_attraction
+from ._decay import decay_bound as decay_bound
 from ._falsify import Falsification as Falsification
 from ._falsify import falsify as falsify
+from ._lmi import LMIRate as LMIRate
+from ._lmi import lmi_rate as lmi_rate
+from ._lmi import verify_quadratic_rate as verify_quadratic_rate
+from ._simulated_roa import SimulatedROA as SimulatedROA
+from ._simulated_roa import grid_points as grid_points
+from ._simulated_roa import simulated_region_of_attraction as simulated_region_of_attraction
+from ._simulated_roa import volume_ratio as volume_ratio
 from ._results import STATUSES as STATUSES
 from ._sampled import SampledCheck as SampledCheck
 from ._sampled import check_sampled as check_sampled

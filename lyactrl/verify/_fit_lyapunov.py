@@ -78,11 +78,14 @@ def _train(
         xi = torch.cat([xi, near.sample(batch // 4, generator=generator, dtype=xi.dtype)])
         v, g = V.value_and_gradient(xi)
         residual = (g * system.vector_field(0.0, xi)).sum(1) + rate * v
-        # a strict margin proportional to ||x - x_eq||^2 leaves room for certification
+        # a strict margin proportional to ||x - x_eq||^2 leaves room for certification; near
+        # x_eq the residual is O(||x - x_eq||^2), so there it is normalised to count at all
         d2 = ((xi - V.x_eq) ** 2).sum(1)
-        l_dec, _ = hinge_loss(residual + 1e-3 * d2)
+        l_dec, _ = hinge_loss(residual[:batch] + 1e-3 * d2[:batch])
+        l_near, _ = hinge_loss(residual[batch:] / d2[batch:].clamp_min(1e-12) + 1e-3)
+        v = v[:batch]
         l_in, _ = hinge_loss(v - 1.0)
-        terms = 10.0 * l_dec + l_in
+        terms = 10.0 * (l_dec + l_near) + l_in
         if outside.shape[0]:
             xo = outside[torch.randint(0, outside.shape[0], (batch // 2,), generator=generator)]
             l_out, _ = hinge_loss(1.1 - V.value(xo))

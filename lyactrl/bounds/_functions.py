@@ -1,0 +1,300 @@
+"""Elementwise functions on jets: enclosures of ``g``, ``g'`` and ``g''`` over an interval.
+
+Each function returns ``jet.chain(g0, g1, g2)``. Smooth functions give finite derivative
+enclosures; at a kink (ReLU at 0) the first derivative is the Clarke interval and the second is
+``[-inf, inf]``; at a jump (the ReLU derivative ``step``, torch's softplus threshold) both
+derivative enclosures are ``[-inf, inf]``, which disables the mean-value and Taylor forms on
+that box (the plain interval bound is still used).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ._interval import Pair, imul, iscale, isub, widen
+from ._jet import Jet
+from ._rounding import ELEMENTARY_ABS, ELEMENTARY_REL, dn, mul_dn, mul_up, sanitize, up
+
+__all__ = [
+    "sin",
+    "cos",
+    "exp",
+    "log",
+    "tanh",
+    "sigmoid",
+    "softplus",
+    "softplus_prime",
+    "relu",
+    "leaky_relu",
+    "step",
+    "powi",
+    "ipow",
+]
+
+_INF = float("inf")
+
+
+def _full(like: torch.Tensor, value: float) -> torch.Tensor:
+    return torch.full_like(like, value)
+
+
+def _whole(like: torch.Tensor) -> Pair:
+    return _full(like, -_INF), _full(like, _INF)
+
+
+def _elem(lo: torch.Tensor, hi: torch.Tensor, odd_zero: Pair | None = None) -> Pair:
+    """Widen an elementary-function range; exact zeros of odd functions at 0 are kept."""
+    mask = None
+    if odd_zero is not None:
+        mask = (odd_zero[0] != 0) | (odd_zero[1] != 0)
+        lo = torch.where(mask, lo, torch.zeros_like(lo))
+        hi = torch.where(mask, hi, torch.zeros_like(hi))
+    return widen((lo, hi), ELEMENTARY_REL, ELEMENTARY_ABS, mask)
+
+
+def _contains(lo: torch.Tensor, hi: torch.Tensor, offset: float, period: float) -> torch.Tensor:
+    """Whether ``[lo, hi]`` (conservatively) contains a point ``offset + k * period``."""
+    k = torch.floor((hi - offset) / period)
+    p = offset + k * period
+    slack = 1e-9 * (1.0 + p.abs())
+    return (p >= lo - slack) | (p + period <= hi + slack) | ((hi - lo) >= period - 1e-6)
+
+
+def _trig(lo: torch.Tensor, hi: torch.Tensor, fn: str) -> Pair:
+    f = torch.sin if fn == "sin" else torch.cos
+    a, b = f(lo), f(hi)
+    vlo, vhi = torch.minimum(a, b), torch.maximum(a, b)
+    top, bot = (math.pi / 2, -math.pi / 2) if fn == "sin" else (0.0, math.pi)
+    vhi = torch.where(_contains(lo, hi, top, 2 * math.pi), torch.ones_like(vhi), vhi)
+    vlo = torch.where(_contains(lo, hi, bot, 2 * math.pi), -torch.ones_like(vlo), vlo)
+    out = _elem(vlo, vhi, (lo, hi) if fn == "sin" else None)
+    return out[0].clamp(-1.0, 1.0), out[1].clamp(-1.0, 1.0)
+
+
+def sin(x: Jet) -> Jet:
+    """``sin``."""
+    lo, hi = x.v
+    g0 = _trig(lo, hi, "sin")
+    g1 = _trig(lo, hi, "cos") if x.order >= 1 else None
+    g2 = (-g0[1], -g0[0]) if x.order >= 2 else None
+    return x.chain(g0, g1, g2)
+
+
+def cos(x: Jet) -> Jet:
+    """``cos``."""
+    lo, hi = x.v
+    g0 = _trig(lo, hi, "cos")
+    s = _trig(lo, hi, "sin") if x.order >= 1 else None
+    g1 = None if s is None else (-s[1], -s[0])
+    g2 = (-g0[1], -g0[0]) if x.order >= 2 else None
+    return x.chain(g0, g1, g2)
+
+
+def exp(x: Jet) -> Jet:
+    """``exp``."""
+    lo, hi = x.v
+    g = _elem(torch.exp(lo), torch.exp(hi))
+    g = (g[0].clamp_min(0.0), g[1])
+    return x.chain(g, g, g)
+
+
+def log(x: Jet) -> Jet:
+    """Natural logarithm (``-inf`` lower end where the interval reaches 0 or below)."""
+    lo, hi = x.v
+    neg = torch.full_like(lo, -_INF)
+    g = _elem(torch.log(lo.clamp_min(0.0)), torch.log(hi.clamp_min(0.0)))
+    g0 = (torch.where(lo > 0, g[0], neg), torch.where(hi > 0, g[1], neg))
+    g1 = ipow(x.v, -1) if x.order >= 1 else None
+    g2 = None
+    if x.order >= 2:
+        m = ipow(x.v, -2)
+        g2 = (-m[1], -m[0])
+    return x.chain(g0, g1, g2)
+
+
+def tanh(x: Jet) -> Jet:
+    """``tanh``; ``tanh' = 1 - tanh^2``, ``tanh'' = -2 tanh (1 - tanh^2)``."""
+    lo, hi = x.v
+    t = _elem(torch.tanh(lo), torch.tanh(hi), (lo, hi))
+    t = (t[0].clamp(-1.0, 1.0), t[1].clamp(-1.0, 1.0))
+    g1 = g2 = None
+    if x.order >= 1:
+        sq = ipow(t, 2)
+        g1 = isub((torch.ones_like(lo), torch.ones_like(hi)), sq)
+        g1 = (g1[0].clamp(0.0, 1.0), g1[1].clamp(0.0, 1.0))
+        if x.order >= 2:
+            g2 = iscale(-2.0, imul(t, g1))
+    return x.chain(t, g1, g2)
+
+
+def _sigmoid_pair(lo: torch.Tensor, hi: torch.Tensor) -> tuple[Pair, Pair, Pair]:
+    s = _elem(torch.sigmoid(lo), torch.sigmoid(hi))
+    s = (s[0].clamp(0.0, 1.0), s[1].clamp(0.0, 1.0))
+    one = torch.ones_like(lo)
+    g1 = imul(s, isub((one, one), s))
+    g1 = (g1[0].clamp(0.0, 0.25), g1[1].clamp(0.0, 0.25))
+    g2 = imul(g1, isub((one, one), iscale(2.0, s)))
+    return s, g1, g2
+
+
+def sigmoid(x: Jet) -> Jet:
+    """The logistic sigmoid."""
+    s, g1, g2 = _sigmoid_pair(*x.v)
+    return x.chain(s, g1, g2)
+
+
+def _softplus_split(lo: torch.Tensor, hi: torch.Tensor, beta: float, threshold: float):
+    zl, zh = lo * beta, hi * beta
+    tol = 1e-9 * (1.0 + abs(threshold))
+    below = zh <= threshold - tol
+    above = zl > threshold + tol
+    return below, above, ~(below | above)
+
+
+def softplus(x: Jet, beta: float = 1.0, threshold: float = 20.0) -> Jet:
+    """torch's softplus: ``log1p(exp(beta x)) / beta``, and ``x`` where ``beta x > threshold``.
+
+    torch switches to the identity above the threshold, a jump of at most
+    ``exp(-threshold) / beta``; boxes across the switch get that slack on the value and
+    ``[-inf, inf]`` derivative enclosures (no mean-value form across a jump).
+    """
+    lo, hi = x.v
+    below, above, across = _softplus_split(lo, hi, beta, threshold)
+    f = torch.nn.functional.softplus
+    v = _elem(f(lo, beta, threshold), f(hi, beta, threshold))
+    jump = 1.01 * math.exp(-threshold) / beta
+    v = (torch.where(across, v[0] - jump, v[0]), torch.where(across, v[1] + jump, v[1]))
+    v = (dn(v[0]), up(v[1]))
+    g1 = g2 = None
+    if x.order >= 1:
+        s, s1, s2 = _sigmoid_pair(lo * beta, hi * beta)
+        whole = _whole(lo)
+        one, zero = torch.ones_like(lo), torch.zeros_like(lo)
+        g1 = (
+            torch.where(below, s[0], torch.where(above, one, whole[0])),
+            torch.where(below, s[1], torch.where(above, one, whole[1])),
+        )
+        if x.order >= 2:
+            s2b = iscale(beta, s1)
+            g2 = (
+                torch.where(below, s2b[0], torch.where(above, zero, whole[0])),
+                torch.where(below, s2b[1], torch.where(above, zero, whole[1])),
+            )
+    return x.chain(v, g1, g2)
+
+
+def softplus_prime(x: Jet, beta: float = 1.0, threshold: float = 20.0) -> Jet:
+    """The derivative torch uses for softplus: ``sigmoid(beta x)``, and 1 above the threshold."""
+    lo, hi = x.v
+    below, above, across = _softplus_split(lo, hi, beta, threshold)
+    s, s1, s2 = _sigmoid_pair(lo * beta, hi * beta)
+    whole = _whole(lo)
+    one, zero = torch.ones_like(lo), torch.zeros_like(lo)
+    g0 = (
+        torch.where(above, one, torch.where(across, s[0], s[0])),
+        torch.where(above, one, torch.where(across, one, s[1])),
+    )
+    g1 = g2 = None
+    if x.order >= 1:
+        b1 = iscale(beta, s1)
+        g1 = (
+            torch.where(below, b1[0], torch.where(above, zero, whole[0])),
+            torch.where(below, b1[1], torch.where(above, zero, whole[1])),
+        )
+    if x.order >= 2:
+        b2 = iscale(beta * beta, s2)
+        g2 = (
+            torch.where(below, b2[0], torch.where(above, zero, whole[0])),
+            torch.where(below, b2[1], torch.where(above, zero, whole[1])),
+        )
+    return x.chain(g0, g1, g2)
+
+
+def leaky_relu(x: Jet, slope: float = 0.01) -> Jet:
+    """``x`` for ``x >= 0``, ``slope * x`` below (``relu`` is ``slope = 0``)."""
+    lo, hi = x.v
+    a = float(slope)
+    # touching 0 counts as crossing for the slope (Clarke interval [min(a,1), max(a,1)]: torch
+    # uses the left slope at 0), but the function is linear on [0, u] and [l, 0]: no curvature
+    neg, pos = hi < 0, lo > 0
+    kink = (lo < 0) & (hi > 0)
+    al = (mul_dn(torch.full_like(lo, a), lo), mul_up(torch.full_like(lo, a), lo))
+    ah = (mul_dn(torch.full_like(hi, a), hi), mul_up(torch.full_like(hi, a), hi))
+    zero = torch.zeros_like(lo)
+    v_neg = (torch.minimum(al[0], ah[0]), torch.maximum(al[1], ah[1]))
+    v_cross = (torch.minimum(al[0], zero), torch.maximum(al[1], hi))
+    v0 = (
+        torch.where(pos, lo, torch.where(neg, v_neg[0], v_cross[0])),
+        torch.where(pos, hi, torch.where(neg, v_neg[1], v_cross[1])),
+    )
+    g1 = g2 = None
+    if x.order >= 1:
+        one, sl = torch.ones_like(lo), torch.full_like(lo, a)
+        g1 = (
+            torch.where(pos, one, torch.where(neg, sl, torch.minimum(sl, one))),
+            torch.where(pos, one, torch.where(neg, sl, torch.maximum(sl, one))),
+        )
+    if x.order >= 2:
+        whole = _whole(lo)
+        g2 = (torch.where(kink, whole[0], zero), torch.where(kink, whole[1], zero))
+    return x.chain(v0, g1, g2)
+
+
+def relu(x: Jet) -> Jet:
+    """``max(x, 0)``."""
+    return leaky_relu(x, 0.0)
+
+
+def step(x: Jet, low: float = 0.0, high: float = 1.0) -> Jet:
+    """The derivative torch uses for (leaky) ReLU: ``low`` for ``x <= 0``, ``high`` above."""
+    lo, hi = x.v
+    neg, pos = hi <= 0, lo > 0
+    cross = ~(neg | pos)
+    a, b = min(low, high), max(low, high)
+    v0 = (
+        torch.where(pos, _full(lo, high), torch.where(neg, _full(lo, low), _full(lo, a))),
+        torch.where(pos, _full(lo, high), torch.where(neg, _full(lo, low), _full(lo, b))),
+    )
+    whole = _whole(lo)
+    zero = torch.zeros_like(lo)
+    g = (torch.where(cross, whole[0], zero), torch.where(cross, whole[1], zero))
+    return x.chain(v0, g if x.order >= 1 else None, g if x.order >= 2 else None)
+
+
+def _pow_mag(a: torch.Tensor, k: int, rnd) -> torch.Tensor:
+    r = a
+    for _ in range(k - 1):
+        r = rnd(r, a)
+    return r
+
+
+def ipow(p: Pair, k: int) -> Pair:
+    """The range of ``x**k`` over ``p`` for an integer ``k`` (``[-inf, inf]`` for ``k < 0``
+    across 0)."""
+    lo, hi = p
+    if k == 0:
+        return torch.ones_like(lo), torch.ones_like(hi)
+    if k < 0:
+        base = ipow(p, -k)
+        safe = (base[0] > 0) | (base[1] < 0)
+        one = torch.ones_like(lo)
+        rlo = torch.where(safe, dn(one / base[1]), _full(lo, -_INF))
+        rhi = torch.where(safe, up(one / base[0]), _full(lo, _INF))
+        return sanitize(rlo, rhi)
+    if k % 2 == 0:
+        m_lo = torch.where(lo > 0, lo, torch.where(hi < 0, -hi, torch.zeros_like(lo)))
+        m_hi = torch.maximum(lo.abs(), hi.abs())
+        return sanitize(_pow_mag(m_lo, k, mul_dn), _pow_mag(m_hi, k, mul_up))
+    low = torch.where(lo >= 0, _pow_mag(lo, k, mul_dn), -_pow_mag(-lo, k, mul_up))
+    high = torch.where(hi >= 0, _pow_mag(hi, k, mul_up), -_pow_mag(-hi, k, mul_dn))
+    return sanitize(low, high)
+
+
+def powi(x: Jet, k: int) -> Jet:
+    """``x**k`` for an integer ``k`` (negative powers: ``[-inf, inf]`` across 0)."""
+    g0 = ipow(x.v, k)
+    g1 = iscale(float(k), ipow(x.v, k - 1)) if x.order >= 1 else None
+    g2 = iscale(float(k * (k - 1)), ipow(x.v, k - 2)) if x.order >= 2 else None
+    return x.chain(g0, g1, g2)

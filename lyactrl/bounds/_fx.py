@@ -1,0 +1,187 @@
+"""Jets of custom torch modules, by symbolic tracing (``torch.fx``) of their ``forward``."""
+
+from __future__ import annotations
+
+import operator
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from .._errors import UnsupportedOperationError
+from . import _functions as F
+from ._jet import Jet
+
+__all__ = ["FX_OPERATIONS", "traced_jet"]
+
+_TF = torch.nn.functional
+
+_UNARY: dict[Any, Callable[[Jet], Jet]] = {
+    torch.tanh: F.tanh,
+    torch.sigmoid: F.sigmoid,
+    torch.relu: F.relu,
+    _TF.relu: F.relu,
+    torch.sin: F.sin,
+    torch.cos: F.cos,
+    torch.exp: F.exp,
+    _TF.tanh: F.tanh,
+    _TF.sigmoid: F.sigmoid,
+}
+_METHODS: dict[str, Callable[[Jet], Jet]] = {
+    "tanh": F.tanh,
+    "sigmoid": F.sigmoid,
+    "relu": F.relu,
+    "sin": F.sin,
+    "cos": F.cos,
+    "exp": F.exp,
+}
+
+#: Operations accepted inside a traced custom ``forward`` (besides supported submodules).
+FX_OPERATIONS = (
+    "+, -, * (by a constant or between tensors), / (by a constant), unary -, ** (integer)",
+    "torch.tanh / sigmoid / relu / sin / cos / exp (functions or tensor methods)",
+    "F.relu, F.leaky_relu, F.softplus, F.linear",
+    "torch.cat along the last dimension",
+    "parameters and buffers (constants)",
+)
+
+_TRACES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _name(target: Any) -> str:
+    mod = getattr(target, "__module__", None) or ""
+    name = getattr(target, "__name__", None) or repr(target)
+    if mod.startswith("torch"):
+        prefix = "torch.nn.functional." if "functional" in mod else "torch."
+        return prefix + name
+    return f"{mod}.{name}" if mod and mod != "_operator" else name
+
+
+def _unsupported(what: str, module: nn.Module) -> UnsupportedOperationError:
+    from ._torch import MODULE_OPERATIONS
+
+    return UnsupportedOperationError(
+        f"module: the operation {what} in {type(module).__name__}.forward is not supported by "
+        f"the certifier; supported modules: {', '.join(MODULE_OPERATIONS)}; supported "
+        f"operations in a custom forward: {'; '.join(FX_OPERATIONS)}"
+    )
+
+
+def _trace(module: nn.Module) -> Any:
+    if module not in _TRACES:
+        try:
+            _TRACES[module] = torch.fx.symbolic_trace(module)
+        except Exception as exc:  # noqa: BLE001 - any tracing failure means "unsupported"
+            raise UnsupportedOperationError(
+                f"module: {type(module).__name__}.forward could not be traced with torch.fx "
+                f"({type(exc).__name__}: {exc}); the certifier supports nn.Sequential stacks and "
+                f"custom forwards built from: {'; '.join(FX_OPERATIONS)}"
+            ) from exc
+    return _TRACES[module]
+
+
+def _const(value: Any, like: Jet) -> Jet:
+    t = torch.as_tensor(value, dtype=torch.float64)
+    if t.ndim >= 2 and t.shape[0] == like.v[0].shape[0]:  # per row (a context with a batch)
+        return like._with_zero_derivs((t, t))
+    return like.constant(t.reshape(1) if t.ndim == 0 else t)
+
+
+def _as_jet(value: Any, like: Jet) -> Jet:
+    return value if isinstance(value, Jet) else _const(value, like)
+
+
+def traced_jet(module: nn.Module, inputs: list[Any], like: Jet) -> Jet:
+    """The jet of ``module(*inputs)``; jets for bounded inputs, tensors for constants."""
+    from ._torch import module_jet
+
+    gm = _trace(module)
+    env: dict[str, Any] = {}
+    args_iter = iter(inputs)
+    for node in gm.graph.nodes:
+        if node.op == "placeholder":
+            env[node.name] = next(args_iter)
+            continue
+        if node.op == "output":
+            out = node.args[0]
+            return env[out.name] if hasattr(out, "name") else out
+        a = list(torch.fx.node.map_arg(node.args, lambda n: env[n.name]))
+        kw = dict(torch.fx.node.map_arg(node.kwargs, lambda n: env[n.name]))
+        if node.op == "get_attr":
+            obj: Any = gm
+            for part in node.target.split("."):
+                obj = getattr(obj, part)
+            env[node.name] = obj.detach().to(torch.float64)
+        elif node.op == "call_module":
+            sub = gm.get_submodule(node.target)
+            env[node.name] = module_jet(sub, _as_jet(a[0], like), f"module.{node.target}")
+        elif node.op == "call_function":
+            env[node.name] = _function(node.target, a, kw, like, module)
+        elif node.op == "call_method":
+            if node.target in _METHODS and isinstance(a[0], Jet):
+                env[node.name] = _METHODS[node.target](a[0])
+            else:
+                raise _unsupported(f"Tensor.{node.target}", module)
+        else:  # pragma: no cover - fx has no other node kinds
+            raise _unsupported(node.op, module)
+    raise _unsupported("a graph without output", module)  # pragma: no cover
+
+
+def _function(target: Any, a: list[Any], kw: dict[str, Any], like: Jet, module: nn.Module) -> Any:
+    flat = [y for x in a for y in (x if isinstance(x, (list, tuple)) else [x])]
+    if not any(isinstance(x, Jet) for x in flat):
+        return target(*a, **kw)  # constant folding on parameters
+    if target in _UNARY and len(a) == 1 and not kw:
+        return _UNARY[target](a[0])
+    if target in (operator.add, torch.add) and not kw:
+        return _as_jet(a[0], like) + _as_jet(a[1], like)
+    if target in (operator.sub, torch.sub) and not kw:
+        return _as_jet(a[0], like) - _as_jet(a[1], like)
+    if target in (operator.mul, torch.mul) and not kw:
+        x, y = a
+        if isinstance(x, Jet) and isinstance(y, Jet):
+            return x * y
+        jet, c = (x, y) if isinstance(x, Jet) else (y, x)
+        return jet * _const(c, like) if isinstance(c, torch.Tensor) else jet.scale(float(c))
+    if target in (operator.truediv, torch.div) and not kw and not isinstance(a[1], Jet):
+        if isinstance(a[1], torch.Tensor):
+            return a[0] * _const(1.0 / a[1], like)
+        return a[0].scale(1.0 / float(a[1]))
+    if target is operator.neg:
+        return -a[0]
+    if target is operator.pow and isinstance(a[1], int):
+        return F.powi(a[0], a[1])
+    if target is _TF.leaky_relu:
+        slope = kw.get("negative_slope", a[1] if len(a) > 1 else 0.01)
+        return F.leaky_relu(a[0], float(slope))
+    if target is _TF.softplus:
+        beta = kw.get("beta", a[1] if len(a) > 1 else 1.0)
+        thr = kw.get("threshold", a[2] if len(a) > 2 else 20.0)
+        return F.softplus(a[0], float(beta), float(thr))
+    if target is _TF.linear:
+        w = a[1] if len(a) > 1 else kw["weight"]
+        b = a[2] if len(a) > 2 else kw.get("bias")
+        return a[0].linear(w, b)
+    if target is torch.cat:
+        seq = a[0]
+        dim = kw.get("dim", a[1] if len(a) > 1 else 0)
+        if dim in (1, -1) and all(isinstance(x, (Jet, torch.Tensor)) for x in seq):
+            jets = [_as_jet(x, like) for x in seq]
+            return _cat(jets)
+    raise _unsupported(_name(target), module)
+
+
+def _cat(jets: list[Jet]) -> Jet:
+    def cat(parts: list[Any], dim: int) -> Any:
+        if any(p is None for p in parts):
+            return None
+        return (torch.cat([p[0] for p in parts], dim), torch.cat([p[1] for p in parts], dim))
+
+    return Jet(
+        cat([j.v for j in jets], 1),
+        cat([j.d for j in jets], 1),
+        cat([j.h for j in jets], 1),
+        jets[0].n,
+    )

@@ -1,0 +1,186 @@
+"""Jets of lyactrl systems ``f(x)`` and candidates ``(V(x), grad V(x))``."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .._errors import UnsupportedOperationError
+from ..lyapunov import (
+    AbstractCandidate,
+    CrossEntropy,
+    NeuralLyapunov,
+    Quadratic,
+    SquaredError,
+    SymbolicCandidate,
+)
+from ..systems import AbstractSystem, ClosedLoop, LinearSystem, NeuralSystem, SymbolicSystem
+from . import _functions as F
+from ._interval import imul
+from ._jet import Jet
+from ._rounding import sum_bounds
+from ._sympy import expr_jet
+from ._torch import mlp_value_and_vjp, module_jet
+
+__all__ = ["SYSTEMS", "CANDIDATES", "system_jet", "candidate_jets"]
+
+#: Systems the certifier supports.
+SYSTEMS = (
+    "LinearSystem",
+    "SymbolicSystem",
+    "NeuralSystem (nn.Sequential or a traceable custom module; inputs 'x', 't,x' or a bound "
+    "'x,context')",
+    "ClosedLoop (LinearSystem or SymbolicSystem plant; gain matrix or nn.Sequential controller)",
+)
+#: Candidates the certifier supports.
+CANDIDATES = (
+    "Quadratic",
+    "SymbolicCandidate",
+    "NeuralLyapunov",
+    "SquaredError (one target)",
+    "CrossEntropy (one label)",
+)
+
+
+def _f64(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().to(torch.float64)
+
+
+def _plant_jet(system: AbstractSystem, x: Jet, u: Jet | None) -> Jet:
+    if isinstance(system, LinearSystem):
+        out = x.linear(_f64(system.A))
+        if system.B is not None and u is not None:
+            out = out + u.linear(_f64(system.B))
+        return out
+    if isinstance(system, SymbolicSystem):
+        env = {s: x.select(i) for i, s in enumerate(system.states)}
+        for j, s in enumerate(system.input_symbols):
+            env[s] = u.select(j) if u is not None else x.select(0).constant(0.0)
+        like = x.select(0)
+        memo: dict = {}
+        return Jet.stack([expr_jet(e, env, like, memo) for e in system.exprs], dim=1)
+    if isinstance(system, NeuralSystem):
+        if system.inputs == "x":
+            return module_jet(system.module, x, "system.module")
+        from ._fx import traced_jet
+
+        b = x.v[0].shape[0]
+        if system.inputs == "t,x":
+            return traced_jet(system.module, [torch.zeros((), dtype=torch.float64), x], x)
+        ctx = system.context
+        if ctx is None or ctx.ndim != 1:
+            raise UnsupportedOperationError(
+                "system: the certifier needs a data-controlled NeuralSystem bound to one shared "
+                "context of shape (context_dim,); received "
+                + ("an unbound system" if ctx is None else f"a context of shape {tuple(ctx.shape)}")
+                + "; bind each input separately with system.bind(context)"
+            )
+        ctx_b = ctx.detach().to(torch.float64).unsqueeze(0).expand(b, -1)
+        return traced_jet(system.module, [x, ctx_b], x)
+    raise UnsupportedOperationError(
+        f"system: {type(system).__name__} is not supported by the certifier; supported "
+        f"systems: {', '.join(SYSTEMS)}"
+    )
+
+
+def system_jet(system: AbstractSystem, x: Jet) -> Jet:
+    """The jet of ``f(x)``, shape ``(batch, n_states)``."""
+    if isinstance(system, ClosedLoop):
+        ctrl = system.controller
+        if system.gain is not None:
+            u = x.linear(-_f64(system.gain))
+        elif isinstance(ctrl, nn.Module):
+            u = module_jet(ctrl, x, "controller")
+        else:
+            raise UnsupportedOperationError(
+                f"controller: a plain callable ({type(ctrl).__name__}) is not supported by the "
+                "certifier; expected a gain matrix or an nn.Sequential of supported layers"
+            )
+        return _plant_jet(system.plant, x, u)
+    return _plant_jet(system, x, None)
+
+
+def _shift(x: Jet, x_eq: torch.Tensor) -> Jet:
+    return x - x.constant(_f64(x_eq))
+
+
+def _contains_point(x: Jet, point: torch.Tensor) -> torch.Tensor:
+    p = point.to(x.v[0])
+    return ((x.v[0] <= p) & (p <= x.v[1])).all(dim=1)
+
+
+def _neural(V: NeuralLyapunov, x: Jet) -> tuple[Jet, Jet]:
+    x_eq = _f64(V.x_eq)
+    at_eq = module_jet(V.phi, Jet.variables(x_eq.unsqueeze(0), x_eq.unsqueeze(0), 0), "V.phi")
+    holder: dict[str, Jet] = {}
+    dx = _shift(x, x_eq)
+
+    def cotangent(out: Jet) -> Jet:
+        d = out - x.constant(at_eq.v[0][0], at_eq.v[1][0])
+        if out.d is not None:
+            # mean-value form on boxes that contain x_eq: phi(x) - phi(x_eq) in [J] (x - x_eq)
+            mv = imul(out.d, (dx.v[0].unsqueeze(1), dx.v[1].unsqueeze(1)))
+            lo, hi = sum_bounds(*mv, dim=2)
+            inside = _contains_point(x, x_eq).unsqueeze(1)
+            big = torch.full_like(lo, float("inf"))
+            d = d.intersect_value(torch.where(inside, lo, -big), torch.where(inside, hi, big))
+        holder["d"] = d
+        return d.scale(2.0)
+
+    _, g_phi = mlp_value_and_vjp(V.phi, x, cotangent, "V.phi")
+    d = holder["d"]
+    eps = float(V.eps)
+    value = F.powi(d, 2).sum(1) + F.powi(dx, 2).sum(1).scale(eps)
+    grad = g_phi + dx.scale(2.0 * eps)
+    return value, grad
+
+
+def _cross_entropy(V: CrossEntropy, x: Jet) -> tuple[Jet, Jet]:
+    """``logsumexp(x) - x_y`` and ``softmax(x) - e_y``, shifted by a per-box constant (the
+    largest coordinate of the box centre) so that ``exp`` cannot overflow; the shift is exact
+    in real arithmetic and its rounding is inside the interval operations."""
+    n = x.v[0].shape[1]
+    y = int(V.label)
+    if y >= n:
+        raise UnsupportedOperationError(
+            f"V: label {y} needs at least {y + 1} logits; the state has {n}"
+        )
+    c = (0.5 * (x.v[0] + x.v[1])).amax(1, keepdim=True)
+    shift = x._with_zero_derivs((c, c))
+    e = F.exp(x - shift)
+    s = e.sum(1)
+    value = F.log(s) + shift.select(0) - x.select(y)
+    inv = F.powi(s, -1)
+    soft = e * Jet.stack([inv] * n, dim=1)
+    zero, one = torch.zeros_like(soft.v[0]), torch.ones_like(soft.v[1])
+    soft = soft.intersect_value(zero, one)  # a softmax lies in [0, 1]
+    onehot = torch.zeros(n, dtype=torch.float64)
+    onehot[y] = 1.0
+    return value, soft - x.constant(onehot)
+
+
+def candidate_jets(V: AbstractCandidate, x: Jet) -> tuple[Jet, Jet]:
+    """Jets of ``V(x)`` (shape ``(batch,)``) and ``grad V(x)`` (shape ``(batch, n)``)."""
+    if isinstance(V, Quadratic):
+        d = _shift(x, V.x_eq)  # type: ignore[arg-type]
+        P = _f64(V.P)
+        pd = d.linear(P)
+        return (d * pd).sum(1), pd.scale(2.0)
+    if isinstance(V, SquaredError) and V.target.ndim == 1:
+        d = _shift(x, V.target)
+        return F.powi(d, 2).sum(1).scale(0.5), d
+    if isinstance(V, SymbolicCandidate):
+        env = {s: x.select(i) for i, s in enumerate(V.states)}
+        like = x.select(0)
+        memo: dict = {}
+        value = expr_jet(V.expr, env, like, memo)
+        grad = Jet.stack([expr_jet(e, env, like, memo) for e in V.gradient_exprs], dim=1)
+        return value, grad
+    if isinstance(V, NeuralLyapunov):
+        return _neural(V, x)
+    if isinstance(V, CrossEntropy) and V.label.ndim == 0:
+        return _cross_entropy(V, x)
+    raise UnsupportedOperationError(
+        f"V: {type(V).__name__} is not supported by the certifier; supported candidates: "
+        f"{', '.join(CANDIDATES)}"
+    )

@@ -1,0 +1,153 @@
+"""Directed rounding for interval arithmetic in float64, and the stated floating-point margin.
+
+Every bound computed by :mod:`lyactrl.bounds` is an enclosure of the *real-arithmetic* value
+of the operation, widened outward so that floating-point rounding cannot make it unsound:
+
+* one correctly rounded operation (``+``, ``-``, ``*``, ``/``): the round-to-nearest result
+  is moved one ulp outward (``nextafter``) unless the result is provably exact (a sum that
+  is exactly 0, a product with an exact zero factor);
+* a sum or dot product of ``k`` terms (``nn.Linear``, reductions), in any summation order:
+  widened by ``(k + 2) * eps * sum |terms| + k * eta`` (the classical bound
+  ``gamma_k = k u / (1 - k u)`` with ``u = eps / 2``, doubled to cover the rounding of the
+  bound itself; ``eta`` is the smallest subnormal, for underflow);
+* an elementary function (sin, cos, exp, tanh, sigmoid, softplus): widened by
+  ``ELEMENTARY_REL * |value| + ELEMENTARY_ABS``, i.e. 64 ulp relative plus 8 subnormals,
+  far above the documented accuracy (<= 4 ulp) of the math libraries torch uses.
+
+``eps = 2**-52`` (float64 machine epsilon), ``eta = 2**-1074``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = [
+    "EPS",
+    "ETA",
+    "ELEMENTARY_REL",
+    "ELEMENTARY_ABS",
+    "FP_MARGIN",
+    "dn",
+    "up",
+    "add_dn",
+    "add_up",
+    "sub_dn",
+    "sub_up",
+    "mul_dn",
+    "mul_up",
+    "mul_range",
+    "sum_bounds",
+    "sanitize",
+]
+
+EPS = 2.0**-52
+ETA = 2.0**-1074
+ELEMENTARY_REL = 64 * EPS
+ELEMENTARY_ABS = 8 * ETA
+
+#: The floating-point margin, as stated in every certificate.
+FP_MARGIN = (
+    "outward rounding per operation: one ulp for each correctly rounded +,-,* (exact zeros "
+    "kept), (k+2)*eps*sum|terms| + k*eta for sums and dot products of k terms, "
+    f"{ELEMENTARY_REL:.3g}*|value| + {ELEMENTARY_ABS:.3g} for elementary functions "
+    "(sin, cos, exp, tanh, sigmoid, softplus); eps = 2^-52, float64"
+)
+
+_NEG = float("-inf")
+_POS = float("inf")
+
+
+_TARGETS: dict[tuple[torch.dtype, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _targets(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    key = (x.dtype, x.device)
+    if key not in _TARGETS:
+        _TARGETS[key] = (
+            torch.tensor(_NEG, dtype=x.dtype, device=x.device),
+            torch.tensor(_POS, dtype=x.dtype, device=x.device),
+        )
+    return _TARGETS[key]
+
+
+def dn(x: torch.Tensor) -> torch.Tensor:
+    """The next float below ``x``."""
+    return torch.nextafter(x, _targets(x)[0])
+
+
+def up(x: torch.Tensor) -> torch.Tensor:
+    """The next float above ``x``."""
+    return torch.nextafter(x, _targets(x)[1])
+
+
+def sanitize(lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Replace NaN endpoints (from inf - inf) by the widest sound value."""
+    return (
+        torch.nan_to_num(lo, nan=_NEG, posinf=_POS, neginf=_NEG),
+        torch.nan_to_num(hi, nan=_POS, posinf=_POS, neginf=_NEG),
+    )
+
+
+def add_dn(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """A lower bound of ``a + b`` (a float sum that is exactly 0 is exact)."""
+    s = a + b
+    return torch.where(s != 0, dn(s), s)
+
+
+def add_up(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """An upper bound of ``a + b``."""
+    s = a + b
+    return torch.where(s != 0, up(s), s)
+
+
+def sub_dn(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """A lower bound of ``a - b``."""
+    return add_dn(a, -b)
+
+
+def sub_up(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """An upper bound of ``a - b``."""
+    return add_up(a, -b)
+
+
+def _mul(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    zero = (a == 0) | (b == 0)
+    p = torch.where(zero, torch.zeros((), dtype=a.dtype, device=a.device), a * b)
+    return p, ~zero
+
+
+def mul_dn(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """A lower bound of ``a * b``; ``0 * inf = 0`` (interval convention)."""
+    p, rounded = _mul(a, b)
+    return torch.where(rounded, dn(p), p)
+
+
+def mul_up(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """An upper bound of ``a * b``; ``0 * inf = 0``."""
+    p, rounded = _mul(a, b)
+    return torch.where(rounded, up(p), p)
+
+
+def mul_range(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lower and upper bounds of the products ``a[k] * b[k]``, reduced over dimension 0.
+
+    ``a``, ``b`` have equal shapes ``(m, ...)``; exact zeros (a zero factor) are not rounded.
+    """
+    zero = (a == 0) | (b == 0)
+    p = (a * b).masked_fill(zero, 0.0)
+    lo = torch.where(zero, p, dn(p)).amin(0)
+    hi = torch.where(zero, p, up(p)).amax(0)
+    return lo, hi
+
+
+def sum_bounds(lo: torch.Tensor, hi: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bounds of the sum over ``dim`` of values in ``[lo, hi]``, rounding included."""
+    k = lo.shape[dim]
+    g = (k + 2) * EPS
+    s_lo = lo.sum(dim)
+    s_hi = hi.sum(dim)
+    e_lo = g * lo.abs().sum(dim)
+    e_hi = g * hi.abs().sum(dim)
+    s_lo = torch.where(e_lo != 0, dn(s_lo - e_lo), s_lo)
+    s_hi = torch.where(e_hi != 0, up(s_hi + e_hi), s_hi)
+    return sanitize(s_lo, s_hi)

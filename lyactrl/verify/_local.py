@@ -1,0 +1,179 @@
+"""The local certificate at the equilibrium: second-order Taylor form with a Hessian enclosure.
+
+The residual ``r(x) = grad V . f + rate V`` vanishes at ``x_eq``, so no box touching
+``x_eq`` gets a strictly negative bound. Instead:
+
+1. evaluate ``r`` and ``grad r`` at the point ``x_eq`` in interval arithmetic and require both
+   enclosures to be exactly ``[0, 0]`` (true when ``f(x_eq) = 0``, ``V(x_eq) = 0`` and
+   ``grad V(x_eq) = 0``, and every operation on the way was exact);
+2. on a box ``L = x_eq + [-rho, rho]`` enclose the Hessian of ``r``: ``H(xi) in [H]`` for all
+   ``xi`` in ``L`` (interval jets of order 2);
+3. Taylor with the Lagrange remainder gives ``r(x) = 1/2 (x - x_eq)^T H(xi) (x - x_eq)`` with
+   ``xi`` on the segment, inside ``L``; if every symmetric matrix in ``[H]`` is negative
+   definite then ``r <= 0`` on ``L`` (``< 0`` away from ``x_eq``). The test is
+   ``lambda_max(mid) + ||rad||_F + err < 0`` (Weyl: ``||E||_2 <= ||rad||_F`` for
+   ``|E| <= rad``; ``err = 16 n eps ||mid||_F`` bounds the eigensolver's error).
+
+For a quadratic ``V`` the Hessian is ``2 (A^T P + P A + rate P)`` plus second-order terms of
+``f``, so the certificate is the linearisation's strict decrease plus a certified bound on the
+remainder; the largest ``rho`` (a multiple of the region's half-widths) that passes is kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from ..bounds import Jet, residual_jet
+from ..bounds._rounding import EPS
+from ..conditions import AbstractCondition
+from ._results import ResultMixin
+
+__all__ = [
+    "LocalCertificate",
+    "local_certificate",
+    "hessian_upper_eig",
+    "equilibrium_counterexample",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalCertificate(ResultMixin):
+    """A box around ``x_eq`` on which the residual is proved ``<= 0``.
+
+    ``status`` is ``"certified"`` (``lo``, ``hi`` give the box, ``eig_bound`` the certified
+    upper bound of the Hessian's eigenvalues over it) or ``"unknown"`` with a ``reason``.
+    """
+
+    status: str
+    lo: torch.Tensor | None
+    hi: torch.Tensor | None
+    eig_bound: float
+    reason: str
+
+
+def hessian_upper_eig(hlo: torch.Tensor, hhi: torch.Tensor) -> torch.Tensor:
+    """Upper bounds of the largest eigenvalue of every symmetric matrix in ``[hlo, hhi]``.
+
+    Shapes ``(batch, n, n)`` -> ``(batch,)``; ``inf`` where the enclosure is not finite.
+    """
+    lo = torch.maximum(hlo, hlo.transpose(-1, -2))
+    hi = torch.minimum(hhi, hhi.transpose(-1, -2))
+    finite = torch.isfinite(lo).all(-1).all(-1) & torch.isfinite(hi).all(-1).all(-1)
+    lo = torch.where(torch.isfinite(lo), lo, torch.zeros_like(lo))
+    hi = torch.where(torch.isfinite(hi), hi, torch.zeros_like(hi))
+    mid = 0.5 * (lo + hi)
+    rad = torch.maximum(hi - mid, mid - lo).clamp_min(0.0)
+    # diagonal: H = M + E - Delta with diag(M) = diag(hi), Delta >= 0 diagonal, so
+    # lambda_max(H) <= lambda_max(M) + ||E|| with E zero on the diagonal
+    eye = torch.eye(mid.shape[-1], dtype=torch.bool, device=mid.device)
+    mid = torch.where(eye, hi, mid)
+    rad = torch.where(eye, torch.zeros_like(rad), rad)
+    n = mid.shape[-1]
+    lam = torch.linalg.eigvalsh(mid)[..., -1]
+    norm_mid = torch.linalg.matrix_norm(mid)
+    norm_rad = torch.linalg.matrix_norm(rad)
+    bound = torch.nextafter(
+        lam + 16 * n * EPS * (norm_mid + norm_rad) + norm_rad, torch.tensor(float("inf"))
+    )
+    return torch.where(finite, bound, torch.full_like(bound, float("inf")))
+
+
+def local_certificate(
+    condition: AbstractCondition, half_widths: torch.Tensor, *, refine: int = 8
+) -> LocalCertificate:
+    """The largest box ``x_eq + s [-w, w]`` (``s <= 1``) on which ``r <= 0`` is proved.
+
+    Parameters
+    ----------
+    condition : AbstractCondition
+        A condition with ``x_eq`` (e.g. :class:`ExponentialStability` with ``V.x_eq``).
+    half_widths : torch.Tensor
+        ``w``: the reference half-widths (those of the region's bounding box around ``x_eq``).
+    refine : int
+        Number of intermediate scales tried between the last failing and the first passing
+        power of two.
+
+    Examples
+    --------
+    >>> import torch, lyactrl
+    >>> from lyactrl.verify._local import local_certificate
+    >>> sys = lyactrl.LinearSystem([[-1.0, 0.0], [0.0, -2.0]])
+    >>> cond = lyactrl.ExponentialStability(sys, lyactrl.Quadratic(torch.eye(2)), rate=1.0)
+    >>> local_certificate(cond, torch.ones(2, dtype=torch.float64)).status
+    'certified'
+    """
+    x0 = condition.x_eq
+    if x0 is None:
+        return LocalCertificate("unknown", None, None, float("inf"), "the condition has no x_eq")
+    x0 = x0.detach().to(torch.float64).unsqueeze(0)
+    at = residual_jet(condition, Jet.variables(x0, x0, 1))
+    exact = bool((at.v[0] == 0).all() & (at.v[1] == 0).all())
+    exact = exact and bool((at.d[0] == 0).all() & (at.d[1] == 0).all())  # type: ignore[index]
+    if not exact:
+        return LocalCertificate(
+            "unknown",
+            None,
+            None,
+            float("inf"),
+            "the residual and its gradient at x_eq are not provably 0 (enclosures "
+            f"r in [{float(at.v[0][0]):.3g}, {float(at.v[1][0]):.3g}]); f(x_eq) may not vanish",
+        )
+    w = half_widths.detach().to(torch.float64).reshape(1, -1)
+
+    def eig_at(scales: torch.Tensor) -> torch.Tensor:
+        r = scales.reshape(-1, 1) * w
+        jet = residual_jet(condition, Jet.variables(x0 - r, x0 + r, 2))
+        return hessian_upper_eig(*jet.h)  # type: ignore[misc]
+
+    scales = 2.0 ** -torch.arange(0, 40, dtype=torch.float64)
+    eig = eig_at(scales)
+    ok = (eig < 0).nonzero().flatten()
+    if ok.numel() == 0:
+        return LocalCertificate(
+            "unknown",
+            None,
+            None,
+            float(eig[-1]),
+            "the Hessian of the residual at x_eq is not provably negative definite "
+            f"(eigenvalue bound {float(eig[-1]):.3g} on the smallest box)",
+        )
+    best = int(ok[0])
+    s, e = float(scales[best]), float(eig[best])
+    if best > 0 and refine > 0:
+        cand = torch.linspace(s, 2 * s, refine + 2, dtype=torch.float64)[1:-1]
+        ce = eig_at(cand)
+        good = (ce < 0).nonzero().flatten()
+        if good.numel():
+            s, e = float(cand[int(good[-1])]), float(ce[int(good[-1])])
+    r = s * w[0]
+    return LocalCertificate("certified", x0[0] - r, x0[0] + r, e, "")
+
+
+def equilibrium_counterexample(
+    condition: AbstractCondition, half_widths: torch.Tensor
+) -> torch.Tensor | None:
+    """Points near ``x_eq`` along the Hessian's top eigenvector where ``r > 0``, or ``None``.
+
+    When the residual's Hessian at ``x_eq`` has a positive eigenvalue (for example a rate above
+    the linearisation's best rate), ``r(x_eq + t v) ~ t^2 v^T H v / 2 > 0`` for small ``t``;
+    the candidates returned must still be checked by direct evaluation.
+    """
+    x0 = condition.x_eq
+    if x0 is None:
+        return None
+    x0 = x0.detach().to(torch.float64).unsqueeze(0)
+    jet = residual_jet(condition, Jet.variables(x0, x0, 2))
+    if not bool(torch.isfinite(jet.h[0]).all() & torch.isfinite(jet.h[1]).all()):  # type: ignore[index]
+        return None
+    H = 0.5 * (jet.h[0][0] + jet.h[1][0])  # type: ignore[index]
+    H = 0.5 * (H + H.T)
+    lam, vec = torch.linalg.eigh(H)
+    if float(lam[-1]) <= 0:
+        return None
+    v = vec[:, -1]
+    w = half_widths.detach().to(torch.float64)
+    t = (2.0 ** -torch.arange(0, 30, dtype=torch.float64)).unsqueeze(1)
+    step = t * (v * w).unsqueeze(0) / float((v * w).abs().max().clamp_min(1e-300)) * w.min()
+    return torch.cat([x0 + step, x0 - step])
