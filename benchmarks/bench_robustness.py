@@ -1,0 +1,231 @@
+"""Robustness benchmark (issue 5): LyaNet beside the Neural ODE baseline (same architecture).
+
+Trains both with ``lyactrl train``'s settings (or loads ``--lyanet``/``--node`` checkpoints),
+then reports clean accuracy, PGD accuracy (pixel space, random start, step 2.5 eps / steps,
+gradients through RK4, the same solver for clean and attacked accuracy), accuracy-vs-eps
+curves, certified accuracy at a few radii, the largest radius with certified accuracy >= 50 %,
+and the time of LipSDP and of the certified radii. Writes a JSON report and two figures.
+
+    python benchmarks/bench_robustness.py --dataset digits                  # measured table
+    python benchmarks/bench_robustness.py --dataset mnist --data-dir ../shared/data/mnist
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import torch
+
+from lyactrl._cli_train import train_and_evaluate
+from lyactrl.data import load_dataset
+from lyactrl.robust import attack_accuracy, certified_radius, lipschitz_bound
+from lyactrl.train._classifier_fit import load_classifier
+
+LINF = [0.0, 0.02, 0.05, 0.1, 0.2, 0.3]
+L2 = [0.0, 0.25, 0.5, 1.0, 1.5, 2.0]
+CERT_RADII = {"2": [0.0, 0.001, 0.002, 0.005, 0.01], "inf": [0.0, 0.0001, 0.0002, 0.0005, 0.001]}
+
+
+def _machine() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        name = next(ln.split(":", 1)[1].strip() for ln in out.splitlines() if "Model name" in ln)
+    except Exception:  # pragma: no cover - lscpu missing
+        name = platform.processor()
+    return f"{name}, {torch.get_num_threads()} torch threads"
+
+
+def _median_time(fn, repeats: int) -> tuple[float, object]:  # noqa: ANN001
+    times, out = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2], out
+
+
+def evaluate(model, x, y, *, steps: int, n_cert: int, seed: int) -> dict:  # noqa: ANN001
+    def logits(z: torch.Tensor) -> torch.Tensor:
+        return model(z, method="rk4", steps=10)
+
+    g = torch.Generator().manual_seed(seed)
+    res: dict = {"solver": "rk4, 10 steps (clean and attacked)", "curves": {}}
+    for norm, grid in (("inf", LINF), ("2", L2)):
+        res["curves"][norm] = [
+            attack_accuracy(
+                logits, x, y, eps=e, norm=norm, steps=steps, generator=g, solver="rk4, 10 steps"
+            ).to_dict()
+            for e in grid
+        ]
+    res["clean_accuracy"] = res["curves"]["inf"][0]["clean_accuracy"]
+    cert = {}
+    for norm in ("2", "inf"):
+        t0 = time.perf_counter()
+        cr = certified_radius(model, x[:n_cert], y[:n_cert], norm=norm, generator=g)
+        secs = time.perf_counter() - t0
+        kinds = {
+            "lyapunov": torch.where(cr.correct, cr.radius, -1.0),
+            "lyapunov or trajectory": torch.where(
+                cr.correct, torch.maximum(cr.radius, cr.radius_trajectory), -1.0
+            ),
+        }
+        entry: dict = {
+            "seconds": secs,
+            "seconds_per_example": secs / n_cert,
+            "premise_counts": {p: cr.premise.count(p) for p in ("certified", "sampled", "none")},
+            "sensitivity": cr.sensitivity,
+        }
+        for kind, rad in kinds.items():
+            ordered = torch.sort(rad, descending=True).values
+            half = float(ordered[(n_cert + 1) // 2 - 1])
+            entry[kind] = {
+                "largest_radius_with_half_certified": half if half >= 0 else None,
+                "certified_accuracy": {
+                    f"{r:g}": float((rad >= r).double().mean()) for r in CERT_RADII[norm]
+                },
+                "radii_sorted": sorted(rad.clamp_min(0).tolist()),
+            }
+        cert[norm] = entry
+    res["certified"] = cert
+    return res
+
+
+def lipschitz_timings(model, repeats: int) -> dict:  # noqa: ANN001
+    out = {}
+    enc = model.encoder
+    shape = tuple(model.config["input_shape"])
+    for method in ("product", "lipsdp-split", "lipsdp"):
+        try:
+            secs, b = _median_time(
+                lambda m=method: lipschitz_bound(enc, method=m, input_shape=shape),
+                repeats if method == "product" else 1,
+            )
+            out[f"encoder {method}"] = {
+                "value": b.value,
+                "seconds": secs,
+                "exact": b.exact,
+                "solver_value": b.solver_value,
+            }
+        except Exception as exc:  # reported, not hidden
+            out[f"encoder {method}"] = {"error": str(exc)}
+    return out
+
+
+def plots(results: dict, outdir: Path, dataset: str) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for ax, norm, grid in ((axes[0], "inf", LINF), (axes[1], "2", L2)):
+        for name, r in results["models"].items():
+            ax.plot(grid, [c["adversarial_accuracy"] for c in r["curves"][norm]], "o-", label=name)
+        ax.set_xlabel(f"eps (L{norm}, pixel space)")
+        ax.set_ylabel("PGD accuracy")
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(f"{dataset}: accuracy under PGD (RK4, 10 steps)")
+    fig.tight_layout()
+    p1 = outdir / "robust_accuracy_vs_eps.png"
+    fig.savefig(p1, dpi=120)
+    plt.close(fig)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for ax, norm in ((axes[0], "2"), (axes[1], "inf")):
+        top = max(
+            max(r["certified"][norm][k]["radii_sorted"])
+            for r in results["models"].values()
+            for k in ("lyapunov", "lyapunov or trajectory")
+        )
+        grid = torch.linspace(0, top * 1.05 + 1e-12, 200)
+        for name, r in results["models"].items():
+            for kind, style in (("lyapunov", "-"), ("lyapunov or trajectory", "--")):
+                rad = torch.tensor(r["certified"][norm][kind]["radii_sorted"])
+                acc = [(rad >= g).double().mean().item() for g in grid]
+                ax.plot(grid, acc, style, label=f"{name}, {kind}")
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
+        ax.set_xlabel(f"radius (L{norm}, pixel space)")
+        ax.set_ylabel("certified accuracy")
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{dataset}: certified accuracy (sampled rate premise)")
+    fig.tight_layout()
+    p2 = outdir / "robust_certified.png"
+    fig.savefig(p2, dpi=120)
+    plt.close(fig)
+    return [str(p1), str(p2)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", default="digits")
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--lyanet", default=None, help="existing LyaNet checkpoint")
+    ap.add_argument("--node", default=None, help="existing Neural ODE checkpoint")
+    ap.add_argument("--work", default="/tmp/bench_robustness")
+    ap.add_argument("--n-attack", type=int, default=360)
+    ap.add_argument("--n-cert", type=int, default=200)
+    ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--img", default="docs/img")
+    ap.add_argument("--json", default="/tmp/bench_robustness.json")
+    ap.add_argument("--replot", action="store_true", help="only redraw the figures from --json")
+    args = ap.parse_args()
+    if args.replot:
+        print(plots(json.loads(Path(args.json).read_text()), Path(args.img), args.dataset))
+        return
+    torch.manual_seed(0)
+    work = Path(args.work)
+    results: dict = {"dataset": args.dataset, "machine": _machine(), "models": {}, "train": {}}
+    data = load_dataset(args.dataset, data_dir=args.data_dir, seed=0)
+    x, y = data.x_test[: args.n_attack], data.y_test[: args.n_attack]
+    for method, given in (("lyanet", args.lyanet), ("node", args.node)):
+        ck = given
+        if ck is None:
+            m = train_and_evaluate(
+                args.dataset, method, str(work / method), data_dir=args.data_dir, epochs=args.epochs
+            )
+            results["train"][method] = {
+                k: m[k] for k in ("test_accuracy", "train_seconds", "epochs")
+            }
+            ck = m["checkpoint"]
+        model, _ = load_classifier(ck)
+        r = evaluate(model, x, y, steps=args.steps, n_cert=min(args.n_cert, x.shape[0]), seed=0)
+        r["lipschitz"] = lipschitz_timings(model, args.repeats)
+        results["models"]["LyaNet" if method == "lyanet" else "Neural ODE"] = r
+    Path(args.img).mkdir(parents=True, exist_ok=True)
+    results["figures"] = plots(results, Path(args.img), args.dataset)
+    Path(args.json).write_text(json.dumps(results, indent=1))
+    summary = {
+        name: {
+            "clean": r["clean_accuracy"],
+            "pgd": {
+                f"L{n} {c['eps']:g}": c["adversarial_accuracy"]
+                for n in ("inf", "2")
+                for c in r["curves"][n]
+            },
+            "cert": {
+                n: {k: v for k, v in r["certified"][n].items() if k != "radii_sorted"}
+                for n in ("2", "inf")
+            },
+            "lipschitz": r["lipschitz"],
+        }
+        for name, r in results["models"].items()
+    }
+    print(
+        json.dumps(
+            {"machine": results["machine"], "train": results["train"], "summary": summary}, indent=1
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,19 @@
+"""Robustness: Lipschitz bounds, perturbation (ISS) bounds, certified radii, attacks."""
+
+from ._attacks import ATTACK_NORMS as ATTACK_NORMS
+from ._attacks import AttackResult as AttackResult
+from ._attacks import attack_accuracy as attack_accuracy
+from ._attacks import pgd_attack as pgd_attack
+from ._lipschitz import METHODS as METHODS
+from ._lipschitz import LipschitzBound as LipschitzBound
+from ._lipschitz import lipschitz_bound as lipschitz_bound
+from ._perturbation import QuadraticISS as QuadraticISS
+from ._perturbation import disturbance_bound as disturbance_bound
+from ._perturbation import quadratic_iss as quadratic_iss
+from ._perturbation import simulate_worst_case as simulate_worst_case
+from ._perturbation import ultimate_bound as ultimate_bound
+from ._radius import CertifiedRadius as CertifiedRadius
+from ._radius import certified_radius as certified_radius
+from ._radius import radius_from_rate as radius_from_rate
+from ._sensitivity import Sensitivity as Sensitivity
+from ._sensitivity import classifier_sensitivity as classifier_sensitivity
