@@ -106,3 +106,11 @@ def test_bad_input_and_budget() -> None:
         assert res.level < 2.1
     zero = lyactrl.max_certified_rate(vdp, V, lyactrl.Box([-1.0, -1.0], [1.0, 1.0]), time_limit=0.0)
     assert zero.status == "unknown" and zero.rate == 0.0
+
+
+def test_decay_bound_on_a_set_too_small_to_sample():
+    # a certified level can be tiny (a poor V); the decay constants must not fail on it
+    V = lyactrl.NeuralLyapunov(2, hidden=(8, 8), generator=torch.Generator().manual_seed(0))
+    tiny = lyactrl.Sublevel(V, 1e-12, within=lyactrl.Box([-2.0, -2.0], [2.0, 2.0]))
+    bound = lyactrl.verify.decay_bound(V, 0.1, tiny)
+    assert bound.c >= 1.0 and bound.alpha == 0.05

@@ -17,6 +17,7 @@ import math
 import torch
 
 from .._api import checked_kwargs
+from .._errors import InvalidValueError
 from .._tensors import as_positive
 from ..bounds import Jet, candidate_jets, mean_value_bounds
 from ..bounds import _functions as F
@@ -88,7 +89,10 @@ def quadratic_bounds(
         i = int(good[0])
     lam1, lam2 = 0.5 * float(low[i]), 0.5 * float(high[i])
     # estimates from samples steer the choice; each candidate constant is then proved
-    pts = region.sample(4096, generator=torch.Generator().manual_seed(0))
+    try:
+        pts = region.sample(4096, generator=torch.Generator().manual_seed(0))
+    except InvalidValueError:  # a set too small to sample (e.g. a tiny certified level)
+        pts = x0.unsqueeze(0)
     dc = ((pts - x0) ** 2).sum(1)
     with torch.no_grad():
         ratio = V.value(pts[dc > 0]) / dc[dc > 0]
