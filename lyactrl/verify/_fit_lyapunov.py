@@ -17,7 +17,7 @@ from .._tensors import as_positive, positive_int
 from ..conditions import ExponentialStability
 from ..lyapunov import NeuralLyapunov
 from ..regions import Ball, Box, Sublevel
-from ..systems import AbstractSystem
+from ..systems import AbstractSystem, linearize
 from ._falsify import falsify
 from ._results import ResultMixin
 from ._roa import region_of_attraction
@@ -68,6 +68,8 @@ def _train(
 ) -> float:
     """Decrease on the region of attraction, ``V <= 1`` inside it, ``V >= 1.1`` outside."""
     near = Ball(V.x_eq, near_radius)
+    A = linearize(system, V.x_eq).to(V.x_eq.dtype)
+    eye = torch.eye(A.shape[0], dtype=A.dtype)
     opt = torch.optim.Adam(V.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
     loss = torch.zeros(())
@@ -85,7 +87,13 @@ def _train(
         l_near, _ = hinge_loss(residual[batch:] / d2[batch:].clamp_min(1e-12) + 1e-3)
         v = v[:batch]
         l_in, _ = hinge_loss(v - 1.0)
-        terms = 10.0 * (l_dec + l_near) + l_in
+        # the local certificate at x_eq needs A^T H + H A + rate H < 0 for V ~ d^T H d there
+        hess = torch.autograd.functional.hessian(
+            lambda z: V.value(z.unsqueeze(0))[0], V.x_eq, create_graph=True
+        )
+        H = 0.5 * hess
+        local = torch.linalg.eigvalsh(A.T @ H + H @ A + rate * H + 1e-3 * eye)[-1]
+        terms = 10.0 * (l_dec + l_near + torch.relu(local)) + l_in
         if outside.shape[0]:
             xo = outside[torch.randint(0, outside.shape[0], (batch // 2,), generator=generator)]
             l_out, _ = hinge_loss(1.1 - V.value(xo))
@@ -123,7 +131,9 @@ def fit_lyapunov(
     ``simulated``). ``V`` is trained on those grid points with three hinge losses (LyaNet's
     sampled condition, no ODE solve in the loop): the decrease condition
     ``grad V . f + rate V <= -1e-3 ||x - x_eq||^2`` on points that converge (and on a small ball
-    around ``x_eq``, which fixes the local shape that the certificate at ``x_eq`` needs),
+    around ``x_eq``, normalised by ``||x - x_eq||^2``, plus a hinge on the largest eigenvalue of
+    ``A^T H + H A + rate H`` for the linearisation ``A`` and ``V``'s Hessian ``2 H`` at ``x_eq``:
+    the local shape that the certificate at ``x_eq`` needs),
     ``V <= 1`` on them
     and ``V >= 1.1`` on points that do not. Each further round falsifies the condition on
     ``{V <= 1}`` and adds the counterexamples to the training set (counterexample-guided). The
