@@ -190,6 +190,10 @@ def _default_rate(system: Any, V: Any) -> float:
 def _report_text(title: str, fields: dict[str, Any]) -> str:
     lines = [title, "-" * len(title)]
     for key, val in fields.items():
+        if val in ("", None, []):
+            continue
+        if isinstance(val, dict) and "statement" in val:
+            val = val["statement"]
         lines.append(f"  {key}: {val:.6g}" if isinstance(val, float) else f"  {key}: {val}")
     return "\n".join(lines)
 

@@ -76,3 +76,63 @@ def test_system_from_a_python_file(tmp_path, capsys):
     )
     assert code == 0
     assert json.loads(capsys.readouterr().out)["status"] == "holds_on_samples"
+
+
+def test_roa_certified_exit_0_with_level_and_decay_constants(capsys):
+    code = main(["verify", *VDP, "--box", "-2.5,2.5", "-3.5,3.5", "--method", "roa", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["status"] == "certified"
+    assert report["level"] > 0 and report["decay_bound"]["c"] >= 1
+
+
+def test_certify_on_the_full_domain_is_falsified_exit_1(capsys):
+    code = main(["verify", *VDP, "--box", "-2.5,2.5", "-3.5,3.5", "--method", "certify", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1 and report["status"] == "falsified"
+    assert report["counterexample_residual"] > 0
+
+
+def test_max_rate_of_a_linear_system_matches_the_closed_form(capsys):
+    import numpy as np
+
+    import lyactrl
+
+    code = main(
+        [
+            "verify",
+            "--expr",
+            "-x1, -3*x2",
+            "--states",
+            "x1,x2",
+            "--box",
+            "-1,1",
+            "-1,1",
+            "--max-rate",
+            "--json",
+        ]
+    )
+    report = json.loads(capsys.readouterr().out)
+    V = lyactrl.Quadratic.from_linearization(lyactrl.LinearSystem(np.diag([-1.0, -3.0])))
+    best = lyactrl.best_quadratic_rate(np.diag([-1.0, -3.0]), V.P)
+    assert code == 0 and 0.99 * best <= report["rate"] <= best
+
+
+def test_plots_are_written(tmp_path, capsys):
+    code = main(
+        [
+            "verify",
+            *VDP,
+            "--box",
+            "-1,1",
+            "-1,1",
+            "--method",
+            "sampled",
+            "--samples",
+            "2000",
+            "--plot",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    assert (tmp_path / "phase_portrait.png").stat().st_size > 10_000
+    assert (tmp_path / "residual.svg").exists()
