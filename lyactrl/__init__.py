@@ -28,10 +28,20 @@ from .lyapunov import SymbolicCandidate as SymbolicCandidate
 from .lyapunov import best_quadratic_rate as best_quadratic_rate
 from .lyapunov import sos_level as sos_level
 from .lyapunov import sos_lyapunov as sos_lyapunov
+from .lyapunov import sos_roa as sos_roa
 from .regions import AbstractRegion as AbstractRegion
 from .regions import Ball as Ball
 from .regions import Box as Box
 from .regions import Sublevel as Sublevel
+
+# --- robustness (issue 5) ---
+from .robust import CertifiedRadius as CertifiedRadius
+from .robust import LipschitzBound as LipschitzBound
+from .robust import attack_accuracy as attack_accuracy
+from .robust import certified_radius as certified_radius
+from .robust import lipschitz_bound as lipschitz_bound
+from .robust import pgd_attack as pgd_attack
+from .robust import quadratic_iss as quadratic_iss
 from .systems import AbstractSystem as AbstractSystem
 from .systems import ClosedLoop as ClosedLoop
 from .systems import LinearSystem as LinearSystem
@@ -49,22 +59,37 @@ from .train import ConditionLoss as ConditionLoss
 from .train import CounterexampleBuffer as CounterexampleBuffer
 from .train import GaussianSampler as GaussianSampler
 from .train import LyaNetBallSampler as LyaNetBallSampler
+from .train import LyaNetClassifier as LyaNetClassifier
 from .train import MixtureSampler as MixtureSampler
 from .train import StableDynamics as StableDynamics
 from .train import TrainingAdapter as TrainingAdapter
 from .train import TrajectorySampler as TrajectorySampler
 from .train import UniformBallSampler as UniformBallSampler
+from .train import build_classifier as build_classifier
+from .train import evaluate_classifier as evaluate_classifier
 from .train import load_checkpoint as load_checkpoint
+from .train import load_classifier as load_classifier
 from .train import save_checkpoint as save_checkpoint
-from .verify import Falsification as Falsification
+from .train import train_classifier as train_classifier
 
 # --- certification (issue 3) ---
+from .verify import Certificate as Certificate
+from .verify import DecayBound as DecayBound
+from .verify import Falsification as Falsification
 from .verify import LMIRate as LMIRate
+from .verify import LyapunovFit as LyapunovFit
+from .verify import RateResult as RateResult
+from .verify import RegionOfAttraction as RegionOfAttraction
 from .verify import SampledCheck as SampledCheck
+from .verify import SimulatedROA as SimulatedROA
+from .verify import certify as certify
 from .verify import check_sampled as check_sampled
 from .verify import falsify as falsify
+from .verify import fit_lyapunov as fit_lyapunov
 from .verify import lmi_rate as lmi_rate
-
-# --- robustness (issue 5) ---
+from .verify import max_certified_rate as max_certified_rate
+from .verify import region_of_attraction as region_of_attraction
+from .verify import simulated_region_of_attraction as simulated_region_of_attraction
+from .verify import volume_ratio as volume_ratio
 
 __version__ = "0.1.0"

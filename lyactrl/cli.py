@@ -21,6 +21,8 @@ EXIT_BAD_USAGE = 3
 SUBCOMMANDS = {
     "demo": "lyactrl._cli_demo",
     "verify": "lyactrl._cli_verify",
+    "train": "lyactrl._cli_train",
+    "robustness": "lyactrl._cli_robustness",
 }
 
 

@@ -1,0 +1,265 @@
+"""LyaNet vs the Neural ODE baseline, side by side (issue 4).
+
+Same encoder, dynamics, data order, optimiser, schedule and epochs for both; only the training
+rule differs (LyaNet: sampled Lyapunov hinge, no ODE solve; baseline: cross-entropy through 10
+RK4 steps). Reports per seed and the mean: training seconds per epoch (median), test accuracy
+vs solver (RK4 1/2/4/10/20 steps, dopri5 with its NFE), the sampled violation rate on held-out
+states and the share of test points whose V decays at least at the rate; saves the decay plot
+and the accuracy-vs-steps plot under docs/img/.
+
+    python benchmarks/bench_lyanet.py --dataset digits --seeds 0 1 2
+    python benchmarks/bench_lyanet.py --dataset mnist --data-dir ../shared/data/mnist --seeds 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine  # noqa: E402
+
+from lyactrl._cli_train import train_and_evaluate  # noqa: E402
+from lyactrl.data import load_dataset  # noqa: E402
+from lyactrl.train import evaluate_classifier, load_classifier  # noqa: E402
+from lyactrl.train._classifier_fit import LYANET_DEFAULTS  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+STEPS = ("1", "2", "4", "10", "20")
+
+
+def decay_curves(model, data, rate: float, n: int = 60) -> tuple[torch.Tensor, torch.Tensor]:
+    """``V_y(eta(t)) / V_y(eta(0))`` along dopri5 trajectories of ``n`` test points."""
+    t = torch.linspace(0.0, model.horizon, 41)
+    x, y = data.x_test[:n], data.y_test[:n]
+    with torch.no_grad():
+        traj, _ = model.integrate(model.context(x), method="dopri5", times=t)
+        v = model.potential_for(y.repeat_interleave(t.shape[0])).value(
+            traj.reshape(-1, model.n_classes)
+        )
+    v = v.reshape(n, -1)
+    return t, v / v[:, :1]
+
+
+def plot(results: dict, curves: dict, dataset: str, rate: float) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    for ax, method in zip(axes, ("lyanet", "node"), strict=True):
+        t, r = curves[method]
+        for row in r:
+            ax.semilogy(t, row.clamp_min(1e-12), color="tab:blue", alpha=0.25, lw=0.8)
+        ax.semilogy(t, torch.exp(-rate * t), "k--", lw=2, label=f"e^(-{rate:g} t)")
+        frac = statistics.mean(r_["decay_fraction"] for r_ in results[method])
+        ax.set_title(
+            f"{method}: V decays at the rate for {100 * frac:.1f} % of test points", fontsize=9
+        )
+        ax.set_xlabel("t")
+        ax.legend(loc="lower left")
+    axes[0].set_ylabel("V_y(eta(t)) / V_y(eta(0))")
+    fig.suptitle(f"{dataset}: cross-entropy potential along test trajectories (dopri5)")
+    fig.tight_layout()
+    p = ROOT / "docs" / "img" / f"lyanet_{dataset}_decay.png"
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    paths.append(str(p.relative_to(ROOT)))
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for method, style in (("lyanet", "o-"), ("node", "s--")):
+        accs = [100 * statistics.mean(r["accuracy_rk4"][s] for r in results[method]) for s in STEPS]
+        ax.plot([int(s) for s in STEPS], accs, style, label=method)
+    ax.set_xscale("log")
+    ax.set_xticks([int(s) for s in STEPS], STEPS)
+    ax.set_xlabel("RK4 steps at inference")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"{dataset}: accuracy vs solver steps (mean over seeds)", fontsize=9)
+    ax.legend()
+    fig.tight_layout()
+    p = ROOT / "docs" / "img" / f"lyanet_{dataset}_steps.png"
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    paths.append(str(p.relative_to(ROOT)))
+    return paths
+
+
+def step_times(dataset: str, data, repeats: int = 15) -> dict[str, float]:  # noqa: ANN001
+    """Median seconds of one training step (forward, backward, Adam) per rule, interleaved.
+
+    Both rules run alternately on the same batch, so background load hits them alike.
+    """
+    from lyactrl._cli_train import MODEL_DEFAULTS
+    from lyactrl.train import build_classifier, lyanet_loss, node_loss
+    from lyactrl.train._classifier_fit import TRAIN_DEFAULTS
+
+    bs = TRAIN_DEFAULTS[dataset]["batch_size"]
+    x, y = data.x_train[:bs], data.y_train[:bs]
+    model = build_classifier(data.input_shape, data.n_classes, seed=0, **MODEL_DEFAULTS[dataset])
+    opt = torch.optim.Adam(model.parameters())
+    kw = {k: v for k, v in LYANET_DEFAULTS.items()}
+    g = torch.Generator().manual_seed(0)
+    rules = {
+        "lyanet": lambda: lyanet_loss(model, x, y, generator=g, **kw)[0],
+        "node": lambda: node_loss(model, x, y)[0],
+    }
+    times: dict[str, list[float]] = {k: [] for k in rules}
+    for i in range(repeats + 2):
+        for name, rule in rules.items():
+            t0 = time.perf_counter()
+            opt.zero_grad()
+            rule().backward()
+            opt.step()
+            if i >= 2:
+                times[name].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def table(results: dict) -> str:
+    head = (
+        "| method | seed | s/epoch | train s | acc RK4 1 / 2 / 4 / 10 / 20 (%) | dopri5 % (NFE) "
+        "| violation rate (path / ball 10) | V decays at rate |\n|---|---|---|---|---|---|---|---|"
+    )
+    rows = [head]
+    for method, runs in results.items():
+        for r in runs + [None]:
+            if r is None:
+                if len(runs) < 2:
+                    continue
+                r = {
+                    k: statistics.mean(x[k] for x in runs)
+                    for k in (
+                        "epoch_seconds_median",
+                        "train_seconds",
+                        "accuracy_dopri5",
+                        "nfe_dopri5",
+                        "violation_rate",
+                        "violation_rate_ball",
+                        "decay_fraction",
+                    )
+                }
+                r["accuracy_rk4"] = {
+                    s: statistics.mean(x["accuracy_rk4"][s] for x in runs) for s in STEPS
+                }
+                r["seed"] = "mean"
+            accs = " / ".join(f"{100 * r['accuracy_rk4'][s]:.2f}" for s in STEPS)
+            rows.append(
+                f"| {method} | {r['seed']} | {r['epoch_seconds_median']:.3f} | "
+                f"{r['train_seconds']:.1f} | {accs} | {100 * r['accuracy_dopri5']:.2f} "
+                f"({r['nfe_dopri5']:.0f}) | {r['violation_rate']:.4f} / {r['violation_rate_ball']:.4f} | "
+                f"{100 * r['decay_fraction']:.1f} % |"
+            )
+    return "\n".join(rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", default="digits", choices=("digits", "mnist"))
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--epochs", type=int, default=None, help="default: the benchmark's")
+    ap.add_argument("--methods", nargs="+", default=["lyanet", "node"])
+    ap.add_argument("--json", default=None, help="also write the results here")
+    ap.add_argument(
+        "--step-timing",
+        action="store_true",
+        help="only time one training step of each rule, interleaved (robust to shared load)",
+    )
+    ap.add_argument("--keep", default=None, help="keep the checkpoints in this directory")
+    ap.add_argument(
+        "--merge",
+        nargs="+",
+        default=None,
+        help="report from --json files of earlier runs (e.g. one per method, run in parallel) "
+        "whose checkpoints were kept with --keep",
+    )
+    args = ap.parse_args()
+    results: dict[str, list[dict]] = {m: [] for m in args.methods}
+    curves = {}
+    data = load_dataset(args.dataset, data_dir=args.data_dir)
+    if args.step_timing:
+        st = step_times(args.dataset, data)
+        print(f"machine: {machine()}")
+        print(
+            f"{args.dataset}: median training step lyanet {st['lyanet'] * 1e3:.1f} ms, node "
+            f"{st['node'] * 1e3:.1f} ms, ratio {st['node'] / st['lyanet']:.2f}x"
+        )
+        return
+    if args.merge:
+        results = {}
+        for path in args.merge:
+            for method, runs in json.loads(Path(path).read_text()).items():
+                results.setdefault(method, []).extend(runs)
+        for method, runs in results.items():
+            for i, run in enumerate(runs):  # re-evaluate with the current evaluation code
+                model, meta = load_classifier(run["checkpoint"])
+                tr = meta["config"]["training"]
+                ev = evaluate_classifier(
+                    model,
+                    data.x_test,
+                    data.y_test,
+                    rate=LYANET_DEFAULTS["rate"],
+                    radius=LYANET_DEFAULTS["radius"],
+                    around=LYANET_DEFAULTS["around"],
+                    seed=tr["seed"],
+                )
+                run.update(ev, rate=LYANET_DEFAULTS["rate"])
+                if i == 0:
+                    curves[method] = decay_curves(model, data, run["rate"])
+        report(results, curves, data, args.dataset)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in args.seeds:
+            for method in args.methods:
+                out = Path(args.keep or tmp) / f"{method}_{seed}"
+                m = train_and_evaluate(
+                    args.dataset,
+                    method,
+                    str(out),
+                    data_dir=args.data_dir,
+                    epochs=args.epochs,
+                    seed=seed,
+                )
+                m.pop("model", None)
+                results[method].append(m)
+                print(
+                    f"{method} seed {seed}: acc {m['accuracy_rk4']}, "
+                    f"{m['epoch_seconds_median']:.3f} s/epoch",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                if seed == args.seeds[0]:
+                    model, _ = load_classifier(out / "last.pt")
+                    curves[method] = decay_curves(model, data, m["rate"])
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    report(results, curves, data, args.dataset)
+
+
+def report(results: dict, curves: dict, data, dataset: str) -> None:  # noqa: ANN001
+    first = next(iter(results.values()))[0]
+    print(f"machine: {machine()}")
+    print(f"dataset: {data.summary()}, epochs: {first['epochs']}")
+    print(table(results))
+    if set(results) == {"lyanet", "node"}:
+        sp = [
+            n["epoch_seconds_median"] / ly["epoch_seconds_median"]
+            for ly, n in zip(results["lyanet"], results["node"], strict=True)
+        ]
+        print(
+            f"\nLyaNet training speed-up per epoch (median over seeds): {statistics.median(sp):.2f}x"
+        )
+        print("plots:", ", ".join(plot(results, curves, dataset, first["rate"])))
+
+
+if __name__ == "__main__":
+    main()

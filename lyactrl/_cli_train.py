@@ -1,0 +1,167 @@
+"""``lyactrl train``: train the LyaNet classifier or its Neural ODE baseline on a data set."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+__all__ = ["add_parser", "run", "MODEL_DEFAULTS"]
+
+#: Architecture per data set (identical for both training rules).
+MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "digits": {"encoder": "mlp", "context_dim": 64, "hidden": 128, "dynamics_hidden": 64},
+    "mnist": {
+        "encoder": "cnn",
+        "channels": [16, 32],
+        "context_dim": 128,
+        "hidden": 128,
+        "dynamics_hidden": 64,
+    },
+}
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "train",
+        help="train the LyaNet classifier (or the Neural ODE baseline) and write metrics",
+        description="Train a classifier whose logits follow eta' = f(eta, encoder(x)), with "
+        "LyaNet's sampled Lyapunov loss (no ODE solve) or through RK4 (the Neural ODE "
+        "baseline). Writes DIR/last.pt (a weights_only checkpoint), DIR/history.json and "
+        "DIR/metrics.json. Everything but the training rule is identical for both methods.",
+    )
+    p.add_argument("--dataset", required=True, help="digits (embedded) or mnist")
+    p.add_argument("--method", required=True, help="lyanet or node")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--data-dir", default=None, help="directory with the MNIST idx files")
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default: the benchmark's)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--quiet", action="store_true", help="print only the final JSON line")
+    return p
+
+
+def _settings(dataset: str, method: str, epochs: int | None) -> tuple[dict, dict]:
+    from ._errors import InvalidValueError
+    from .train._classifier_fit import LYANET_DEFAULTS, TRAIN_DEFAULTS
+    from .train._lyanet import METHODS
+
+    if dataset not in MODEL_DEFAULTS:
+        raise InvalidValueError(
+            f"--dataset: expected one of {tuple(MODEL_DEFAULTS)}, received {dataset!r}"
+        )
+    if method not in METHODS:
+        raise InvalidValueError(f"--method: expected one of {METHODS}, received {method!r}")
+    train = dict(TRAIN_DEFAULTS[dataset], **LYANET_DEFAULTS)
+    if epochs is not None:
+        if epochs < 1:
+            raise InvalidValueError(f"--epochs: expected a positive int, received {epochs}")
+        train["epochs"] = epochs
+    return dict(MODEL_DEFAULTS[dataset]), train
+
+
+def train_and_evaluate(
+    dataset: str,
+    method: str,
+    out: str,
+    *,
+    data_dir: str | None = None,
+    epochs: int | None = None,
+    seed: int = 0,
+    quiet: bool = True,
+) -> dict[str, Any]:
+    """What ``lyactrl train`` does; returns the metrics written to ``out/metrics.json``."""
+    import time
+    from pathlib import Path
+
+    from .data import load_dataset
+    from .train._checkpoint import write_json
+    from .train._classifier import build_classifier
+    from .train._classifier_fit import evaluate_classifier, train_classifier
+
+    arch, train = _settings(dataset, method, epochs)
+    data = load_dataset(dataset, data_dir=data_dir, seed=0)
+    mean = data.x_train.mean(dim=(0, 2, 3)).tolist()
+    std = data.x_train.std(dim=(0, 2, 3)).tolist()
+    model = build_classifier(
+        data.input_shape, data.n_classes, mean=mean, std=std, seed=seed, **arch
+    )
+    outdir = Path(out)
+    start = time.perf_counter()
+    res = train_classifier(
+        model, data, method=method, seed=seed, out_dir=outdir, quiet=quiet, **train
+    )
+    train_seconds = time.perf_counter() - start
+    ev = evaluate_classifier(
+        model,
+        data.x_test,
+        data.y_test,
+        rate=train["rate"],
+        radius=train["radius"],
+        around=train["around"],
+        seed=seed,
+    )
+    epoch_seconds = [float(h["epoch_seconds"]) for h in res.history]
+    metrics = {
+        "dataset": dataset,
+        "method": method,
+        "status": res.status,
+        "epochs": res.epochs,
+        "seed": seed,
+        "test_accuracy": ev["accuracy_rk4"]["10"],
+        "test_accuracy_solver": "rk4, 10 steps",
+        "accuracy_rk4": ev["accuracy_rk4"],
+        "accuracy_dopri5": ev["accuracy_dopri5"],
+        "nfe_dopri5": ev["nfe_dopri5"],
+        "violation_rate": ev["violation_rate"],
+        "violation_states": ev["violation_states"],
+        "violation_rate_ball": ev["violation_rate_ball"],
+        "decay_fraction": ev["decay_fraction"],
+        "rate": train["rate"],
+        "train_seconds": train_seconds,
+        "epoch_seconds_median": sorted(epoch_seconds)[len(epoch_seconds) // 2],
+        "checkpoint": str(outdir / "last.pt"),
+        "data": data.summary(),
+        "model": model.config,
+        "training": dict(train, method=method),
+    }
+    if data.x_val.shape[0]:
+        metrics["val_accuracy"] = float(
+            (model.predict(data.x_val, steps=10) == data.y_val).double().mean()
+        )
+    write_json(outdir / "metrics.json", metrics)
+    return metrics
+
+
+def run(args: argparse.Namespace) -> int:
+    from ._errors import LyactrlError
+    from .cli import EXIT_BAD_USAGE
+
+    try:
+        metrics = train_and_evaluate(
+            args.dataset,
+            args.method,
+            args.out,
+            data_dir=args.data_dir,
+            epochs=args.epochs,
+            seed=args.seed,
+            quiet=args.quiet,
+        )
+    except LyactrlError as exc:
+        print(f"lyactrl train: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_USAGE
+    if args.quiet:
+        print(json.dumps({k: metrics[k] for k in ("test_accuracy", "train_seconds", "epochs")}))
+    else:
+        acc = ", ".join(f"{s}: {a:.4f}" for s, a in metrics["accuracy_rk4"].items())
+        print(
+            f"{args.method} on {args.dataset}: test accuracy {metrics['test_accuracy']:.4f} "
+            f"(RK4 10 steps) after {metrics['epochs']} epochs in {metrics['train_seconds']:.1f} s\n"
+            f"accuracy by RK4 steps: {acc}\n"
+            f"dopri5: {metrics['accuracy_dopri5']:.4f} with {metrics['nfe_dopri5']:.0f} "
+            f"evaluations\nsampled violation rate on held-out states: "
+            f"{metrics['violation_rate']:.4f}; share of test points whose V decays at rate "
+            f"{metrics['rate']:g}: {metrics['decay_fraction']:.4f}\n"
+            f"wrote {args.out}/metrics.json and {metrics['checkpoint']}"
+        )
+    return 0

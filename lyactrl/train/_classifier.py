@@ -1,0 +1,404 @@
+"""The LyaNet classifier: an encoder gives a context, a flow on the logits classifies.
+
+The logit state ``eta`` (one entry per class) starts at a fixed ``eta(0)`` and follows
+``eta' = f(eta, context)`` with ``context = encoder(normalise(x))``; the class is
+``argmax eta(T)``. The default flow :class:`VertexDynamics` points at a soft class vertex chosen
+from the state and the context, with a fixed speed, ``f = speed * (scale * softmax(h(eta, c)) -
+eta)``. The same model is trained either with LyaNet's sampled Lyapunov loss (no ODE solve) or,
+as the baseline, through the solver (see :func:`train_classifier`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from .._api import checked_kwargs
+from .._errors import InvalidArgumentError, InvalidValueError, ShapeError
+from .._tensors import as_positive, positive_int
+from ..conditions import ExponentialStability
+from ..lyapunov import AbstractCandidate, CrossEntropy, SquaredError
+from ..systems import NeuralSystem
+
+__all__ = [
+    "LyaNetClassifier",
+    "VertexDynamics",
+    "MLPDynamics",
+    "Normalize",
+    "build_classifier",
+    "ENCODERS",
+    "DYNAMICS",
+    "POTENTIALS",
+]
+
+ENCODERS = ("mlp", "cnn")
+DYNAMICS = ("vertex", "mlp")
+POTENTIALS = ("cross_entropy", "squared_error")
+
+
+class Normalize(nn.Module):
+    """``(x - mean) / std`` per channel, so that the model takes pixels in ``[0, 1]``."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(-1, 1, 1))
+        self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(-1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+class VertexDynamics(nn.Module):
+    """``f(eta, c) = speed * (scale * softmax(h(eta / scale, c)) - eta)``: flow to a soft vertex.
+
+    ``h`` is a one-hidden-layer network on the state and the context. The target
+    ``scale * softmax(h)`` lies in the simplex scaled by ``scale``, whose vertices are the
+    confident logits of each class.
+    """
+
+    def __init__(
+        self,
+        n_classes: int,
+        context_dim: int,
+        *,
+        hidden: int = 64,
+        scale: float = 10.0,
+        speed: float = 2.0,
+    ) -> None:
+        super().__init__()
+        self.state_in = nn.Linear(n_classes, hidden, bias=False)
+        self.context_in = nn.Linear(context_dim, hidden)
+        self.out = nn.Linear(hidden, n_classes)
+        self.scale = float(scale)
+        self.speed = float(speed)
+
+    def forward(self, eta: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.state_in(eta / self.scale) + self.context_in(context))
+        target = self.scale * torch.softmax(self.out(h), dim=-1)
+        return self.speed * (target - eta)
+
+
+class MLPDynamics(nn.Module):
+    """An unstructured flow ``f(eta, c) = W2 relu(W1 [eta, c])`` (for comparison)."""
+
+    def __init__(self, n_classes: int, context_dim: int, *, hidden: int = 64) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(n_classes + context_dim, hidden), nn.ReLU(), nn.Linear(hidden, n_classes)
+        )
+
+    def forward(self, eta: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([eta, context], dim=-1))
+
+
+class _Counted(nn.Module):
+    """``(t, eta) -> f(eta, context)`` for torchdiffeq, counting evaluations."""
+
+    def __init__(self, dynamics: nn.Module, context: torch.Tensor) -> None:
+        super().__init__()
+        self.dynamics = dynamics
+        self.context = context
+        self.nfe = 0
+
+    def forward(self, t: torch.Tensor, eta: torch.Tensor) -> torch.Tensor:
+        self.nfe += 1
+        return self.dynamics(eta, self.context)
+
+
+class LyaNetClassifier(nn.Module):
+    """A classifier whose logits follow ``eta' = f(eta, encoder(x))`` from a fixed ``eta(0)``.
+
+    Parameters
+    ----------
+    encoder : torch.nn.Module
+        Maps a batch of inputs (pixels in ``[0, 1]``; normalisation is ``normalizer``'s job) to
+        contexts ``(batch, context_dim)``.
+    dynamics : torch.nn.Module
+        ``dynamics(eta, context) -> (batch, n_classes)``.
+    n_classes : int
+        Number of classes (the width of ``eta``).
+    normalizer : torch.nn.Module, optional
+        Applied to the inputs first (e.g. :class:`Normalize`).
+    horizon : float
+        Integration time ``T``.
+    potential : {"cross_entropy", "squared_error"}
+        The task-loss potential ``V_y(eta)``; the squared error targets ``scale * onehot(y)``.
+    target_scale : float
+        The vertex scale of the squared-error targets.
+    config : dict, optional
+        Plain settings that rebuild the architecture (kept in checkpoints).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lyactrl.train import build_classifier
+    >>> model = build_classifier((1, 8, 8), 10, seed=0)
+    >>> model.predict(torch.rand(3, 1, 8, 8), steps=2).shape
+    torch.Size([3])
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        dynamics: nn.Module,
+        n_classes: int,
+        *,
+        normalizer: nn.Module | None = None,
+        horizon: float = 1.0,
+        potential: str = "cross_entropy",
+        target_scale: float = 10.0,
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        for name, mod in (("encoder", encoder), ("dynamics", dynamics)):
+            if not isinstance(mod, nn.Module):
+                raise InvalidArgumentError(
+                    f"{name}: expected a torch.nn.Module, received {type(mod).__name__}"
+                )
+        if normalizer is not None and not isinstance(normalizer, nn.Module):
+            raise InvalidArgumentError(
+                f"normalizer: expected a torch.nn.Module or None, received "
+                f"{type(normalizer).__name__}"
+            )
+        if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
+            raise InvalidValueError(f"n_classes: expected an int >= 2, received {n_classes!r}")
+        if potential not in POTENTIALS:
+            raise InvalidValueError(
+                f"potential: expected one of {POTENTIALS}, received {potential!r}"
+            )
+        self.encoder = encoder
+        self.dynamics = dynamics
+        self.normalizer = normalizer if normalizer is not None else nn.Identity()
+        self.n_classes = n_classes
+        self.horizon = as_positive(horizon, name="horizon")
+        self.potential = potential
+        self.target_scale = as_positive(target_scale, name="target_scale")
+        self.config = dict(config or {})
+        self.register_buffer("eta0", torch.zeros(n_classes))
+
+    # --- the flow -------------------------------------------------------------------------
+    def context(self, x: torch.Tensor) -> torch.Tensor:
+        """The context ``encoder(normalise(x))``, shape ``(batch, context_dim)``."""
+        if not isinstance(x, torch.Tensor):
+            raise InvalidArgumentError(f"x: expected a torch tensor, received {type(x).__name__}")
+        c = self.encoder(self.normalizer(x))
+        if c.ndim != 2 or c.shape[0] != x.shape[0]:
+            raise ShapeError(
+                f"encoder: expected contexts of shape ({x.shape[0]}, context_dim), received "
+                f"{tuple(c.shape)}"
+            )
+        return c
+
+    def initial_state(self, batch: int) -> torch.Tensor:
+        """``eta(0)`` repeated ``batch`` times."""
+        return self.eta0.unsqueeze(0).expand(batch, -1)
+
+    def integrate(
+        self,
+        context: torch.Tensor,
+        *,
+        method: str = "rk4",
+        steps: int = 10,
+        times: torch.Tensor | None = None,
+        rtol: float = 1e-5,
+        atol: float = 1e-6,
+    ) -> tuple[torch.Tensor, int]:
+        """Solve the flow from ``eta(0)`` for given contexts with torchdiffeq.
+
+        Returns the states at ``times`` (default ``[0, T]``), shape ``(batch, len(times),
+        n_classes)``, and the number of function evaluations.
+        """
+        import torchdiffeq
+
+        if method not in ("rk4", "euler", "midpoint", "dopri5"):
+            raise InvalidValueError(
+                f"method: expected one of ('rk4', 'euler', 'midpoint', 'dopri5'), received "
+                f"{method!r}"
+            )
+        steps = positive_int(steps, "steps")
+        t = torch.tensor([0.0, self.horizon]) if times is None else times
+        t = t.to(dtype=context.dtype, device=context.device)
+        func = _Counted(self.dynamics, context)
+        eta0 = self.initial_state(context.shape[0]).to(context.dtype)
+        options = {} if method == "dopri5" else {"step_size": self.horizon / steps}
+        kw = {"rtol": rtol, "atol": atol} if method == "dopri5" else {}
+        out = torchdiffeq.odeint(func, eta0, t, method=method, options=options, **kw)
+        return out.transpose(0, 1), func.nfe
+
+    def forward(self, x: torch.Tensor, *, method: str = "rk4", steps: int = 10) -> torch.Tensor:
+        """The final logits ``eta(T)``, shape ``(batch, n_classes)``."""
+        return self.integrate(self.context(x), method=method, steps=steps)[0][:, -1]
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, *, method: str = "rk4", steps: int = 10) -> torch.Tensor:
+        """Predicted classes ``argmax eta(T)``, shape ``(batch,)``."""
+        return self.forward(x, method=method, steps=steps).argmax(-1)
+
+    # --- the bridge to the rest of lyactrl ----------------------------------------------------
+    def system_for(self, x: torch.Tensor) -> NeuralSystem:
+        """The ordinary system ``eta' = f(eta, context(x))`` for given inputs (context detached).
+
+        One input gives a system shared by any batch of states; a batch of ``b`` inputs gives a
+        system evaluated on exactly ``b`` states (row ``i`` uses input ``i``).
+        """
+        with torch.no_grad():
+            ctx = self.context(x).detach()
+        if ctx.shape[0] == 1:
+            ctx = ctx[0]
+        return NeuralSystem(
+            self.dynamics,
+            self.n_classes,
+            inputs="x,context",
+            context=ctx,
+            x_eq=self.eta0.double(),
+        )
+
+    def potential_for(self, y: Any) -> AbstractCandidate:
+        """The potential ``V_y``: :class:`CrossEntropy` or :class:`SquaredError` to the label."""
+        ce = CrossEntropy(y, n_classes=self.n_classes)
+        if self.potential == "cross_entropy":
+            return ce
+        onehot = torch.nn.functional.one_hot(ce.label, self.n_classes).to(torch.float32)
+        return SquaredError(self.target_scale * onehot)
+
+    def condition_for(self, x: torch.Tensor, y: Any, rate: float) -> ExponentialStability:
+        """``ExponentialStability(system_for(x), potential_for(y), rate)``."""
+        return ExponentialStability(self.system_for(x), self.potential_for(y), rate)
+
+
+@checked_kwargs
+def build_classifier(
+    input_shape: Sequence[int],
+    n_classes: int,
+    *,
+    encoder: str = "mlp",
+    dynamics: str = "vertex",
+    context_dim: int = 64,
+    hidden: int = 128,
+    dynamics_hidden: int = 64,
+    channels: Sequence[int] = (32, 64),
+    scale: float = 10.0,
+    speed: float = 2.0,
+    horizon: float = 1.0,
+    potential: str = "cross_entropy",
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    seed: int | None = None,
+) -> LyaNetClassifier:
+    """Build a classifier from plain settings (the settings are kept in ``model.config``).
+
+    Parameters
+    ----------
+    input_shape : sequence of int
+        ``(C, H, W)`` of one image.
+    n_classes : int
+        Number of classes.
+    encoder : {"mlp", "cnn"}
+        A two-layer MLP (digits) or a small two-convolution CNN (MNIST-sized images).
+    dynamics : {"vertex", "mlp"}
+        :class:`VertexDynamics` or :class:`MLPDynamics`.
+    context_dim, hidden, dynamics_hidden : int
+        Widths of the context, the encoder's hidden layer and the dynamics' hidden layer.
+    channels : sequence of two int
+        Channels of the CNN encoder's two convolutions.
+    scale, speed : float
+        Vertex scale and speed of :class:`VertexDynamics`.
+    horizon : float
+        Integration time ``T``.
+    potential : {"cross_entropy", "squared_error"}
+        The potential used by LyaNet training and by :meth:`LyaNetClassifier.potential_for`.
+    mean, std : sequence of float, optional
+        Per-channel normalisation (default 0 and 1).
+    seed : int, optional
+        Seed of the initial weights.
+
+    Examples
+    --------
+    >>> from lyactrl.train import build_classifier
+    >>> build_classifier((1, 8, 8), 10, seed=0).config["encoder"]
+    'mlp'
+    """
+    shape = tuple(int(s) for s in input_shape)
+    if len(shape) != 3 or min(shape) < 1:
+        raise ShapeError(f"input_shape: expected (C, H, W), received {tuple(input_shape)!r}")
+    if encoder not in ENCODERS:
+        raise InvalidValueError(f"encoder: expected one of {ENCODERS}, received {encoder!r}")
+    if dynamics not in DYNAMICS:
+        raise InvalidValueError(f"dynamics: expected one of {DYNAMICS}, received {dynamics!r}")
+    for name, v in (
+        ("context_dim", context_dim),
+        ("hidden", hidden),
+        ("dynamics_hidden", dynamics_hidden),
+    ):
+        positive_int(v, name)
+    chans = [int(ch) for ch in channels]
+    if len(chans) != 2 or min(chans) < 1:
+        raise InvalidValueError(f"channels: expected two positive ints, received {channels!r}")
+    c = shape[0]
+    mean = [0.0] * c if mean is None else [float(m) for m in mean]
+    std = [1.0] * c if std is None else [float(s) for s in std]
+    if len(mean) != c or len(std) != c or min(std) <= 0:
+        raise InvalidValueError(
+            f"mean, std: expected {c} values each (std > 0), received {mean!r} and {std!r}"
+        )
+    config = {
+        "input_shape": list(shape),
+        "n_classes": n_classes,
+        "encoder": encoder,
+        "dynamics": dynamics,
+        "context_dim": context_dim,
+        "hidden": hidden,
+        "dynamics_hidden": dynamics_hidden,
+        "scale": float(scale),
+        "speed": float(speed),
+        "horizon": float(horizon),
+        "potential": potential,
+        "mean": mean,
+        "std": std,
+    }
+    if seed is not None:
+        torch.manual_seed(seed)
+    if encoder == "mlp":
+        enc: nn.Module = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(c * shape[1] * shape[2], hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, context_dim),
+            nn.ReLU(),
+        )
+    else:
+        h4, w4 = shape[1] // 4, shape[2] // 4
+        enc = nn.Sequential(
+            nn.Conv2d(c, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(64 * h4 * w4, context_dim),
+            nn.ReLU(),
+        )
+    if dynamics == "vertex":
+        dyn: nn.Module = VertexDynamics(
+            n_classes,
+            context_dim,
+            hidden=dynamics_hidden,
+            scale=as_positive(scale, name="scale"),
+            speed=as_positive(speed, name="speed"),
+        )
+    else:
+        dyn = MLPDynamics(n_classes, context_dim, hidden=dynamics_hidden)
+    return LyaNetClassifier(
+        enc,
+        dyn,
+        n_classes,
+        normalizer=Normalize(mean, std),
+        horizon=horizon,
+        potential=potential,
+        target_scale=scale,
+        config=config,
+    )

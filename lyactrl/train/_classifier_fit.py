@@ -1,0 +1,346 @@
+"""Training, evaluation and loading of :class:`LyaNetClassifier` (both training rules).
+
+Training goes through :func:`lyactrl.train.fit` (atomic checkpoints, exact resume, DDP), with
+the training rule as the adapter's task loss; only the rule differs between ``lyanet`` and
+``node``, everything else (model, data order, optimiser, schedule, epochs) is shared.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .._api import checked_kwargs
+from .._errors import CheckpointError, InvalidArgumentError, InvalidValueError
+from .._tensors import as_positive, positive_int
+from ._adapter import TrainingAdapter
+from ._checkpoint import load_checkpoint
+from ._classifier import LyaNetClassifier, build_classifier
+from ._fit import FitResult, fit
+from ._lyanet import METHODS, lyanet_loss, lyapunov_residual, node_loss, sample_states
+from ._samplers import LyaNetBallSampler
+
+__all__ = ["train_classifier", "evaluate_classifier", "load_classifier", "TRAIN_DEFAULTS"]
+
+#: Training settings shared by both rules (the benchmark's, per data set).
+TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
+    "digits": {"epochs": 60, "batch_size": 64, "lr": 3e-3, "weight_decay": 0.0},
+    "mnist": {"epochs": 8, "batch_size": 128, "lr": 2e-3, "weight_decay": 0.0},
+}
+#: LyaNet's settings (ignored by the ``node`` rule).
+LYANET_DEFAULTS: dict[str, Any] = {
+    "rate": 2.0,
+    "radius": 2.0,
+    "n_states": 8,
+    "around": "path",
+    "relative": True,
+    "smooth": 4.0,
+}
+
+
+class _Batches:
+    """Re-iterable shuffled mini-batches; ``generator`` is saved in checkpoints by ``fit``."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int) -> None:
+        self.x, self.y, self.batch_size = x, y, batch_size
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __iter__(self):  # noqa: ANN204
+        perm = torch.randperm(self.x.shape[0], generator=self.generator)
+        for i in range(0, self.x.shape[0], self.batch_size):
+            idx = perm[i : i + self.batch_size]
+            yield self.x[idx], self.y[idx]
+
+    def __len__(self) -> int:
+        return math.ceil(self.x.shape[0] / self.batch_size)
+
+
+class _GeneratorState:
+    """A generator with ``state_dict``/``load_state_dict``, so resume restores it."""
+
+    def __init__(self, seed: int) -> None:
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"state": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["state"])
+
+
+def _warmup_cosine(epochs: int):  # noqa: ANN202
+    """Learning-rate factor per epoch: linear warm-up over 10 % of the epochs, then cosine."""
+    warm = epochs // 10
+
+    def factor(epoch: int) -> float:
+        if epoch < warm:
+            return (epoch + 1) / (warm + 1)
+        return 0.5 * (1.0 + math.cos(math.pi * (epoch - warm) / max(epochs - warm, 1)))
+
+    return factor
+
+
+def _check_model(model: Any) -> LyaNetClassifier:
+    if not isinstance(model, LyaNetClassifier):
+        raise InvalidArgumentError(
+            f"model: expected a LyaNetClassifier, received {type(model).__name__}"
+        )
+    return model
+
+
+@checked_kwargs
+def train_classifier(
+    model: LyaNetClassifier,
+    data: Any,
+    *,
+    method: str = "lyanet",
+    epochs: int = 60,
+    batch_size: int = 64,
+    lr: float = 3e-3,
+    weight_decay: float = 0.0,
+    rate: float = 2.0,
+    radius: float = 2.0,
+    n_states: int = 8,
+    around: str = "path",
+    relative: bool = True,
+    smooth: float | None = 4.0,
+    node_steps: int = 10,
+    seed: int = 0,
+    out_dir: str | os.PathLike[str] | None = None,
+    resume: str | os.PathLike[str] | None = None,
+    quiet: bool = True,
+) -> FitResult:
+    """Train a classifier with LyaNet's sampled loss or through the solver (the baseline).
+
+    Parameters
+    ----------
+    model : LyaNetClassifier
+        The model (e.g. from :func:`build_classifier`).
+    data : lyactrl.data.Dataset
+        Training images ``x_train`` and labels ``y_train`` are used.
+    method : {"lyanet", "node"}
+        ``lyanet``: hinge of the exponential-stability residual at states sampled with
+        :class:`LyaNetBallSampler` around ``eta(0)``, no ODE solve. ``node``: cross-entropy of
+        ``eta(T)`` through ``node_steps`` RK4 steps.
+    epochs, batch_size, lr, weight_decay
+        AdamW with a linear warm-up (10 % of the epochs) and a cosine decay per epoch,
+        shared by both rules.
+    rate, radius, n_states, around, relative
+        LyaNet's rate, sampling radius, states per input, centres of the balls and whether the
+        residual is divided by ``V`` (see :func:`lyanet_loss`).
+    node_steps : int
+        RK4 steps of the baseline.
+    seed : int
+        Seeds the initialisation-independent randomness (data order, sampled states).
+    out_dir : path-like, optional
+        Where :func:`fit` writes ``last.pt`` (atomic, loadable with ``weights_only=True``) and
+        ``history.json``.
+    resume : path-like, optional
+        A ``last.pt`` to continue from.
+    quiet : bool
+        No progress bar.
+
+    Returns
+    -------
+    FitResult
+        Its ``history`` has ``epoch_seconds`` per epoch.
+
+    Examples
+    --------
+    >>> from lyactrl.data import load_digits
+    >>> from lyactrl.train import build_classifier, train_classifier
+    >>> data = load_digits()
+    >>> model = build_classifier(data.input_shape, 10, seed=0)
+    >>> res = train_classifier(model, data, epochs=1)
+    >>> res.status, res.epochs
+    ('completed', 1)
+    """
+    model = _check_model(model)
+    if method not in METHODS:
+        raise InvalidValueError(f"method: expected one of {METHODS}, received {method!r}")
+    for name in ("x_train", "y_train"):
+        if not isinstance(getattr(data, name, None), torch.Tensor):
+            raise InvalidArgumentError(
+                f"data: expected a lyactrl.data.Dataset (with tensor {name}), received "
+                f"{type(data).__name__}"
+            )
+    positive_int(batch_size, "batch_size")
+    steps = positive_int(node_steps, "node_steps")
+    settings = {
+        "method": method,
+        "epochs": positive_int(epochs, "epochs"),
+        "batch_size": batch_size,
+        "lr": as_positive(lr, name="lr"),
+        "weight_decay": as_positive(weight_decay, name="weight_decay", allow_zero=True),
+        "rate": as_positive(rate, name="rate"),
+        "radius": as_positive(radius, name="radius"),
+        "n_states": positive_int(n_states, "n_states"),
+        "around": around,
+        "relative": bool(relative),
+        "smooth": smooth,
+        "node_steps": steps,
+        "seed": seed,
+    }
+    sampler = LyaNetBallSampler(torch.zeros(model.n_classes), settings["radius"])
+    rng = _GeneratorState(seed + 12345)
+
+    def rule(batch: Any) -> tuple[torch.Tensor, dict[str, float]]:
+        x, y = batch
+        if method == "node":
+            loss, err = node_loss(model, x, y, steps=steps)
+            return loss, {"train_error": float(err)}
+        loss, frac = lyanet_loss(
+            model,
+            x,
+            y,
+            rate=settings["rate"],
+            sampler=sampler,
+            n_states=settings["n_states"],
+            around=around,
+            relative=settings["relative"],
+            smooth=smooth,
+            generator=rng.generator,
+        )
+        return loss, {"violation_fraction": float(frac)}
+
+    adapter = TrainingAdapter(model, task_loss=rule)
+    opt = torch.optim.AdamW(
+        model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"]
+    )
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _warmup_cosine(settings["epochs"]))
+    out = None if out_dir is None else Path(out_dir)
+    return fit(
+        adapter,
+        opt,
+        epochs=settings["epochs"],
+        train_data=_Batches(data.x_train, data.y_train, batch_size, seed),
+        scheduler=sched,
+        seed=seed,
+        checkpoint_dir=out,
+        resume=resume,
+        metrics_path=None if out is None else out / "history.json",
+        extra_state={"sampler_rng": rng},
+        config={"model": model.config, "training": settings},
+        quiet=quiet,
+    )
+
+
+def _accuracy(pred: torch.Tensor, y: torch.Tensor) -> float:
+    return float((pred == y).to(torch.float64).mean())
+
+
+@torch.no_grad()
+@checked_kwargs
+def evaluate_classifier(
+    model: LyaNetClassifier,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    steps: Sequence[int] = (1, 2, 4, 10, 20),
+    rate: float = 2.0,
+    radius: float = 2.0,
+    around: str = "path",
+    ball_radius: float = 10.0,
+    n_states: int = 16,
+    n_times: int = 21,
+    batch_size: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Accuracy per solver, the sampled violation rate and measured exponential decay.
+
+    Returns a dict with ``accuracy_rk4`` (steps -> accuracy), ``accuracy_dopri5`` and its mean
+    ``nfe_dopri5`` per batch of ``batch_size``, ``violation_rate`` (share of held-out states
+    whose residual is > 0: ``n_states`` per test input, drawn like the training states by
+    :func:`sample_states` with ``radius`` and ``around``; a statistical figure),
+    ``violation_rate_ball`` (the same on the ball of ``ball_radius`` around ``eta(0)``, drawn
+    with :class:`LyaNetBallSampler`), ``decay_fraction`` (share of inputs whose ``V_y(eta(t))`` along the
+    dopri5 trajectory stays below ``V_y(eta(0)) exp(-rate t)`` at ``n_times`` times in
+    ``[0, T]``, with a relative slack of 1e-4) and ``seconds``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lyactrl.train import build_classifier, evaluate_classifier
+    >>> model = build_classifier((1, 8, 8), 10, seed=0)
+    >>> m = evaluate_classifier(model, torch.rand(8, 1, 8, 8), torch.arange(8), steps=(1, 2))
+    >>> sorted(m["accuracy_rk4"])
+    ['1', '2']
+    """
+    model = _check_model(model)
+    start = time.perf_counter()
+    was_training = model.training
+    model.eval()
+    g = torch.Generator().manual_seed(seed)
+    ball = LyaNetBallSampler(
+        torch.zeros(model.n_classes), as_positive(ball_radius, name="ball_radius")
+    )
+    steps = [positive_int(s, "steps") for s in steps]
+    preds: dict[str, list[torch.Tensor]] = {str(s): [] for s in steps}
+    dopri, nfes, viol, viol_ball, decays = [], [], [], [], []
+    times = torch.linspace(0.0, model.horizon, positive_int(n_times, "n_times"))
+    for i in range(0, x.shape[0], batch_size):
+        xb, yb = x[i : i + batch_size], y[i : i + batch_size]
+        ctx = model.context(xb)
+        for s in steps:
+            preds[str(s)].append(model.integrate(ctx, method="rk4", steps=s)[0][:, -1].argmax(-1))
+        traj, nfe = model.integrate(ctx, method="dopri5", times=times)
+        dopri.append(traj[:, -1].argmax(-1))
+        nfes.append(nfe)
+        V = model.potential_for(yb.repeat_interleave(times.shape[0]))
+        v = V.value(traj.reshape(-1, model.n_classes)).reshape(traj.shape[0], -1)
+        envelope = v[:, :1] * torch.exp(-rate * times.to(v)).unsqueeze(0)
+        decays.append((v <= envelope * (1 + 1e-4) + 1e-7).all(dim=1))
+        c_rep, y_rep = ctx.repeat_interleave(n_states, 0), yb.repeat_interleave(n_states)
+        for out, smp, ar in ((viol, None, around), (viol_ball, ball, "origin")):
+            eta = sample_states(
+                model,
+                yb,
+                n_states,
+                radius=radius,
+                around=ar,
+                sampler=smp,
+                generator=g,
+                dtype=ctx.dtype,
+            )
+            out.append(lyapunov_residual(model, eta, c_rep, y_rep, rate) > 0)
+    model.train(was_training)
+    return {
+        "accuracy_rk4": {s: _accuracy(torch.cat(p), y) for s, p in preds.items()},
+        "accuracy_dopri5": _accuracy(torch.cat(dopri), y),
+        "nfe_dopri5": float(sum(nfes) / len(nfes)),
+        "violation_rate": float(torch.cat(viol).to(torch.float64).mean()),
+        "violation_states": int(torch.cat(viol).numel()),
+        "violation_rate_ball": float(torch.cat(viol_ball).to(torch.float64).mean()),
+        "decay_fraction": float(torch.cat(decays).to(torch.float64).mean()),
+        "rate": float(rate),
+        "n_test": int(x.shape[0]),
+        "seconds": time.perf_counter() - start,
+    }
+
+
+@checked_kwargs
+def load_classifier(path: str | os.PathLike[str]) -> tuple[LyaNetClassifier, dict[str, Any]]:
+    """Rebuild a classifier from a checkpoint written by :func:`train_classifier`.
+
+    The file is read with ``weights_only=True`` (it cannot run code). Returns the model (in
+    eval mode) and the checkpoint's metadata.
+    """
+    ck = load_checkpoint(path)
+    cfg = ck.metadata.get("config", {}).get("model")
+    if not isinstance(cfg, dict) or "input_shape" not in cfg or "model" not in ck.state:
+        raise CheckpointError(
+            f"path: {path} is not a checkpoint of a classifier made by build_classifier "
+            "(expected its config and weights); for a custom model, build it yourself and "
+            "load load_checkpoint(path).state['model'] into it"
+        )
+    cfg = dict(cfg)
+    model = build_classifier(cfg.pop("input_shape"), cfg.pop("n_classes"), **cfg)
+    model.load_state_dict(ck.state["model"])
+    model.eval()
+    return model, ck.metadata

@@ -1,0 +1,189 @@
+"""LyaNet classifier: potentials, the residual, training, the bridge to lyactrl's checks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import lyactrl
+from lyactrl.data import Dataset
+from lyactrl.train import (
+    LyaNetBallSampler,
+    LyaNetClassifier,
+    build_classifier,
+    evaluate_classifier,
+    load_classifier,
+    lyanet_loss,
+    lyapunov_residual,
+    node_loss,
+    train_classifier,
+)
+
+
+def _tiny(n: int = 40, seed: int = 0) -> Dataset:
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 3
+    x = 0.15 * torch.rand(n, 1, 4, 4, generator=g)
+    x[:, 0, 0, :] += (y == 0).float().unsqueeze(1) * 0.8
+    x[:, 0, 1, :] += (y == 1).float().unsqueeze(1) * 0.8
+    x[:, 0, 2, :] += (y == 2).float().unsqueeze(1) * 0.8
+    return Dataset("tiny", x, y, x[:0], y[:0], x[:12], y[:12], 3)
+
+
+def _model(seed: int = 0, **kw) -> LyaNetClassifier:
+    return build_classifier(
+        (1, 4, 4), 3, context_dim=8, hidden=16, dynamics_hidden=8, seed=seed, **kw
+    )
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_potential_gradients_match_autograd(seed):
+    g = torch.Generator().manual_seed(seed)
+    eta = (5 * torch.randn(6, 4, generator=g, dtype=torch.float64)).requires_grad_(True)
+    y = torch.randint(0, 4, (6,), generator=g)
+    for V in (
+        lyactrl.CrossEntropy(y, n_classes=4),
+        lyactrl.SquaredError(torch.randn(6, 4, generator=g, dtype=torch.float64)),
+    ):
+        v, grad = V.value_and_gradient(eta)
+        (auto,) = torch.autograd.grad(v.sum(), eta)
+        torch.testing.assert_close(grad, auto, rtol=1e-12, atol=1e-12)
+        assert torch.autograd.gradcheck(lambda e, V=V: V.value(e), (eta,))
+
+
+def test_residual_matches_exponential_stability():
+    model = _model(potential="cross_entropy")
+    data = _tiny()
+    x, y = data.x_train[:1], int(data.y_train[0])
+    eta = LyaNetBallSampler(torch.zeros(3), 8.0).sample(
+        50, generator=torch.Generator().manual_seed(0)
+    )
+    cond = model.condition_for(x, y, rate=2.0)
+    ref = cond.residual(eta)
+    with torch.no_grad():
+        ctx = model.context(x).expand(50, -1)
+        mine = lyapunov_residual(model, eta.float(), ctx, torch.full((50,), y), 2.0)
+    torch.testing.assert_close(mine.double(), ref, rtol=1e-4, atol=1e-4)
+    rel = lyapunov_residual(model, eta.float(), ctx, torch.full((50,), y), 2.0, relative=True)
+    assert torch.equal(rel > 0, mine > 0)  # dividing by V > 0 keeps the sign
+
+
+def test_squared_error_potential_targets_the_vertex():
+    model = _model(potential="squared_error", scale=5.0)
+    V = model.potential_for(torch.tensor([2, 0]))
+    assert V(torch.tensor([[0.0, 0.0, 5.0], [5.0, 0.0, 0.0]])).tolist() == [0.0, 0.0]
+
+
+def test_training_lowers_the_violation_rate():
+    data = _tiny()
+    model = _model(seed=1)
+    before = evaluate_classifier(model, data.x_train, data.y_train, steps=(2,), radius=6.0)
+    train_classifier(model, data, method="lyanet", epochs=25, batch_size=10, lr=3e-2, radius=6.0)
+    after = evaluate_classifier(model, data.x_train, data.y_train, steps=(2,), radius=6.0)
+    assert after["violation_rate"] < before["violation_rate"] - 0.2
+    assert after["accuracy_rk4"]["2"] == 1.0
+
+
+def test_lyanet_loss_solves_no_ode_and_node_loss_backprops_through_rk4():
+    model = _model()
+    data = _tiny()
+    calls = {"n": 0}
+    hook = model.dynamics.register_forward_hook(lambda *a: calls.__setitem__("n", calls["n"] + 1))
+    loss, frac = lyanet_loss(model, data.x_train[:5], data.y_train[:5], n_states=4)
+    assert calls["n"] == 1 and loss.requires_grad and 0 <= float(frac) <= 1
+    calls["n"] = 0
+    loss, _ = node_loss(model, data.x_train[:5], data.y_train[:5], steps=3)
+    assert calls["n"] == 12  # RK4: four evaluations a step
+    hook.remove()
+    loss.backward()
+    assert model.dynamics.out.weight.grad is not None
+    with pytest.raises(ValueError, match="around"):
+        lyanet_loss(model, data.x_train[:2], data.y_train[:2], around="nowhere")
+
+
+def test_system_for_works_with_check_sampled():
+    data = _tiny()
+    model = _model(seed=2)
+    train_classifier(model, data, epochs=25, batch_size=10, lr=3e-2, radius=6.0)
+    x, y = data.x_test[:1], int(data.y_test[0])
+    system = model.system_for(x)
+    assert isinstance(system, lyactrl.NeuralSystem) and system.n_states == 3
+    cond = lyactrl.ExponentialStability(system, model.potential_for(y), rate=2.0)
+    res = lyactrl.check_sampled(
+        cond,
+        lyactrl.Ball([0.0, 0.0, 0.0], 3.0),
+        n_samples=2000,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert res.n_samples == 2000 and res.violation_rate < 0.5
+    eta = torch.randn(7, 3, dtype=torch.float64)
+    assert torch.equal(system(eta), system(eta))  # a plain autonomous system
+    traj = lyactrl.simulate(
+        system, torch.zeros(3, dtype=torch.float64), torch.linspace(0, 1, 3, dtype=torch.float64)
+    )
+    assert int(traj.final.argmax()) == int(model.predict(x, steps=20)[0])
+
+
+def test_solvers_count_evaluations_and_agree():
+    model = _model()
+    x = _tiny().x_test
+    ctx = model.context(x)
+    _, nfe = model.integrate(ctx, method="rk4", steps=5)
+    assert nfe == 20
+    fine, _ = model.integrate(ctx, method="rk4", steps=50)
+    adaptive, nfe = model.integrate(ctx, method="dopri5")
+    assert nfe > 0
+    torch.testing.assert_close(adaptive[:, -1], fine[:, -1], rtol=1e-3, atol=1e-3)
+    with pytest.raises(ValueError, match="method"):
+        model.integrate(ctx, method="leapfrog")
+
+
+def test_checkpoint_round_trip(tmp_path):
+    data = _tiny()
+    model = _model()
+    res = train_classifier(model, data, epochs=2, batch_size=20, out_dir=tmp_path)
+    assert res.epochs == 2 and (tmp_path / "last.pt").is_file()
+    loaded, meta = load_classifier(tmp_path / "last.pt")
+    assert meta["config"]["training"]["method"] == "lyanet"
+    torch.testing.assert_close(loaded(data.x_test), model.eval()(data.x_test))
+    torch.load(tmp_path / "last.pt", weights_only=True)  # never needs to run code
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="encoder"):
+        build_classifier((1, 4, 4), 3, encoder="resnet")
+    with pytest.raises(ValueError, match="input_shape"):
+        build_classifier((4, 4), 3)
+    with pytest.raises(TypeError, match="encoder"):
+        LyaNetClassifier("not a module", torch.nn.Linear(2, 2), 2)
+    with pytest.raises(ValueError, match="method"):
+        train_classifier(_model(), _tiny(), method="sgd", epochs=1)
+    with pytest.raises(TypeError, match="data"):
+        train_classifier(_model(), [1, 2], epochs=1)
+    with pytest.raises(lyactrl.UnknownArgumentError):
+        train_classifier(_model(), _tiny(), epochz=1)
+
+
+def test_classifier_is_attackable_in_pixel_space():
+    data = _tiny()
+    model = _model(seed=3)
+    train_classifier(model, data, epochs=10, batch_size=10, lr=3e-2, radius=6.0)
+    model.eval()
+    g = torch.Generator().manual_seed(0)
+    clean = lyactrl.attack_accuracy(model, data.x_test, data.y_test, eps=0.0, steps=2, generator=g)
+    hard = lyactrl.attack_accuracy(model, data.x_test, data.y_test, eps=0.5, steps=10, generator=g)
+    assert hard.adversarial_accuracy <= clean.adversarial_accuracy
+
+
+def test_load_classifier_refuses_other_checkpoints(tmp_path):
+    p = lyactrl.save_checkpoint(tmp_path / "x.pt", {"w": torch.ones(1)})
+    with pytest.raises(lyactrl.CheckpointError, match="build_classifier"):
+        load_classifier(p)
+
+
+def test_run_lyanet_demo_reports_the_figures():
+    from lyactrl.train import run_lyanet_demo
+
+    r = run_lyanet_demo(seed=0, epochs=2)
+    assert {"accuracy", "accuracy_rk4_1", "accuracy_rk4_2", "decay_fraction", "seconds"} <= set(r)
+    assert r["accuracy"] > 0.5 and 0.0 <= r["decay_fraction"] <= 1.0 and r["n_test"] == 360

@@ -1,0 +1,101 @@
+"""``lyactrl train`` end to end on digits, and its error messages."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from lyactrl.cli import EXIT_BAD_USAGE, main
+from lyactrl.train import load_checkpoint, load_classifier
+
+KEYS = {
+    "test_accuracy",
+    "train_seconds",
+    "epochs",
+    "accuracy_rk4",
+    "accuracy_dopri5",
+    "nfe_dopri5",
+    "violation_rate",
+    "decay_fraction",
+    "checkpoint",
+    "epoch_seconds_median",
+}
+
+
+@pytest.mark.parametrize("method", ["lyanet", "node"])
+def test_train_digits_one_epoch(tmp_path, capsys, method):
+    out = tmp_path / method
+    code = main(
+        [
+            "train",
+            "--dataset",
+            "digits",
+            "--method",
+            method,
+            "--epochs",
+            "1",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["epochs"] == 1
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert KEYS <= set(metrics)
+    assert set(metrics["accuracy_rk4"]) == {"1", "2", "4", "10", "20"}
+    assert metrics["test_accuracy"] == metrics["accuracy_rk4"]["10"]
+    assert 0.3 < metrics["test_accuracy"] <= 1.0  # one epoch already beats chance (0.1)
+    assert 0.0 <= metrics["violation_rate"] <= 1.0 and metrics["nfe_dopri5"] > 0
+    assert metrics["training"]["method"] == method and metrics["epochs"] == 1
+    ck = load_checkpoint(out / "last.pt")
+    assert ck.metadata["config"]["training"]["method"] == method
+    model, _ = load_classifier(out / "last.pt")
+    torch.load(out / "last.pt", weights_only=True)
+    from lyactrl.data import load_digits
+
+    data = load_digits()
+    acc = float((model.predict(data.x_test, steps=10) == data.y_test).double().mean())
+    assert acc == pytest.approx(metrics["test_accuracy"])
+
+
+def test_train_bad_inputs(tmp_path, capsys):
+    code = main(["train", "--dataset", "imagenet", "--method", "lyanet", "--out", str(tmp_path)])
+    assert code == EXIT_BAD_USAGE
+    assert "--dataset: expected one of" in capsys.readouterr().err
+    code = main(["train", "--dataset", "digits", "--method", "sgd", "--out", str(tmp_path)])
+    assert code == EXIT_BAD_USAGE and "--method" in capsys.readouterr().err
+    code = main(["train", "--dataset", "mnist", "--method", "lyanet", "--out", str(tmp_path)])
+    assert code == EXIT_BAD_USAGE and "data_dir" in capsys.readouterr().err
+    code = main(
+        [
+            "train",
+            "--dataset",
+            "mnist",
+            "--method",
+            "lyanet",
+            "--out",
+            str(tmp_path),
+            "--data-dir",
+            str(tmp_path / "missing"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == EXIT_BAD_USAGE and "expected a directory" in err and "missing" in err
+    code = main(
+        [
+            "train",
+            "--dataset",
+            "digits",
+            "--method",
+            "lyanet",
+            "--out",
+            str(tmp_path),
+            "--epochs",
+            "0",
+        ]
+    )
+    assert code == EXIT_BAD_USAGE and "--epochs" in capsys.readouterr().err
