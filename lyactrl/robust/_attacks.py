@@ -261,6 +261,25 @@ def attack_accuracy(
     ``solver`` is recorded in the result: name the ODE solver settings the model integrates
     with (the same for the clean and the attacked accuracy).
 
+    Parameters
+    ----------
+    model : callable
+        Maps pixels in ``[0, 1]`` to logits (normalisation inside the model).
+    x, y : torch.Tensor
+        Inputs and labels.
+    eps : float
+        Attack radius in pixel space.
+    norm : {"inf", "2"}
+        The attack norm.
+    steps, step_size, restarts
+        PGD iterations, step (``2.5 eps / steps`` by default) and random restarts.
+    batch_size : int
+        Inputs attacked at once.
+    generator : torch.Generator, optional
+        For the random starts.
+    solver : str
+        The solver settings, recorded in the result.
+
     Examples
     --------
     >>> import torch

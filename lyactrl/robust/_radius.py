@@ -204,6 +204,10 @@ def certified_radius(
     certify_premise : bool
         Try to prove the rate on the boxes with :func:`lyactrl.certify` (``time_limit`` s
         per box); otherwise the premise is ``"sampled"``.
+    time_limit : float
+        Seconds per box for :func:`lyactrl.certify` when ``certify_premise`` is set.
+    generator : torch.Generator, optional
+        For the sampled rate.
     sensitivity : Sensitivity, optional
         Precomputed :func:`classifier_sensitivity` (same ``norm``).
 

@@ -230,6 +230,7 @@ class TrainingAdapter:
             )
         return cls(model, closs, task_loss=task_loss, condition_weight=condition_weight)
 
+    @checked_kwargs
     def loss(
         self, batch: Any = None, *, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, dict[str, float]]:

@@ -140,6 +140,7 @@ class LyaNetClassifier(nn.Module):
     torch.Size([3])
     """
 
+    @checked_kwargs
     def __init__(
         self,
         encoder: nn.Module,
@@ -196,6 +197,7 @@ class LyaNetClassifier(nn.Module):
         """``eta(0)`` repeated ``batch`` times."""
         return self.eta0.unsqueeze(0).expand(batch, -1)
 
+    @checked_kwargs
     def integrate(
         self,
         context: torch.Tensor,
@@ -228,11 +230,13 @@ class LyaNetClassifier(nn.Module):
         out = torchdiffeq.odeint(func, eta0, t, method=method, options=options, **kw)
         return out.transpose(0, 1), func.nfe
 
+    @checked_kwargs
     def forward(self, x: torch.Tensor, *, method: str = "rk4", steps: int = 10) -> torch.Tensor:
         """The final logits ``eta(T)``, shape ``(batch, n_classes)``."""
         return self.integrate(self.context(x), method=method, steps=steps)[0][:, -1]
 
     @torch.no_grad()
+    @checked_kwargs
     def predict(self, x: torch.Tensor, *, method: str = "rk4", steps: int = 10) -> torch.Tensor:
         """Predicted classes ``argmax eta(T)``, shape ``(batch,)``."""
         return self.forward(x, method=method, steps=steps).argmax(-1)

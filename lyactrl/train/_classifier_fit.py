@@ -131,6 +131,9 @@ def train_classifier(
     epochs, batch_size, lr, weight_decay
         AdamW with a linear warm-up (10 % of the epochs) and a cosine decay per epoch,
         shared by both rules.
+    smooth : float or None
+        Sharpness of the smooth hinge ``softplus(smooth r) / smooth`` on the residual; ``None``
+        for the plain hinge ``ReLU(r)``.
     rate, radius, n_states, around, relative
         LyaNet's rate, sampling radius, states per input, centres of the balls and whether the
         residual is divided by ``V`` (see :func:`lyanet_loss`).
@@ -263,6 +266,25 @@ def evaluate_classifier(
     dopri5 trajectory stays below ``V_y(eta(0)) exp(-rate t)`` at ``n_times`` times in
     ``[0, T]``, with a relative slack of 1e-4) and ``seconds``.
 
+    Parameters
+    ----------
+    model : LyaNetClassifier
+        The trained model.
+    x, y : torch.Tensor
+        Test inputs (pixels in ``[0, 1]``) and labels.
+    steps : sequence of int
+        RK4 step counts to evaluate.
+    rate, radius, around, n_states
+        The condition's rate and how held-out states are drawn (as in training).
+    ball_radius : float
+        Radius of the second held-out ball around ``eta(0)``.
+    n_times : int
+        Times along each trajectory where the decay is checked.
+    batch_size : int
+        Inputs evaluated at once.
+    seed : int
+        Seeds the held-out states.
+
     Examples
     --------
     >>> import torch
@@ -328,8 +350,17 @@ def evaluate_classifier(
 def load_classifier(path: str | os.PathLike[str]) -> tuple[LyaNetClassifier, dict[str, Any]]:
     """Rebuild a classifier from a checkpoint written by :func:`train_classifier`.
 
-    The file is read with ``weights_only=True`` (it cannot run code). Returns the model (in
-    eval mode) and the checkpoint's metadata.
+    The file is read with ``weights_only=True`` (it cannot run code).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The checkpoint (e.g. ``DIR/last.pt`` from ``lyactrl train``).
+
+    Returns
+    -------
+    tuple of (LyaNetClassifier, dict)
+        The model (in eval mode) and the checkpoint's metadata.
     """
     ck = load_checkpoint(path)
     cfg = ck.metadata.get("config", {}).get("model")

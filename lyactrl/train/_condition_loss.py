@@ -147,6 +147,7 @@ class ConditionLoss:
             )
         return cond
 
+    @checked_kwargs
     def draw(self, batch: Any = None, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """This rank's sampled states for ``batch`` (the global set's shard under DDP)."""
         rank, world = rank_and_world() if self.shard else (0, 1)
@@ -160,6 +161,7 @@ class ConditionLoss:
             x = x[shard_slice(n_global, rank=rank, world=world)]
         return x if self.device is None else x.to(self.device)
 
+    @checked_kwargs
     def loss(
         self,
         batch: Any = None,

@@ -81,6 +81,7 @@ class RegionSampler(AbstractSampler):
         self.region = region
         self.n_states = region.n_states
 
+    @checked_kwargs
     def sample(self, n, *, generator=None, dtype=torch.float64, device=None):  # noqa: D102
         return self.region.sample(n, generator=generator, dtype=dtype, device=device)
 
@@ -90,6 +91,11 @@ class RegionSampler(AbstractSampler):
 
 class BoxSampler(AbstractSampler):
     """Uniform samples from the box ``[lo, hi]`` (via :class:`~lyactrl.Box`).
+
+    Parameters
+    ----------
+    lo, hi : array_like, shape (n,)
+        Corners, ``lo < hi``.
 
     Examples
     --------
@@ -105,6 +111,7 @@ class BoxSampler(AbstractSampler):
         self.region = Box(lo, hi)
         self.n_states = self.region.n_states
 
+    @checked_kwargs
     def sample(self, n, *, generator=None, dtype=torch.float64, device=None):  # noqa: D102
         return self.region.sample(n, generator=generator, dtype=dtype, device=device)
 
@@ -116,6 +123,13 @@ class UniformBallSampler(AbstractSampler):
     """Samples uniform *in volume* on the ball (via :class:`~lyactrl.Ball`).
 
     The radius of a sample has density ``n r^(n-1) / R^n``: most samples lie near the sphere.
+
+    Parameters
+    ----------
+    center : array_like, shape (n,)
+        The centre.
+    radius : float
+        The radius (> 0).
 
     Examples
     --------
@@ -131,6 +145,7 @@ class UniformBallSampler(AbstractSampler):
         self.region = Ball(center, radius)
         self.n_states = self.region.n_states
 
+    @checked_kwargs
     def sample(self, n, *, generator=None, dtype=torch.float64, device=None):  # noqa: D102
         return self.region.sample(n, generator=generator, dtype=dtype, device=device)
 
@@ -169,6 +184,7 @@ class LyaNetBallSampler(AbstractSampler):
         self.n_states = self.center.shape[0]
         self._unit = Ball(torch.zeros_like(self.center), 1.0)
 
+    @checked_kwargs
     def sample(self, n, *, generator=None, dtype=torch.float64, device=None):  # noqa: D102
         # the direction of a uniform sample of the unit ball is uniform on the sphere
         u = self._unit.sample(n, generator=generator, dtype=dtype, device=device)
@@ -218,6 +234,7 @@ class GaussianSampler(AbstractSampler):
             raise InvalidValueError(f"std: expected values > 0, received {s.tolist()}")
         self.std = s
 
+    @checked_kwargs
     def sample(self, n, *, generator=None, dtype=torch.float64, device=None):  # noqa: D102
         z = torch.randn(
             positive_int(n, "n"), self.n_states, generator=generator, dtype=dtype, device=device
@@ -281,6 +298,7 @@ class TrajectorySampler(AbstractSampler):
         self.method = method
         self.n_states = system.n_states
 
+    @checked_kwargs
     def sample(self, n, *, generator=None, dtype=torch.float64, device=None):  # noqa: D102
         n = positive_int(n, "n")
         m = math.ceil(n / self.t.shape[0])
@@ -309,6 +327,13 @@ def _split_counts(n: int, weights: torch.Tensor) -> list[int]:
 class MixtureSampler(AbstractSampler):
     """A deterministic mixture: ``n`` is split over the components in proportion to
     ``weights`` (largest remainder), and the parts are concatenated in order.
+
+    Parameters
+    ----------
+    samplers : sequence of AbstractSampler
+        The components, all of the same dimension.
+    weights : array_like, optional
+        Non-negative shares (equal by default).
 
     Examples
     --------
@@ -346,6 +371,7 @@ class MixtureSampler(AbstractSampler):
         self.weights = w
         self.n_states = comps[0].n_states
 
+    @checked_kwargs
     def sample(self, n, *, generator=None, dtype=torch.float64, device=None):  # noqa: D102
         parts = [
             s.sample(k, generator=generator, dtype=dtype, device=device)
@@ -419,22 +445,38 @@ class CounterexampleBuffer(AbstractSampler):
         xt = as_states(x, self.n_states, name="x", dtype=torch.float64).detach().cpu()
         self.states = torch.cat([self.states, xt])[-self.capacity :]
 
+    @checked_kwargs
     def refresh(
         self,
         condition: AbstractCondition,
         region: AbstractRegion,
         *,
         generator: torch.Generator | None = None,
-        **falsify_options: Any,
+        n_starts: int = 512,
+        steps: int = 200,
+        step_size: float | None = None,
+        tolerance: float = 0.0,
     ) -> Falsification:
         """Run :func:`~lyactrl.falsify` on ``condition`` over ``region`` and add its
-        counterexamples; returns the falsification result."""
-        falsify_options.setdefault("n_counterexamples", self.capacity)
-        res = falsify(condition, region, generator=generator, **falsify_options)
+        counterexamples (up to the capacity); returns the falsification result.
+
+        The keyword options are :func:`~lyactrl.falsify`'s.
+        """
+        res = falsify(
+            condition,
+            region,
+            generator=generator,
+            n_starts=n_starts,
+            steps=steps,
+            step_size=step_size,
+            tolerance=tolerance,
+            n_counterexamples=self.capacity,
+        )
         if res.counterexamples.shape[0]:
             self.add(res.counterexamples)
         return res
 
+    @checked_kwargs
     def sample(self, n, *, generator=None, dtype=torch.float64, device=None):  # noqa: D102
         n = positive_int(n, "n")
         k = min(n, round(self.fraction * n)) if len(self) else 0
