@@ -12,6 +12,7 @@ from ._errors import InvalidArgumentError, ShapeError
 from ._tensors import as_positive, as_states
 from .lyapunov import AbstractCandidate
 from .systems import AbstractSystem
+from .systems._base import check_autonomous
 
 __all__ = ["AbstractCondition", "ExponentialStability", "BarrierCondition"]
 
@@ -40,15 +41,7 @@ class AbstractCondition(abc.ABC):
 
 
 def _check_pair(system: Any, V: Any, name: str) -> None:
-    if not isinstance(system, AbstractSystem):
-        raise InvalidArgumentError(
-            f"system: expected a lyactrl system, received {type(system).__name__}"
-        )
-    if system.n_inputs:
-        raise InvalidArgumentError(
-            f"system: expected an autonomous system, received one with {system.n_inputs} "
-            "inputs; close the loop with ClosedLoop(plant, controller)"
-        )
+    check_autonomous(system)
     if not isinstance(V, AbstractCandidate):
         raise InvalidArgumentError(
             f"{name}: expected a scalar function such as Quadratic or SymbolicCandidate, "

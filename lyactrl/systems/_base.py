@@ -10,7 +10,7 @@ import torch
 from .._errors import InvalidArgumentError, ShapeError
 from .._tensors import as_states, as_vector
 
-__all__ = ["AbstractSystem", "linearize"]
+__all__ = ["AbstractSystem", "linearize", "check_autonomous"]
 
 
 class AbstractSystem(abc.ABC):
@@ -62,6 +62,20 @@ class AbstractSystem(abc.ABC):
         return self.vector_field(0.0, xt, ut)
 
 
+def check_autonomous(system: Any, name: str = "system") -> AbstractSystem:
+    """Check that ``system`` is a lyactrl system without inputs."""
+    if not isinstance(system, AbstractSystem):
+        raise InvalidArgumentError(
+            f"{name}: expected a lyactrl system, received {type(system).__name__}"
+        )
+    if system.n_inputs:
+        raise InvalidArgumentError(
+            f"{name}: expected an autonomous system, received one with {system.n_inputs} "
+            "inputs; close the loop with ClosedLoop(plant, controller)"
+        )
+    return system
+
+
 def linearize(system: AbstractSystem, x_eq: Any = None) -> torch.Tensor:
     """Jacobian ``A = df/dx`` at ``x_eq`` by automatic differentiation (float64).
 
@@ -84,15 +98,7 @@ def linearize(system: AbstractSystem, x_eq: Any = None) -> torch.Tensor:
     >>> lyactrl.linearize(lyactrl.LinearSystem(A)).tolist()
     [[0.0, 1.0], [-2.0, -3.0]]
     """
-    if not isinstance(system, AbstractSystem):
-        raise InvalidArgumentError(
-            f"system: expected a lyactrl system, received {type(system).__name__}"
-        )
-    if system.n_inputs:
-        raise InvalidArgumentError(
-            f"system: expected an autonomous system, received one with {system.n_inputs} "
-            "inputs; close the loop with ClosedLoop first"
-        )
+    check_autonomous(system)
     point = system.x_eq if x_eq is None else as_vector(x_eq, system.n_states, name="x_eq")
     point = point.to(torch.float64)
 

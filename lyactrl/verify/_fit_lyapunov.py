@@ -18,6 +18,7 @@ from ..conditions import ExponentialStability
 from ..lyapunov import NeuralLyapunov
 from ..regions import Ball, Box, Sublevel
 from ..systems import AbstractSystem, linearize
+from ..systems._base import check_autonomous
 from ._falsify import falsify
 from ._results import ResultMixin
 from ._roa import region_of_attraction
@@ -172,10 +173,7 @@ def fit_lyapunov(
     LyapunovFit
     """
     t0 = time.perf_counter()
-    if not isinstance(system, AbstractSystem):
-        raise InvalidArgumentError(
-            f"system: expected a lyactrl system, received {type(system).__name__}"
-        )
+    check_autonomous(system)
     if not isinstance(domain, Box):
         raise InvalidArgumentError(f"domain: expected a Box, received {type(domain).__name__}")
     rate = as_positive(rate, name="rate")
