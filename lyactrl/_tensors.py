@@ -18,6 +18,7 @@ __all__ = [
     "to_numpy",
     "float_dtype",
     "positive_int",
+    "as_equilibrium",
 ]
 
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -147,3 +148,10 @@ def positive_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidValueError(f"{name}: expected a positive int, received {value!r}")
     return value
+
+
+def as_equilibrium(x_eq: Any, n: int) -> torch.Tensor:
+    """The equilibrium argument: zeros of length ``n`` when ``None``, else a validated vector."""
+    if x_eq is None:
+        return torch.zeros(n, dtype=torch.float64)
+    return as_vector(x_eq, n, name="x_eq")

@@ -10,7 +10,7 @@ from torch import nn
 
 from .._api import checked_kwargs
 from .._errors import InvalidValueError
-from .._tensors import as_positive, as_states, as_vector
+from .._tensors import as_equilibrium, as_positive, as_states
 from ._base import AbstractCandidate
 
 __all__ = ["NeuralLyapunov", "ACTIVATIONS"]
@@ -101,11 +101,7 @@ class NeuralLyapunov(nn.Module, AbstractCandidate):
                         bound = layer.in_features**-0.5
                         layer.weight.uniform_(-bound, bound, generator=generator)
                         layer.bias.uniform_(-bound, bound, generator=generator)
-        point = (
-            torch.zeros(n_states, dtype=torch.float64)
-            if x_eq is None
-            else as_vector(x_eq, n_states, name="x_eq")
-        )
+        point = as_equilibrium(x_eq, n_states)
         self.register_buffer("x_eq", point.to(dtype))
 
     def value(self, x: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,7 @@ import torch
 
 from .._api import checked_kwargs
 from .._errors import InvalidArgumentError, NotHurwitzError, NotPositiveDefiniteError
-from .._tensors import as_matrix, as_vector, to_numpy
+from .._tensors import as_equilibrium, as_matrix, to_numpy
 from ..systems import AbstractSystem, linearize
 from ._base import AbstractCandidate
 
@@ -91,11 +91,7 @@ class Quadratic(AbstractCandidate):
     def __init__(self, P: Any, x_eq: Any = None) -> None:
         self.P = check_positive_definite(as_matrix(P, name="P"), "P")
         self.n_states = self.P.shape[0]
-        self.x_eq = (
-            torch.zeros(self.n_states, dtype=torch.float64)
-            if x_eq is None
-            else as_vector(x_eq, self.n_states, name="x_eq")
-        )
+        self.x_eq = as_equilibrium(x_eq, self.n_states)
         self._cache: dict[tuple[torch.dtype, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
 
     @classmethod

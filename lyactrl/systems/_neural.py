@@ -9,7 +9,7 @@ from torch import nn
 
 from .._api import checked_kwargs
 from .._errors import InvalidArgumentError, InvalidValueError, ShapeError
-from .._tensors import _to_tensor, as_vector, check_finite
+from .._tensors import _to_tensor, as_equilibrium, check_finite
 from ._base import AbstractSystem
 
 __all__ = ["NeuralSystem"]
@@ -85,11 +85,7 @@ class NeuralSystem(AbstractSystem):
         self.module = module
         self.n_states = n_states
         self.inputs = inputs
-        self.x_eq = (
-            torch.zeros(n_states, dtype=torch.float64)
-            if x_eq is None
-            else as_vector(x_eq, n_states, name="x_eq")
-        )
+        self.x_eq = as_equilibrium(x_eq, n_states)
         self.context = (
             None if context is None else check_finite(_to_tensor(context, "context"), "context")
         )

@@ -9,7 +9,7 @@ import torch
 
 from .._api import checked_kwargs, optional_import
 from .._errors import InvalidArgumentError, InvalidValueError, ShapeError
-from .._tensors import as_vector
+from .._tensors import as_equilibrium
 from ._base import AbstractSystem
 
 __all__ = ["SymbolicSystem"]
@@ -121,11 +121,7 @@ class SymbolicSystem(AbstractSystem):
         self.n_states = len(self.states)
         self.n_inputs = len(self.input_symbols)
         self._fn = sp.lambdify(self.states + self.input_symbols, parsed, modules="torch")
-        self.x_eq = (
-            torch.zeros(self.n_states, dtype=torch.float64)
-            if x_eq is None
-            else as_vector(x_eq, self.n_states, name="x_eq")
-        )
+        self.x_eq = as_equilibrium(x_eq, self.n_states)
         u0 = torch.zeros(1, self.n_inputs, dtype=torch.float64) if self.n_inputs else None
         residual = self.vector_field(0.0, self.x_eq.unsqueeze(0), u0).abs().max()
         if float(residual) > 1e-9:
