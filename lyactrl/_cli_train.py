@@ -38,6 +38,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None, help="epochs (default: the benchmark's)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--quiet", action="store_true", help="print only the final JSON line")
+    p.add_argument("--resume", action="store_true", help="continue from DIR/last.pt when it exists")
     return p
 
 
@@ -69,6 +70,7 @@ def train_and_evaluate(
     epochs: int | None = None,
     seed: int = 0,
     quiet: bool = True,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """What ``lyactrl train`` does; returns the metrics written to ``out/metrics.json``."""
     import time
@@ -88,8 +90,16 @@ def train_and_evaluate(
     )
     outdir = Path(out)
     start = time.perf_counter()
+    last = outdir / "last.pt"
     res = train_classifier(
-        model, data, method=method, seed=seed, out_dir=outdir, quiet=quiet, **train
+        model,
+        data,
+        method=method,
+        seed=seed,
+        out_dir=outdir,
+        quiet=quiet,
+        resume=last if resume and last.exists() else None,
+        **train,
     )
     train_seconds = time.perf_counter() - start
     ev = evaluate_classifier(
@@ -146,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
             epochs=args.epochs,
             seed=args.seed,
             quiet=args.quiet,
+            resume=args.resume,
         )
     except LyactrlError as exc:
         print(f"lyactrl train: error: {exc}", file=sys.stderr)
