@@ -33,8 +33,6 @@ from .regions import AbstractRegion as AbstractRegion
 from .regions import Ball as Ball
 from .regions import Box as Box
 from .regions import Sublevel as Sublevel
-
-# --- robustness (issue 5) ---
 from .robust import CertifiedRadius as CertifiedRadius
 from .robust import LipschitzBound as LipschitzBound
 from .robust import attack_accuracy as attack_accuracy
@@ -52,8 +50,6 @@ from .systems import from_control as from_control
 from .systems import linearize as linearize
 from .systems import simulate as simulate
 from .systems import to_control as to_control
-
-# --- training (issue 4) ---
 from .train import BoxSampler as BoxSampler
 from .train import ConditionLoss as ConditionLoss
 from .train import CounterexampleBuffer as CounterexampleBuffer
@@ -71,8 +67,6 @@ from .train import load_checkpoint as load_checkpoint
 from .train import load_classifier as load_classifier
 from .train import save_checkpoint as save_checkpoint
 from .train import train_classifier as train_classifier
-
-# --- certification (issue 3) ---
 from .verify import Certificate as Certificate
 from .verify import DecayBound as DecayBound
 from .verify import Falsification as Falsification
