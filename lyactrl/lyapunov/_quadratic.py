@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 import torch
 
 from .._api import checked_kwargs
@@ -65,6 +64,8 @@ def best_quadratic_rate(A: Any, P: Any) -> float:
     Pn = to_numpy(Pt)
     if Pn.shape != At.shape:
         raise InvalidArgumentError(f"P: expected shape {At.shape} to match A, received {Pn.shape}")
+    import scipy.linalg  # lazily, to keep `import lyactrl` fast
+
     Q = -(At.T @ Pn + Pn @ At)
     return float(scipy.linalg.eigh(0.5 * (Q + Q.T), Pn, eigvals_only=True)[0])
 
@@ -140,6 +141,8 @@ class Quadratic(AbstractCandidate):
         )
         if Qn.shape != (n, n):
             raise InvalidArgumentError(f"Q: expected shape {(n, n)}, received {Qn.shape}")
+        import scipy.linalg  # lazily, to keep `import lyactrl` fast
+
         # scipy solves a X + X a^H = q: a = A^T, q = -Q gives A^T P + P A = -Q.
         P = scipy.linalg.solve_continuous_lyapunov(An.T, -Qn)
         point = system.x_eq if x_eq is None else x_eq
