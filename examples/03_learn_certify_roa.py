@@ -35,7 +35,7 @@ def main() -> None:
     fit = lyactrl.fit_lyapunov(
         vdp,
         domain,
-        steps=400 if args.fast else 3000,
+        steps=400 if args.fast else 4000,
         rounds=1 if args.fast else 2,
         simulated=simulated,
     )

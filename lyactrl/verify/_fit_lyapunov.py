@@ -115,7 +115,7 @@ def fit_lyapunov(
     hidden: Sequence[int] = (32, 32),
     activation: str = "tanh",
     rate: float = 0.01,
-    steps: int = 3000,
+    steps: int = 4000,
     rounds: int = 1,
     lr: float = 1e-2,
     batch: int = 2048,
