@@ -15,6 +15,7 @@ from ._plot_base import _chunked, _figure, _finish, _mpl, _target
 from ._tensors import as_positive, as_states, positive_int, to_numpy
 from .lyapunov import AbstractCandidate
 from .systems import AbstractSystem, simulate
+from .systems._base import check_autonomous
 
 __all__ = ["decay_plot", "accuracy_vs_steps", "robustness_curves"]
 
@@ -76,10 +77,7 @@ def decay_plot(
     >>> len(fig.axes)
     1
     """
-    if not isinstance(system, AbstractSystem) or system.n_inputs:
-        raise InvalidArgumentError(
-            f"system: expected an autonomous lyactrl system, received {system!r}"
-        )
+    check_autonomous(system)
     if not isinstance(V, AbstractCandidate):
         raise InvalidArgumentError(f"V: expected a Lyapunov candidate, received {type(V).__name__}")
     if (c is None) != (alpha is None):

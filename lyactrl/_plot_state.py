@@ -34,6 +34,7 @@ from .conditions import AbstractCondition
 from .lyapunov import AbstractCandidate
 from .regions import AbstractRegion, Box
 from .systems import AbstractSystem
+from .systems._base import check_autonomous
 
 __all__ = ["phase_portrait", "residual_heatmap"]
 
@@ -116,10 +117,7 @@ def phase_portrait(
     >>> len(fig.axes)
     1
     """
-    if not isinstance(system, AbstractSystem) or system.n_inputs:
-        raise InvalidArgumentError(
-            f"system: expected an autonomous lyactrl system, received {system!r}"
-        )
+    check_autonomous(system)
     n = system.n_states
     dims2, point, box = _plane(n, region, dims, at, system.x_eq)
     res = positive_int(resolution, "resolution")
