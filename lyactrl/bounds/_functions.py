@@ -13,9 +13,19 @@ import math
 
 import torch
 
+from .._errors import UnsupportedOperationError
 from ._interval import Pair, imul, iscale, isub, widen
 from ._jet import Jet
-from ._rounding import ELEMENTARY_ABS, ELEMENTARY_REL, dn, mul_dn, mul_up, sanitize, up
+from ._rounding import (
+    ELEMENTARY_ABS,
+    ELEMENTARY_REL,
+    dn,
+    mul_dn,
+    mul_up,
+    sanitize,
+    sum_bounds,
+    up,
+)
 
 __all__ = [
     "sin",
@@ -31,6 +41,8 @@ __all__ = [
     "step",
     "powi",
     "ipow",
+    "shifted_exp",
+    "softmax",
 ]
 
 _INF = float("inf")
@@ -298,3 +310,66 @@ def powi(x: Jet, k: int) -> Jet:
     g1 = iscale(float(k), ipow(x.v, k - 1)) if x.order >= 1 else None
     g2 = iscale(float(k * (k - 1)), ipow(x.v, k - 2)) if x.order >= 2 else None
     return x.chain(g0, g1, g2)
+
+
+def shifted_exp(x: Jet) -> tuple[Jet, Jet, Jet]:
+    """``(e, s, shift)`` with ``e = exp(x - shift)`` and ``s = sum(e)`` along dimension 1.
+
+    ``shift`` (shape ``(batch, 1)``, zero derivatives) is the largest coordinate of each box
+    centre, so that ``exp`` cannot overflow; it is a finite constant per box, hence exact in
+    real arithmetic (``softmax`` and ``logsumexp - shift`` do not depend on it).
+    """
+    c = (0.5 * (x.v[0] + x.v[1])).amax(1, keepdim=True)
+    c = torch.nan_to_num(c, nan=0.0, posinf=0.0, neginf=0.0)
+    shift = x._with_zero_derivs((c, c))
+    e = exp(x - shift)
+    return e, e.sum(1), shift
+
+
+def _softmax_range(lo: torch.Tensor, hi: torch.Tensor) -> Pair:
+    """The exact range of ``softmax`` over boxes ``[lo, hi]`` of shape ``(batch, k)``, rounded
+    outward: ``p_i = 1 / sum_j exp(x_j - x_i)`` increases in ``x_i`` and decreases in each
+    ``x_j``, so its extremes are at the corners ``(x_i, x_j) = (lo_i, hi_j)`` and ``(hi_i,
+    lo_j)``."""
+    k = lo.shape[1]
+    dlo, dhi = isub((lo.unsqueeze(1), hi.unsqueeze(1)), (lo.unsqueeze(2), hi.unsqueeze(2)))
+    elo, ehi = _elem(torch.exp(dlo), torch.exp(dhi))  # [b, i, j]: exp(x_j - x_i)
+    diag = torch.eye(k, dtype=torch.bool, device=lo.device)
+    one = torch.ones_like(elo)
+    elo = torch.where(diag, one, elo.clamp_min(0.0))  # exp(x_i - x_i) = 1 exactly
+    ehi = torch.where(diag, one, ehi)
+    den = sum_bounds(elo, ehi, 2)  # >= 1 up to rounding
+    den = (den[0].clamp_min(1.0), den[1].clamp_min(1.0))
+    p = ipow(den, -1)
+    return p[0].clamp(0.0, 1.0), p[1].clamp(0.0, 1.0)
+
+
+def _meet(a: Pair, b: Pair) -> Pair:
+    return torch.maximum(a[0], b[0]), torch.minimum(a[1], b[1])
+
+
+def softmax(x: Jet) -> Jet:
+    """``softmax`` along dimension 1 of a jet of shape ``(batch, k)``.
+
+    Composed from sound primitives, ``exp(x - shift) * (sum exp(x - shift))**-1`` with the
+    denominator ``>= exp(-width / 2) > 0``; the value is then intersected with the exact range
+    (:func:`_softmax_range`) and the gradient with ``p_i (dx_i - sum_j p_j dx_j)`` evaluated on
+    that range. Intersections of sound enclosures are sound.
+    """
+    if x.v[0].ndim != 2:
+        raise UnsupportedOperationError(
+            "softmax: the certifier supports softmax over the last dimension of a (batch, k) "
+            f"tensor; received shape {tuple(x.v[0].shape)}"
+        )
+    k = x.v[0].shape[1]
+    e, s, _ = shifted_exp(x)
+    out = e * Jet.stack([powi(s, -1)] * k, dim=1)
+    p = _softmax_range(*x.v)
+    v = _meet(out.v, p)
+    d = out.d
+    if d is not None:
+        pd = imul((p[0].unsqueeze(-1), p[1].unsqueeze(-1)), x.d)  # type: ignore[arg-type]
+        q = sum_bounds(*pd, 1)
+        t = isub(x.d, (q[0].unsqueeze(1), q[1].unsqueeze(1)))  # type: ignore[arg-type]
+        d = _meet(d, imul((p[0].unsqueeze(-1), p[1].unsqueeze(-1)), t))
+    return Jet(v, d, out.h, x.n)

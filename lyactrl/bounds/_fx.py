@@ -44,6 +44,8 @@ FX_OPERATIONS = (
     "torch.tanh / sigmoid / relu / sin / cos / exp (functions or tensor methods)",
     "F.relu, F.leaky_relu, F.softplus, F.linear",
     "torch.cat along the last dimension",
+    "torch.softmax / F.softmax / Tensor.softmax along the last dimension (dim=-1 or 1 on a "
+    "(batch, k) tensor, no dtype)",
     "parameters and buffers (constants)",
 )
 
@@ -122,6 +124,8 @@ def traced_jet(module: nn.Module, inputs: list[Any], like: Jet) -> Jet:
         elif node.op == "call_method":
             if node.target in _METHODS and isinstance(a[0], Jet):
                 env[node.name] = _METHODS[node.target](a[0])
+            elif node.target == "softmax" and isinstance(a[0], Jet):
+                env[node.name] = _softmax(a, kw, module, "Tensor.softmax")
             else:
                 raise _unsupported(f"Tensor.{node.target}", module)
         else:  # pragma: no cover - fx has no other node kinds
@@ -160,6 +164,8 @@ def _function(target: Any, a: list[Any], kw: dict[str, Any], like: Jet, module: 
         beta = kw.get("beta", a[1] if len(a) > 1 else 1.0)
         thr = kw.get("threshold", a[2] if len(a) > 2 else 20.0)
         return F.softplus(a[0], float(beta), float(thr))
+    if target in (torch.softmax, _TF.softmax):
+        return _softmax(a, kw, module, _name(target))
     if target is _TF.linear:
         w = a[1] if len(a) > 1 else kw["weight"]
         b = a[2] if len(a) > 2 else kw.get("bias")
@@ -171,6 +177,24 @@ def _function(target: Any, a: list[Any], kw: dict[str, Any], like: Jet, module: 
             jets = [_as_jet(x, like) for x in seq]
             return _cat(jets)
     raise _unsupported(_name(target), module)
+
+
+def _softmax(a: list[Any], kw: dict[str, Any], module: nn.Module, name: str) -> Jet:
+    """``softmax(a[0], dim)``: only the last dimension of a ``(batch, k)`` jet, no ``dtype``."""
+    x = a[0]
+    dim = kw.get("dim", a[1] if len(a) > 1 else None)
+    extra = {k: v for k, v in kw.items() if k not in ("dim", "_stacklevel", "dtype")}
+    ok = (
+        isinstance(x, Jet)
+        and x.v[0].ndim == 2
+        and dim in (1, -1)
+        and kw.get("dtype") is None
+        and len(a) <= 2
+        and not extra
+    )
+    if not ok:
+        raise _unsupported(f"{name} with arguments dim={dim!r}, {sorted(kw)}", module)
+    return F.softmax(x)
 
 
 def _cat(jets: list[Jet]) -> Jet:

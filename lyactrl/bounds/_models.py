@@ -145,15 +145,9 @@ def _cross_entropy(V: CrossEntropy, x: Jet) -> tuple[Jet, Jet]:
         raise UnsupportedOperationError(
             f"V: label {y} needs at least {y + 1} logits; the state has {n}"
         )
-    c = (0.5 * (x.v[0] + x.v[1])).amax(1, keepdim=True)
-    shift = x._with_zero_derivs((c, c))
-    e = F.exp(x - shift)
-    s = e.sum(1)
+    _, s, shift = F.shifted_exp(x)
     value = F.log(s) + shift.select(0) - x.select(y)
-    inv = F.powi(s, -1)
-    soft = e * Jet.stack([inv] * n, dim=1)
-    zero, one = torch.zeros_like(soft.v[0]), torch.ones_like(soft.v[1])
-    soft = soft.intersect_value(zero, one)  # a softmax lies in [0, 1]
+    soft = F.softmax(x)
     onehot = torch.zeros(n, dtype=torch.float64)
     onehot[y] = 1.0
     return value, soft - x.constant(onehot)

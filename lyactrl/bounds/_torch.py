@@ -21,6 +21,8 @@ MODULE_OPERATIONS = (
     "nn.Sigmoid",
     "nn.Softplus",
     "nn.Identity",
+    "nn.Softmax (dim=-1 or 1 on a (batch, k) tensor; in systems and controllers, not inside a "
+    "NeuralLyapunov network)",
 )
 
 
@@ -105,6 +107,10 @@ def module_jet(module: nn.Module, x: Jet, where: str = "module") -> Jet:
         return x
     if isinstance(module, nn.Linear):
         return x.linear(*_weights(layer=module))
+    if isinstance(module, nn.Softmax):
+        if module.dim not in (1, -1) or x.v[0].ndim != 2:
+            raise _unsupported(module, f"{where} (dim={module.dim!r})")
+        return F.softmax(x)
     out = _activation(module, x)
     if out is not None:
         return out
