@@ -143,10 +143,12 @@ def float_dtype(*tensors: torch.Tensor | None) -> torch.dtype:
     return torch.float64 if torch.float64 in dts else dts[0]
 
 
-def positive_int(value: Any, name: str) -> int:
-    """Validate an int >= 1 (bools rejected)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidValueError(f"{name}: expected a positive int, received {value!r}")
+def positive_int(value: Any, name: str, *, allow_zero: bool = False) -> int:
+    """Validate an int >= 1 (>= 0 with ``allow_zero``; bools rejected)."""
+    low = 0 if allow_zero else 1
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        want = "an int >= 0" if allow_zero else "a positive int"
+        raise InvalidValueError(f"{name}: expected {want}, received {value!r}")
     return value
 
 

@@ -10,7 +10,7 @@ from torch import nn
 
 from .._api import checked_kwargs
 from .._errors import InvalidValueError
-from .._tensors import as_equilibrium, as_positive, as_states
+from .._tensors import as_equilibrium, as_positive, as_states, positive_int
 from ._base import AbstractCandidate
 
 __all__ = ["NeuralLyapunov", "ACTIVATIONS"]
@@ -70,8 +70,7 @@ class NeuralLyapunov(nn.Module, AbstractCandidate):
         dtype: torch.dtype = torch.float64,
     ) -> None:
         nn.Module.__init__(self)
-        if isinstance(n_states, bool) or not isinstance(n_states, int) or n_states < 1:
-            raise InvalidValueError(f"n_states: expected a positive int, received {n_states!r}")
+        positive_int(n_states, "n_states")
         widths = list(hidden)
         if not widths or any(
             isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths

@@ -9,7 +9,7 @@ from torch import nn
 
 from .._api import checked_kwargs
 from .._errors import InvalidArgumentError, InvalidValueError, ShapeError
-from .._tensors import _to_tensor, as_equilibrium, check_finite
+from .._tensors import _to_tensor, as_equilibrium, check_finite, positive_int
 from ._base import AbstractSystem
 
 __all__ = ["NeuralSystem"]
@@ -73,8 +73,7 @@ class NeuralSystem(AbstractSystem):
             raise InvalidArgumentError(
                 f"module: expected a torch.nn.Module, received {type(module).__name__}"
             )
-        if isinstance(n_states, bool) or not isinstance(n_states, int) or n_states < 1:
-            raise InvalidValueError(f"n_states: expected a positive int, received {n_states!r}")
+        positive_int(n_states, "n_states")
         if inputs not in INPUTS:
             raise InvalidValueError(f"inputs: expected one of {INPUTS}, received {inputs!r}")
         if context is not None and inputs != "x,context":

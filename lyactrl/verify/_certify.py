@@ -11,7 +11,6 @@ from typing import Any
 import torch
 
 from .._api import checked_kwargs
-from .._errors import InvalidValueError
 from .._tensors import as_positive, positive_int
 from ..bounds import FP_MARGIN, Jet, mean_value_bounds, residual_jet
 from ..conditions import AbstractCondition, ExponentialStability
@@ -84,12 +83,6 @@ class Certificate(ResultMixin):
             f"certify: {self.status} in {self.seconds:.3g} s ({self.boxes_processed} boxes)"
             f"{'; ' + self.reason if self.reason else ''}{extra}"
         )
-
-
-def _nonneg_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidValueError(f"{name}: expected an int >= 0, received {value!r}")
-    return value
 
 
 def _falsify_centres(
@@ -174,7 +167,7 @@ def certify(
     """
     start = time.perf_counter()
     check_condition_region(condition, region)
-    max_boxes = _nonneg_int(max_boxes, "max_boxes")
+    max_boxes = positive_int(max_boxes, "max_boxes", allow_zero=True)
     time_limit = as_positive(time_limit, name="time_limit", allow_zero=True)
     margin = as_positive(margin, name="margin", allow_zero=True)
     batch_size = positive_int(batch_size, "batch_size")

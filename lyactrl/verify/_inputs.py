@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from .._errors import InvalidArgumentError, InvalidValueError
-from .._tensors import positive_int
 from ..conditions import AbstractCondition
 from ..regions import AbstractRegion
 
-__all__ = ["check_condition_region", "positive_int"]
+__all__ = ["check_condition_region"]
 
 
 def check_condition_region(condition: Any, region: Any) -> None:

@@ -9,9 +9,10 @@ import torch
 
 from .._api import checked_kwargs
 from .._errors import InvalidValueError
+from .._tensors import positive_int
 from ..conditions import AbstractCondition
 from ..regions import AbstractRegion
-from ._inputs import check_condition_region, positive_int
+from ._inputs import check_condition_region
 from ._results import ResultMixin
 
 __all__ = ["SampledCheck", "check_sampled", "violation_probability_bound"]
