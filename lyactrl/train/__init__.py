@@ -1,5 +1,6 @@
 """Training: sampled constraint losses, samplers, the training adapter, LyaNet."""
 
+from .._hinge import hinge_loss as hinge_loss
 from ._adapter import TrainingAdapter as TrainingAdapter
 from ._checkpoint import Checkpoint as Checkpoint
 from ._checkpoint import load_checkpoint as load_checkpoint
@@ -22,7 +23,6 @@ from ._distributed import rank_and_world as rank_and_world
 from ._distributed import shard_slice as shard_slice
 from ._fit import FitResult as FitResult
 from ._fit import fit as fit
-from ._losses import hinge_loss as hinge_loss
 from ._lyanet import lyanet_loss as lyanet_loss
 from ._lyanet import lyapunov_residual as lyapunov_residual
 from ._lyanet import node_loss as node_loss

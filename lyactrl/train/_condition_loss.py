@@ -9,10 +9,10 @@ import torch
 
 from .._api import checked_kwargs
 from .._errors import InvalidArgumentError, InvalidValueError, ShapeError
+from .._hinge import hinge_loss
 from .._tensors import as_states, positive_int
 from ..conditions import AbstractCondition
 from ._distributed import all_reduce_max, all_reduce_sum, rank_and_world, shard_slice
-from ._losses import hinge_loss
 from ._samplers import AbstractSampler
 
 __all__ = ["ConditionLoss", "batch_size_of"]

@@ -15,9 +15,9 @@ import torch.nn.functional as F
 
 from .._api import checked_kwargs
 from .._errors import InvalidArgumentError, InvalidValueError
+from .._hinge import hinge_loss
 from .._tensors import as_positive, positive_int
 from ._classifier import LyaNetClassifier
-from ._losses import hinge_loss
 from ._samplers import AbstractSampler, LyaNetBallSampler
 
 __all__ = [

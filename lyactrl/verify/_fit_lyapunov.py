@@ -221,8 +221,7 @@ def fit_lyapunov(
         status, level = certificate.status, float(certificate.level or 0.0)
     else:
         status, level = _sampled_level(system, V, simulated.points, rate)
-    mask = V.value(simulated.points).detach() <= level if level > 0 else None
-    ratio = volume_ratio(mask, simulated) if mask is not None else 0.0
+    ratio = volume_ratio(Sublevel(V, level, within=domain), simulated) if level > 0 else 0.0
     return LyapunovFit(
         status=status,
         method="fit_lyapunov",
