@@ -187,21 +187,11 @@ def _default_rate(system: Any, V: Any) -> float:
     return 0.1
 
 
-def _report_text(title: str, fields: dict[str, Any]) -> str:
-    lines = [title, "-" * len(title)]
-    for key, val in fields.items():
-        if val in ("", None, []):
-            continue
-        if isinstance(val, dict) and "statement" in val:
-            val = val["statement"]
-        lines.append(f"  {key}: {val:.6g}" if isinstance(val, float) else f"  {key}: {val}")
-    return "\n".join(lines)
-
-
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from . import ExponentialStability, LyactrlError, check_sampled, falsify
+    from ._report import Report
     from .verify._results import jsonable
 
     try:
@@ -245,8 +235,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(jsonable(report), indent=2))
     else:
-        shown = {k: v for k, v in report.items() if not isinstance(v, list) or len(v) <= 4}
-        print(_report_text("lyactrl verify", shown))
+        shown = Report()
+        shown.add(
+            "lyactrl verify",
+            **{k: v for k, v in report.items() if not isinstance(v, list) or len(v) <= 4},
+        )
+        print(shown.text(), end="")
     return EXIT_CODES.get(result.status, 2)
 
 

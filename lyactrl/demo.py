@@ -18,9 +18,9 @@ from typing import Any
 import torch
 
 from ._api import checked_kwargs
-from .verify._results import jsonable
+from ._report import Report
 
-__all__ = ["DemoReport", "run_demo", "reversed_van_der_pol"]
+__all__ = ["run_demo", "reversed_van_der_pol"]
 
 
 def reversed_van_der_pol(mu: float = 1.0) -> Any:
@@ -37,42 +37,8 @@ def reversed_van_der_pol(mu: float = 1.0) -> Any:
     return SymbolicSystem(["-x2", "x1 - mu*(1 - x1**2)*x2"], "x1, x2", parameters={"mu": float(mu)})
 
 
-class DemoReport:
-    """Sections of the demo's findings, printable as text or JSON."""
-
-    def __init__(self) -> None:
-        self.sections: list[tuple[str, dict[str, Any]]] = []
-
-    def add(self, title: str, **items: Any) -> None:
-        """Append a section."""
-        self.sections.append((title, items))
-
-    def to_dict(self) -> dict[str, Any]:
-        """The report as a JSON-serialisable dict."""
-        return {title: jsonable(items) for title, items in self.sections}
-
-    def text(self) -> str:
-        """The report as readable text."""
-        lines: list[str] = []
-        for title, items in self.sections:
-            lines.append(title)
-            lines.append("-" * len(title))
-            for key, val in items.items():
-                if isinstance(val, float):
-                    val = f"{val:.6g}"
-                elif isinstance(val, torch.Tensor):
-                    val = (
-                        [[round(v, 4) for v in row] for row in val.tolist()]
-                        if val.ndim == 2
-                        else val.tolist()
-                    )
-                lines.append(f"  {key}: {val}")
-            lines.append("")
-        return "\n".join(lines).rstrip() + "\n"
-
-
 @checked_kwargs
-def run_demo(*, seed: int = 0, n_samples: int = 200_000, lyanet: bool = True) -> DemoReport:
+def run_demo(*, seed: int = 0, n_samples: int = 200_000, lyanet: bool = True) -> Report:
     """Run the demo and return its report.
 
     Parameters
@@ -106,7 +72,7 @@ def run_demo(*, seed: int = 0, n_samples: int = 200_000, lyanet: bool = True) ->
 
     t0 = time.perf_counter()
     gen = torch.Generator().manual_seed(seed)
-    report = DemoReport()
+    report = Report()
     system = reversed_van_der_pol()
     A = linearize(system)
     V = Quadratic.from_linearization(system)
