@@ -10,11 +10,11 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any, TypeVar
 
-from ._errors import MissingDependencyError, UnknownArgumentError
+from ._errors import InvalidValueError, MissingDependencyError, UnknownArgumentError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["checked_kwargs", "optional_import", "check_options"]
+__all__ = ["checked_kwargs", "optional_import", "check_options", "choice"]
 
 
 def _unknown(name: str, key: str, accepted: list[str]) -> UnknownArgumentError:
@@ -74,3 +74,34 @@ def optional_import(module: str, extra: str | None = None) -> ModuleType:
             f"this feature needs the package {module!r}; install it with `{how}` "
             f"(received ImportError: {exc})"
         ) from exc
+
+
+def choice(value: Any, name: str, registry: Any, *, aliases: dict[Any, str] | None = None) -> str:
+    """Validate a strategy given as a string against its one registry.
+
+    ``registry`` is the tuple (or mapping, by its keys) of accepted names; ``aliases`` maps
+    other accepted spellings to a name of the registry. Returns the canonical name; anything
+    else raises :class:`~lyactrl.InvalidValueError` naming the argument and the accepted set.
+
+    Examples
+    --------
+    >>> from lyactrl._api import choice
+    >>> choice("rk4", "method", ("rk4", "euler"))
+    'rk4'
+    """
+    accepted = tuple(registry)
+    if aliases and _hashable(value) and value in aliases:
+        return aliases[value]
+    if isinstance(value, str) and value in accepted:
+        return value
+    close = difflib.get_close_matches(value, accepted, n=1) if isinstance(value, str) else []
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise InvalidValueError(f"{name}: expected one of {accepted}, received {value!r}.{hint}")
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True

@@ -192,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
 
     from . import ExponentialStability, LyactrlError, check_sampled, falsify
     from ._report import Report
-    from .verify._results import jsonable
+    from ._results import jsonable
 
     try:
         system = _system(args)

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from .verify._results import jsonable
+from ._results import jsonable
 
 __all__ = ["Report"]
 

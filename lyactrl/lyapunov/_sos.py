@@ -77,7 +77,7 @@ class SOSResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The result as a JSON-serialisable dict (``V`` as its expression string)."""
-        from ..verify._results import ResultMixin  # lazy: verify sits above this layer
+        from .._results import ResultMixin  # lazy: verify sits above this layer
 
         out = ResultMixin.to_dict(self)
         out["V"] = self.expression

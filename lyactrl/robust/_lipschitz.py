@@ -12,7 +12,7 @@ from torch import nn
 
 from .._api import checked_kwargs
 from .._errors import InvalidValueError, UnsupportedOperationError
-from ..verify._results import ResultMixin
+from .._results import ResultMixin
 from ._layers import Op, flatten_module
 from ._lipsdp import lipsdp_chain
 from ._norms import NormFactor, compose_dense, linf_factor, spectral_factor

@@ -20,7 +20,7 @@ from .._errors import InvalidArgumentError
 from .._tensors import as_positive, as_states
 from ..lyapunov import AbstractCandidate, Quadratic
 from ..systems import AbstractSystem, Trajectory, simulate
-from ..verify._results import ResultMixin
+from .._results import ResultMixin
 
 __all__ = [
     "disturbance_bound",

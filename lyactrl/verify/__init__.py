@@ -15,7 +15,7 @@ from ._lmi import verify_quadratic_rate as verify_quadratic_rate
 from ._rate import RateResult as RateResult
 from ._rate import local_rate_limit as local_rate_limit
 from ._rate import max_certified_rate as max_certified_rate
-from ._results import STATUSES as STATUSES
+from .._results import STATUSES as STATUSES
 from ._roa import RegionOfAttraction as RegionOfAttraction
 from ._roa import region_of_attraction as region_of_attraction
 from ._sampled import SampledCheck as SampledCheck

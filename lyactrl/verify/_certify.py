@@ -19,7 +19,7 @@ from ._boxes import inside_box, may_intersect, split
 from ._decay import DecayBound, decay_bound
 from ._inputs import check_condition_region
 from ._local import LocalCertificate, equilibrium_counterexample, local_certificate
-from ._results import ResultMixin
+from .._results import ResultMixin
 
 __all__ = ["Certificate", "certify"]
 

@@ -25,7 +25,7 @@ from ..bounds._rounding import EPS
 from ..lyapunov import AbstractCandidate, Quadratic
 from ..regions import AbstractRegion
 from ._boxes import inside_box, may_intersect, split
-from ._results import ResultMixin
+from .._results import ResultMixin
 
 __all__ = ["DecayBound", "decay_bound", "quadratic_bounds"]
 

@@ -12,7 +12,7 @@ from .._tensors import as_positive, positive_int
 from ..conditions import AbstractCondition
 from ..regions import AbstractRegion
 from ._inputs import check_condition_region
-from ._results import ResultMixin
+from .._results import ResultMixin
 
 __all__ = ["Falsification", "falsify"]
 

@@ -20,7 +20,7 @@ from ..regions import Ball, Box, Sublevel
 from ..systems import AbstractSystem, linearize
 from ..systems._base import check_autonomous
 from ._falsify import falsify
-from ._results import ResultMixin
+from .._results import ResultMixin
 from ._roa import region_of_attraction
 from ._simulated_roa import SimulatedROA, simulated_region_of_attraction, volume_ratio
 

@@ -28,7 +28,7 @@ import torch
 from ..bounds import Jet, residual_jet
 from ..bounds._rounding import EPS
 from ..conditions import AbstractCondition
-from ._results import ResultMixin
+from .._results import ResultMixin
 
 __all__ = [
     "LocalCertificate",

@@ -19,7 +19,7 @@ from ..regions import AbstractRegion
 from ..systems import AbstractSystem
 from ._certify import Certificate, certify
 from ._decay import decay_bound
-from ._results import ResultMixin
+from .._results import ResultMixin
 
 __all__ = ["RateResult", "max_certified_rate", "local_rate_limit"]
 

@@ -21,7 +21,7 @@ from ._boxes import inside_box, may_intersect, point_distance2, split
 from ._decay import DecayBound, decay_bound
 from ._local import local_certificate
 from ._rate import local_rate_limit
-from ._results import ResultMixin
+from .._results import ResultMixin
 
 __all__ = ["RegionOfAttraction", "region_of_attraction"]
 

@@ -13,7 +13,7 @@ from .._tensors import positive_int
 from ..conditions import AbstractCondition
 from ..regions import AbstractRegion
 from ._inputs import check_condition_region
-from ._results import ResultMixin
+from .._results import ResultMixin
 
 __all__ = ["SampledCheck", "check_sampled", "violation_probability_bound"]
 

@@ -16,7 +16,7 @@ from .._errors import InvalidArgumentError, ShapeError
 from .._tensors import as_positive, positive_int
 from ..regions import AbstractRegion, Box
 from ..systems import AbstractSystem, simulate
-from ._results import ResultMixin
+from .._results import ResultMixin
 
 __all__ = ["SimulatedROA", "simulated_region_of_attraction", "volume_ratio", "grid_points"]
 
