@@ -42,7 +42,7 @@ def main() -> None:
                 f"  ||x(t)|| <= {d.c:.3f} exp(-{d.alpha:.4f} t) ||x(0)|| while x(t) stays in the box"
             )
         if cert.status == "falsified":
-            x = torch.as_tensor(cert.counterexample).reshape(1, -1)
+            x = cert.counterexamples[:1]
             print(
                 f"  counterexample {np.round(x.numpy(), 4).tolist()}, "
                 f"residual {float(cond.residual(x)[0]):.3g} > 0"

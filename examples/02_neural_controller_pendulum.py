@@ -61,7 +61,7 @@ def main() -> None:
 
     with torch.no_grad():
         sampled = lyactrl.check_sampled(cond, region, n_samples=50_000, generator=gen)
-    print(f"sampled: {sampled.status}, {sampled.n_violations} violations; {sampled.statement}")
+    print(f"sampled: {sampled.status}, {sampled.n_violations} violations; {sampled.message}")
     cert = lyactrl.certify(cond, region, time_limit=30.0)
     print(
         f"certify on {region}: {cert.status} in {cert.seconds:.2f} s ({cert.boxes_processed} boxes)"

@@ -50,7 +50,7 @@ def main() -> None:
     box = lyactrl.Box([-1.0, -2.0], [1.0, 2.0])
     res = lyactrl.check_sampled(cond, box, n_samples=n, generator=torch.Generator().manual_seed(0))
     print(f"best linear rate {best:.4f}; at rate {0.5 * best:.4f} on {box}: {res.status}")
-    print(f"  {res.statement}")
+    print(f"  {res.message}")
 
     # back to python-control: the linear closed loop's step response settles
     closed = lyactrl.to_control(lyactrl.LinearSystem(A_cl, B=Bu))

@@ -98,7 +98,7 @@ def run_demo(*, seed: int = 0, n_samples: int = 200_000, lyanet: bool = True) ->
         violations=f"{sampled.n_violations} / {sampled.n_samples}",
         worst_residual=sampled.worst_residual,
         violation_probability_bound=sampled.violation_probability_bound,
-        statement=sampled.statement,
+        statement=sampled.message,
     )
     domain = Box([-2.5, -3.5], [2.5, 3.5])
     found = falsify(cond, domain, generator=gen)
@@ -107,7 +107,7 @@ def run_demo(*, seed: int = 0, n_samples: int = 200_000, lyanet: bool = True) ->
         region=repr(domain),
         status=found.status,
         counterexamples=found.counterexamples[:3],
-        residuals=found.residuals[:3],
+        residuals=found.counterexample_residuals[:3],
         seconds=found.seconds,
     )
     roa = region_of_attraction(system, V, domain, rate=rate)

@@ -152,10 +152,10 @@ def _cross_check(cond, region, seed: int = 0):
         )
         assert chk.n_violations == 0
     if res.status == "falsified":
-        assert res.counterexample_residual > 0
-        assert region.contains(res.counterexample[None]).all()
+        assert float(res.counterexample_residuals[0]) > 0
+        assert region.contains(res.counterexamples[:1]).all()
         with torch.no_grad():
-            assert float(cond.evaluate(res.counterexample[None].double())[0]) > 0
+            assert float(cond.evaluate(res.counterexamples[:1].double())[0]) > 0
     return res
 
 

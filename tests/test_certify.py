@@ -51,7 +51,7 @@ def test_linear_rate_never_certified_above_closed_form(seed: int, n: int, random
     above = lyactrl.certify(lyactrl.ExponentialStability(sys, V, above_rate), box, max_boxes=20_000)
     assert above.status != "certified"
     if above.status == "falsified":
-        cx = above.counterexample.unsqueeze(0)
+        cx = above.counterexamples[:1]
         assert float(lyactrl.ExponentialStability(sys, V, above_rate).residual(cx)[0]) > 0
 
 
@@ -74,8 +74,8 @@ def test_unstable_pocket_is_not_certified() -> None:
     # sampling can miss the pocket; the certifier must not
     res = lyactrl.certify(cond, _box(2))
     assert res.status == "falsified"
-    assert float(cond.residual(res.counterexample.unsqueeze(0)).detach()[0]) > 0
-    assert res.counterexample_residual > 0
+    assert float(cond.residual(res.counterexamples[:1]).detach()[0]) > 0
+    assert float(res.counterexample_residuals[0]) > 0
     smooth = lyactrl.SymbolicSystem(["-x1", "-x2"], "x1, x2")
     ok = lyactrl.certify(lyactrl.ExponentialStability(smooth, V, rate=0.5), _box(2))
     assert ok.status == "certified"
@@ -170,7 +170,7 @@ def test_random_neural_candidates_sound(seed: int) -> None:
         )
         assert check.n_violations == 0
     elif res.status == "falsified":
-        assert float(cond.residual(res.counterexample.unsqueeze(0)).detach()[0]) > 0
+        assert float(cond.residual(res.counterexamples[:1]).detach()[0]) > 0
 
 
 def test_zero_budget_is_unknown_not_an_error() -> None:
@@ -239,7 +239,7 @@ def test_random_nonlinear_systems_agree_with_sampling(
     if res.status == "certified":
         assert sample.n_violations == 0
     if res.status == "falsified":
-        assert float(cond.residual(res.counterexample.unsqueeze(0)).detach()[0]) > 0
+        assert float(cond.residual(res.counterexamples[:1]).detach()[0]) > 0
     if sample.n_violations:
         assert res.status != "certified"
 

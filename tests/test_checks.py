@@ -103,14 +103,19 @@ def test_clopper_pearson_matches_the_exact_binomial_tail(n, k, conf):
         assert math.isclose(scipy.stats.binom.cdf(k, n, b), 1 - conf, rel_tol=1e-6, abs_tol=1e-9)
 
 
-class _Threshold(lyactrl.AbstractCondition):
-    """residual > 0 exactly when x > 1 - p on [0, 1]: violation probability p."""
+class _Drift(torch.nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.c = c
 
-    def __init__(self, p):
-        self.p, self.n_states, self.x_eq = p, 1, None
+    def forward(self, x):
+        return x * 0.0 - self.c
 
-    def evaluate(self, x):
-        return x[:, 0] - (1 - self.p)
+
+def _Threshold(p):
+    """residual = -(1 - p) + x: > 0 exactly when x > 1 - p on [0, 1] (probability p)."""
+    system = lyactrl.NeuralSystem(_Drift(1 - p), 1)
+    return lyactrl.ExponentialStability(system, lyactrl.SymbolicCandidate("x1", "x1"), rate=1.0)
 
 
 def test_probability_bound_covers_the_true_rate():
@@ -141,7 +146,7 @@ def test_sampled_check_reports_real_worst_counterexamples():
     assert math.isclose(float(res.counterexample_residuals[0]), res.worst_residual)
     assert abs(res.violation_rate - 0.2) < 0.03
     d = res.to_dict()
-    assert d["method"] == "sampled" and "not a proof" in d["statement"]
+    assert d["method"] == "sampled" and "not a proof" in d["message"]
 
 
 def test_sampled_check_is_reproducible_with_a_generator():

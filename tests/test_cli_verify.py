@@ -26,7 +26,7 @@ def test_sampled_holds_exit_0(capsys):
     )
     report = json.loads(capsys.readouterr().out)
     assert code == 0 and report["status"] == "holds_on_samples"
-    assert report["n_samples"] == 20000 and "not a proof" in report["statement"]
+    assert report["n_samples"] == 20000 and "not a proof" in report["message"]
 
 
 def test_falsified_exit_1(capsys):
@@ -89,7 +89,7 @@ def test_certify_on_the_full_domain_is_falsified_exit_1(capsys):
     code = main(["verify", *VDP, "--box", "-2.5,2.5", "-3.5,3.5", "--method", "certify", "--json"])
     report = json.loads(capsys.readouterr().out)
     assert code == 1 and report["status"] == "falsified"
-    assert report["counterexample_residual"] > 0
+    assert report["counterexample_residuals"][0] > 0
 
 
 def test_max_rate_of_a_linear_system_matches_the_closed_form(capsys):

@@ -113,7 +113,6 @@ def test_joint_training_keeps_the_guarantee_and_trains_V():
         lyactrl.Box([-2.0, -2.0], [2.0, 2.0]),
         n_samples=5000,
         generator=torch.Generator().manual_seed(3),
-        tolerance=1e-10,
     )
     assert res.status == "holds_on_samples"
 

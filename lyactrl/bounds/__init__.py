@@ -20,6 +20,7 @@ from ._residual import bound_candidate as bound_candidate
 from ._residual import bound_residual as bound_residual
 from ._residual import bound_system as bound_system
 from ._residual import mean_value_bounds as mean_value_bounds
+from ._residual import proved_positive as proved_positive
 from ._residual import residual_jet as residual_jet
 from ._rounding import FP_MARGIN as FP_MARGIN
 from ._sympy import SYMPY_OPERATIONS as SYMPY_OPERATIONS

@@ -19,9 +19,10 @@ import torch
 
 from .._errors import InvalidValueError, UnsupportedOperationError
 from .._tensors import as_states
-from ..conditions import AbstractCondition, BarrierCondition, ExponentialStability
+from ..conditions import AbstractCondition
 from ..lyapunov import AbstractCandidate
 from ..systems import AbstractSystem
+from . import _functions as F
 from ._interval import hull_abs
 from ._jet import Jet
 from ._models import candidate_jets, system_jet
@@ -35,10 +36,13 @@ __all__ = [
     "bound_residual",
     "bound_candidate",
     "bound_system",
+    "proved_positive",
 ]
 
-#: Conditions the certifier supports.
-CONDITIONS = ("ExponentialStability", "BarrierCondition")
+#: Conditions the certifier supports: any :class:`~lyactrl.conditions.AbstractCondition`
+#: whose system and candidate are in the vocabulary (the residual is the condition's own
+#: :meth:`~lyactrl.conditions.AbstractCondition.combine`).
+CONDITIONS = ("ExponentialStability", "BarrierCondition", "any AbstractCondition")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,19 +67,18 @@ class Bounds:
 
 
 def residual_jet(condition: AbstractCondition, x: Jet) -> Jet:
-    """The jet of ``grad V . f + rate V`` (or of ``grad B . f + rate B``)."""
-    if isinstance(condition, ExponentialStability):
-        V = condition.V
-    elif isinstance(condition, BarrierCondition):
-        V = condition.B
-    else:
+    """The jet of the condition's residual: its own :meth:`combine` applied to jets."""
+    if not isinstance(condition, AbstractCondition):
         raise UnsupportedOperationError(
             f"condition: {type(condition).__name__} is not supported by the certifier; "
-            f"supported conditions: {', '.join(CONDITIONS)}"
+            f"expected an AbstractCondition such as {', '.join(CONDITIONS[:2])}"
         )
-    v, g = candidate_jets(V, x)
+    v, g = candidate_jets(condition.candidate, x)
     f = system_jet(condition.system, x)
-    return (g * f).sum(1) + v.scale(float(condition.rate))
+    d2 = None
+    if condition.margin and condition.x_eq is not None:
+        d2 = F.powi(x - x.constant(condition.x_eq.to(torch.float64)), 2).sum(1)
+    return condition.combine(v, g, f, d2)
 
 
 def _boxes(lo: Any, hi: Any, n: int | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -144,3 +147,26 @@ def bound_system(system: AbstractSystem, lo: Any, hi: Any) -> Bounds:
     lo_t, hi_t = _boxes(lo, hi, system.n_states)
     out = system_jet(system, Jet.variables(lo_t, hi_t, 0))
     return Bounds(out.v[0], out.v[1], None)
+
+
+def proved_positive(condition: AbstractCondition, x: torch.Tensor) -> torch.Tensor:
+    """Mask of states whose residual *enclosure* is strictly positive (a proved violation).
+
+    A residual that is positive only within rounding (its enclosure contains 0) is not a
+    proved violation. Raises :class:`~lyactrl.UnsupportedOperationError` when the condition
+    is outside the certifier's vocabulary.
+
+    Examples
+    --------
+    >>> import torch, lyactrl
+    >>> from lyactrl.bounds import proved_positive
+    >>> sys = lyactrl.LinearSystem([[1.0, 0.0], [0.0, -1.0]])
+    >>> cond = lyactrl.ExponentialStability(sys, lyactrl.Quadratic(torch.eye(2)), rate=1.0)
+    >>> proved_positive(cond, torch.tensor([[1.0, 0.0], [0.0, 0.0]])).tolist()
+    [True, False]
+    """
+    p = x.detach().to(torch.float64)
+    if p.shape[0] == 0:
+        return torch.zeros(0, dtype=torch.bool)
+    enclosure = residual_jet(condition, Jet.variables(p, p, 0))
+    return enclosure.v[0] > 0

@@ -18,8 +18,8 @@ import torch.nn.functional as F
 
 from .._api import checked_kwargs
 from .._errors import InvalidArgumentError, InvalidValueError, ShapeError
-from .._tensors import as_positive, check_finite, positive_int
 from .._results import ResultMixin
+from .._tensors import as_positive, check_finite, positive_int
 
 __all__ = ["pgd_attack", "AttackResult", "attack_accuracy", "ATTACK_NORMS"]
 

@@ -17,10 +17,10 @@ import torch
 
 from .._api import checked_kwargs
 from .._errors import InvalidArgumentError
+from .._results import ResultMixin
 from .._tensors import as_positive, as_states
 from ..lyapunov import AbstractCandidate, Quadratic
 from ..systems import AbstractSystem, Trajectory, simulate
-from .._results import ResultMixin
 
 __all__ = [
     "disturbance_bound",

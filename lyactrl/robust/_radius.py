@@ -26,8 +26,8 @@ import torch
 
 from .._api import checked_kwargs
 from .._errors import InvalidArgumentError, InvalidValueError, UnsupportedOperationError
-from .._tensors import positive_int
 from .._results import ResultMixin
+from .._tensors import positive_int
 from ._attacks import _check_inputs
 from ._sensitivity import Sensitivity, classifier_sensitivity
 

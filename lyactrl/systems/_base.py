@@ -24,6 +24,9 @@ class AbstractSystem(abc.ABC):
         Dimension of the input ``u`` (0 for an autonomous system).
     x_eq : torch.Tensor
         The equilibrium of interest, a float64 vector of shape ``(n_states,)``.
+    x_eq_declared : bool
+        Whether ``x_eq`` is the system's own (given, or exact for its kind) rather than a
+        default of zeros; a condition's ``V.x_eq`` must then agree with it.
 
     Notes
     -----
@@ -34,6 +37,7 @@ class AbstractSystem(abc.ABC):
     n_states: int
     n_inputs: int = 0
     x_eq: torch.Tensor
+    x_eq_declared: bool = True
 
     @abc.abstractmethod
     def vector_field(

@@ -85,6 +85,7 @@ class NeuralSystem(AbstractSystem):
         self.n_states = n_states
         self.inputs = inputs
         self.x_eq = as_equilibrium(x_eq, n_states)
+        self.x_eq_declared = x_eq is not None
         self.context = (
             None if context is None else check_finite(_to_tensor(context, "context"), "context")
         )
@@ -109,8 +110,9 @@ class NeuralSystem(AbstractSystem):
                 f"bind: only systems with inputs='x,context' take a context; this one has "
                 f"inputs={self.inputs!r}"
             )
+        x_eq = self.x_eq if self.x_eq_declared else None
         return NeuralSystem(
-            self.module, self.n_states, inputs=self.inputs, context=context, x_eq=self.x_eq
+            self.module, self.n_states, inputs=self.inputs, context=context, x_eq=x_eq
         )
 
     def _check_output_shape(self) -> None:

@@ -1,6 +1,6 @@
 """Training: sampled constraint losses, samplers, the training adapter, LyaNet."""
 
-from .._hinge import hinge_loss as hinge_loss
+from ..conditions import hinge_loss as hinge_loss
 from ._adapter import TrainingAdapter as TrainingAdapter
 from ._checkpoint import Checkpoint as Checkpoint
 from ._checkpoint import load_checkpoint as load_checkpoint

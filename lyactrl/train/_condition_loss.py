@@ -9,9 +9,8 @@ import torch
 
 from .._api import checked_kwargs
 from .._errors import InvalidArgumentError, InvalidValueError, ShapeError
-from .._hinge import hinge_loss
 from .._tensors import as_states, positive_int
-from ..conditions import AbstractCondition
+from ..conditions import AbstractCondition, hinge_loss
 from ._distributed import all_reduce_max, all_reduce_sum, rank_and_world, shard_slice
 from ._samplers import AbstractSampler
 

@@ -18,8 +18,8 @@ import torch
 
 from .._api import checked_kwargs
 from .._errors import CheckpointError, InvalidArgumentError, InvalidValueError
-from .._tensors import as_positive, positive_int
 from .._results import ResultMixin, jsonable
+from .._tensors import as_positive, positive_int
 from ._adapter import TrainingAdapter
 from ._checkpoint import load_checkpoint, save_checkpoint, write_json
 from ._distributed import all_reduce_sum, is_main_process, rank_and_world

@@ -15,8 +15,8 @@ import torch.nn.functional as F
 
 from .._api import checked_kwargs
 from .._errors import InvalidArgumentError, InvalidValueError
-from .._hinge import hinge_loss
 from .._tensors import as_positive, positive_int
+from ..conditions import hinge_loss
 from ._classifier import LyaNetClassifier
 from ._samplers import AbstractSampler, LyaNetBallSampler
 

@@ -19,7 +19,7 @@ from .._tensors import _to_tensor, as_positive, as_states, as_vector, check_fini
 from ..conditions import AbstractCondition
 from ..regions import AbstractRegion, Ball, Box
 from ..systems import SOLVERS, AbstractSystem, simulate
-from ..verify import Falsification, falsify
+from ..verify import RTOL, Falsification, falsify
 
 __all__ = [
     "AbstractSampler",
@@ -455,7 +455,7 @@ class CounterexampleBuffer(AbstractSampler):
         n_starts: int = 512,
         steps: int = 200,
         step_size: float | None = None,
-        tolerance: float = 0.0,
+        rtol: float = RTOL,
     ) -> Falsification:
         """Run :func:`~lyactrl.falsify` on ``condition`` over ``region`` and add its
         counterexamples (up to the capacity); returns the falsification result.
@@ -469,7 +469,7 @@ class CounterexampleBuffer(AbstractSampler):
             n_starts=n_starts,
             steps=steps,
             step_size=step_size,
-            tolerance=tolerance,
+            rtol=rtol,
             n_counterexamples=self.capacity,
         )
         if res.counterexamples.shape[0]:

@@ -1,7 +1,19 @@
-"""Verification: sampled checks, falsification and certification."""
+"""Verification: sampled checks, falsification and certification.
 
+Every sound search runs on one branch-and-bound engine (:func:`branch_and_bound`), which asks
+each region type its geometry from a registry (:func:`register_geometry`); the geometry of
+Box, Ball and Sublevel is registered on import, one module each.
+"""
+
+from .._results import STATUSES as STATUSES
+from . import _geometry_ball, _geometry_box, _geometry_sublevel  # noqa: F401  (register)
+from ._branch_and_bound import Budget as Budget
+from ._branch_and_bound import Frontier as Frontier
+from ._branch_and_bound import SearchOutcome as SearchOutcome
+from ._branch_and_bound import branch_and_bound as branch_and_bound
 from ._certify import Certificate as Certificate
 from ._certify import certify as certify
+from ._counterexamples import RTOL as RTOL
 from ._decay import DecayBound as DecayBound
 from ._decay import decay_bound as decay_bound
 from ._decay import quadratic_bounds as quadratic_bounds
@@ -9,13 +21,14 @@ from ._falsify import Falsification as Falsification
 from ._falsify import falsify as falsify
 from ._fit_lyapunov import LyapunovFit as LyapunovFit
 from ._fit_lyapunov import fit_lyapunov as fit_lyapunov
+from ._geometry import AbstractGeometry as AbstractGeometry
+from ._geometry import register_geometry as register_geometry
 from ._lmi import LMIRate as LMIRate
 from ._lmi import lmi_rate as lmi_rate
 from ._lmi import verify_quadratic_rate as verify_quadratic_rate
 from ._rate import RateResult as RateResult
 from ._rate import local_rate_limit as local_rate_limit
 from ._rate import max_certified_rate as max_certified_rate
-from .._results import STATUSES as STATUSES
 from ._roa import RegionOfAttraction as RegionOfAttraction
 from ._roa import region_of_attraction as region_of_attraction
 from ._sampled import SampledCheck as SampledCheck

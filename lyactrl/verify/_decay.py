@@ -13,36 +13,47 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 
 import torch
 
 from .._api import checked_kwargs
 from .._errors import InvalidValueError
+from .._results import ResultMixin, Status
 from .._tensors import as_positive
 from ..bounds import Jet, candidate_jets, mean_value_bounds
 from ..bounds import _functions as F
 from ..bounds._rounding import EPS
 from ..lyapunov import AbstractCandidate, Quadratic
 from ..regions import AbstractRegion
-from ._boxes import inside_box, may_intersect, split
-from .._results import ResultMixin
+from ._branch_and_bound import Budget, Frontier, branch_and_bound
 
 __all__ = ["DecayBound", "decay_bound", "quadratic_bounds"]
 
 
 @dataclasses.dataclass(frozen=True)
 class DecayBound(ResultMixin):
-    """``||x(t) - x_eq|| <= c exp(-alpha t) ||x0 - x_eq||`` with its ingredients."""
+    """``||x(t) - x_eq|| <= c exp(-alpha t) ||x0 - x_eq||`` with its ingredients.
 
+    ``status`` is ``certified`` (``lambda_1``, ``lambda_2`` are proved on the set, and with
+    them ``V`` is positive definite there); ``message`` states the bound and for which
+    trajectories it holds (every trajectory from an invariant set, or those that stay in the
+    region).
+    """
+
+    status: Status
+    method: str
+    seconds: float
+    message: str
     c: float
     alpha: float
     lambda_1: float
     lambda_2: float
     rate: float
-    statement: str
+    invariant: bool
 
     def __str__(self) -> str:
-        return self.statement
+        return self.message
 
 
 def _sym_eig_bounds(hlo: torch.Tensor, hhi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -139,31 +150,26 @@ def quadratic_bounds(
 
 
 def _nonnegative(fn, region, box, llo, lhi, max_boxes: int) -> bool:
-    """Branch and bound: is ``fn >= 0`` on ``region`` outside the box ``[llo, lhi]``?"""
-    lo, hi = box.lo.unsqueeze(0), box.hi.unsqueeze(0)
-    processed = 0
-    while lo.shape[0]:
-        if processed >= max_boxes:
-            return False
-        keep = ~inside_box(lo, hi, llo, lhi)
-        lo, hi = lo[keep], hi[keep]
-        if lo.shape[0]:
-            keep = may_intersect(region, lo, hi)
-            lo, hi = lo[keep], hi[keep]
-        if not lo.shape[0]:
-            break
-        processed += lo.shape[0]
-        b = mean_value_bounds(fn, lo, hi)
-        bad = ~(b.lower >= 0)
-        if not bool(bad.any()):
-            break
-        lo, hi = lo[bad], hi[bad]
-        c = 0.5 * (lo + hi)
+    """Is ``fn >= 0`` on ``region`` outside the box ``[llo, lhi]``? (the engine on ``-fn``)"""
+
+    def bound(lo: torch.Tensor, hi: torch.Tensor):
+        return mean_value_bounds(lambda x: -fn(x), lo, hi)
+
+    def check(boxes: Frontier):
+        c = 0.5 * (boxes.lo + boxes.hi)
         at_c = fn(Jet.variables(c, c, 0))
-        if bool((at_c.v[1] < 0).any()):
-            return False
-        lo, hi = split(lo, hi)
-    return True
+        return True if bool((at_c.v[1] < 0).any()) else None
+
+    out = branch_and_bound(
+        Frontier.of(box.lo.unsqueeze(0), box.hi.unsqueeze(0)),
+        bound,
+        budget=Budget(max_boxes, math.inf),
+        region=region,
+        exclude=(llo, lhi),
+        check=check,
+        split_rule="width",
+    )
+    return out.end == "proved"
 
 
 @checked_kwargs
@@ -172,6 +178,7 @@ def decay_bound(
     rate: float,
     region: AbstractRegion | None = None,
     *,
+    invariant: bool = False,
     max_boxes: int = 20_000,
 ) -> DecayBound | None:
     """The exponential bound from certified ``lambda_1, lambda_2`` (``None`` without them).
@@ -184,6 +191,9 @@ def decay_bound(
         The certified rate ``kappa`` of ``dV/dt <= -kappa V``; ``alpha = kappa / 2``.
     region : AbstractRegion, optional
         The set on which ``lambda_1, lambda_2`` must hold (not needed for ``Quadratic``).
+    invariant : bool
+        Whether the certified set is proved forward invariant; the bound then holds for every
+        trajectory from it, otherwise for those that stay in it.
     max_boxes : int
         Budget of the branch and bound for a non-quadratic ``V``.
 
@@ -200,15 +210,31 @@ def decay_bound(
     >>> round(d.c, 6), d.alpha
     (2.0, 0.5)
     """
+    start = time.perf_counter()
     rate = as_positive(rate, name="rate")
     lam1, lam2 = quadratic_bounds(V, region, max_boxes=max_boxes)
     if not (lam1 > 0 and math.isfinite(lam2)):
         return None
     c = math.sqrt(lam2 / lam1) * (1 + 4 * EPS)
     alpha = 0.5 * float(rate)
-    statement = (
-        f"||x(t) - x_eq|| <= {c:.6g} exp(-{alpha:.6g} t) ||x0 - x_eq|| for trajectories that "
-        f"stay in the certified set (lambda_1 = {lam1:.6g}, lambda_2 = {lam2:.6g}, "
-        f"rate = {float(rate):.6g})"
+    who = (
+        "every trajectory from the certified set (forward invariant, proved)"
+        if invariant
+        else "trajectories that stay in the certified region"
     )
-    return DecayBound(c, alpha, lam1, lam2, float(rate), statement)
+    message = (
+        f"||x(t) - x_eq|| <= {c:.6g} exp(-{alpha:.6g} t) ||x0 - x_eq|| for {who} "
+        f"(lambda_1 = {lam1:.6g}, lambda_2 = {lam2:.6g}, rate = {float(rate):.6g})"
+    )
+    return DecayBound(
+        Status.CERTIFIED,
+        "decay_bound",
+        time.perf_counter() - start,
+        message,
+        c,
+        alpha,
+        lam1,
+        lam2,
+        float(rate),
+        bool(invariant),
+    )

@@ -12,15 +12,14 @@ import torch
 
 from .._api import checked_kwargs
 from .._errors import InvalidArgumentError
-from .._hinge import hinge_loss
+from .._results import ResultMixin, Status
 from .._tensors import as_positive, positive_int
-from ..conditions import ExponentialStability
+from ..conditions import ExponentialStability, hinge_loss
 from ..lyapunov import NeuralLyapunov
 from ..regions import Ball, Box, Sublevel
 from ..systems import AbstractSystem, linearize
 from ..systems._base import check_autonomous
 from ._falsify import falsify
-from .._results import ResultMixin
 from ._roa import region_of_attraction
 from ._simulated_roa import SimulatedROA, simulated_region_of_attraction, volume_ratio
 
@@ -39,9 +38,10 @@ class LyapunovFit(ResultMixin):
     simulated region of attraction's grid points inside ``{V <= level}``.
     """
 
-    status: str
+    status: Status
     method: str
     seconds: float
+    message: str
     train_seconds: float
     certify_seconds: float
     V: NeuralLyapunov
@@ -69,6 +69,9 @@ def _train(
 ) -> float:
     """Decrease on the region of attraction, ``V <= 1`` inside it, ``V >= 1.1`` outside."""
     near = Ball(V.x_eq, near_radius)
+    # a strict margin proportional to ||x - x_eq||^2 (the condition's margin rule) leaves room
+    # for certification
+    cond = ExponentialStability(system, V, rate, margin=1e-3)
     A = linearize(system, V.x_eq).to(V.x_eq.dtype)
     eye = torch.eye(A.shape[0], dtype=A.dtype)
     opt = torch.optim.Adam(V.parameters(), lr=lr)
@@ -79,14 +82,12 @@ def _train(
         xi = xi + 0.01 * torch.randn(xi.shape, generator=generator, dtype=xi.dtype)
         # states near x_eq, which a grid barely samples, fix V's local (quadratic) shape
         xi = torch.cat([xi, near.sample(batch // 4, generator=generator, dtype=xi.dtype)])
-        v, g = V.value_and_gradient(xi)
-        residual = (g * system.vector_field(0.0, xi)).sum(1) + rate * v
-        # a strict margin proportional to ||x - x_eq||^2 leaves room for certification; near
-        # x_eq the residual is O(||x - x_eq||^2), so there it is normalised to count at all
-        d2 = ((xi - V.x_eq) ** 2).sum(1)
-        l_dec, _ = hinge_loss(residual[:batch] + 1e-3 * d2[:batch])
-        l_near, _ = hinge_loss(residual[batch:] / d2[batch:].clamp_min(1e-12) + 1e-3)
-        v = v[:batch]
+        residual = cond.evaluate(xi)
+        # near x_eq the residual is O(||x - x_eq||^2), so there it is normalised to count at all
+        d2 = cond.distance2(xi[batch:])
+        l_dec, _ = hinge_loss(residual[:batch])
+        l_near, _ = hinge_loss(residual[batch:] / d2.clamp_min(1e-12))
+        v = V.value(xi[:batch])
         l_in, _ = hinge_loss(v - 1.0)
         # the local certificate at x_eq needs A^T H + H A + rate H < 0 for V ~ d^T H d there
         hess = torch.autograd.functional.hessian(
@@ -217,15 +218,20 @@ def fit_lyapunov(
     t1 = time.perf_counter()
     certificate: Any = None
     if certify:
-        certificate = region_of_attraction(system, V, domain, rate=rate, time_limit=time_limit)
+        certificate = region_of_attraction(
+            ExponentialStability(system, V, rate), domain, time_limit=time_limit
+        )
         status, level = certificate.status, float(certificate.level or 0.0)
     else:
         status, level = _sampled_level(system, V, simulated.points, rate)
     ratio = volume_ratio(Sublevel(V, level, within=domain), simulated) if level > 0 else 0.0
     return LyapunovFit(
-        status=status,
+        status=Status.of(status),
         method="fit_lyapunov",
         seconds=time.perf_counter() - t0,
+        message=certificate.message
+        if certificate is not None
+        else ("sampled estimate of the level, not a proof"),
         train_seconds=train_seconds,
         certify_seconds=time.perf_counter() - t1,
         V=V,
@@ -244,9 +250,9 @@ def _sampled_level(
 ) -> tuple[str, float]:
     """The largest level below every sampled violation and below ``V`` on the outermost grid
     points: on the samples, ``{V <= level}`` satisfies the condition (not a proof)."""
-    v, g = V.value_and_gradient(points)
+    cond = ExponentialStability(system, V, rate)
     with torch.no_grad():
-        residual = (g * system.vector_field(0.0, points)).sum(1) + rate * v
+        v, residual = V.value(points), cond.evaluate(points)
         far = ((points - V.x_eq) ** 2).sum(1) > 1e-12
         bad = (residual > 0) & far
         level = float(v[bad].min()) if bool(bad.any()) else float(v.max())

@@ -23,10 +23,10 @@ import torch
 
 from .._api import checked_kwargs, optional_import
 from .._errors import InvalidArgumentError, InvalidValueError
+from .._results import ResultMixin
 from .._tensors import as_matrix, as_positive, positive_int, to_numpy
 from ..lyapunov import Quadratic, best_quadratic_rate
 from ..systems import LinearSystem
-from .._results import ResultMixin
 
 __all__ = ["LMIRate", "lmi_rate", "verify_quadratic_rate"]
 

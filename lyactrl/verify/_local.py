@@ -22,13 +22,14 @@ remainder; the largest ``rho`` (a multiple of the region's half-widths) that pas
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import torch
 
+from .._results import ResultMixin, Status
 from ..bounds import Jet, residual_jet
 from ..bounds._rounding import EPS
 from ..conditions import AbstractCondition
-from .._results import ResultMixin
 
 __all__ = [
     "LocalCertificate",
@@ -43,14 +44,16 @@ class LocalCertificate(ResultMixin):
     """A box around ``x_eq`` on which the residual is proved ``<= 0``.
 
     ``status`` is ``"certified"`` (``lo``, ``hi`` give the box, ``eig_bound`` the certified
-    upper bound of the Hessian's eigenvalues over it) or ``"unknown"`` with a ``reason``.
+    upper bound of the Hessian's eigenvalues over it) or ``"unknown"`` with a ``message``.
     """
 
-    status: str
+    status: Status
     lo: torch.Tensor | None
     hi: torch.Tensor | None
     eig_bound: float
-    reason: str
+    message: str
+    method: str = "local_certificate"
+    seconds: float = 0.0
 
 
 def hessian_upper_eig(hlo: torch.Tensor, hhi: torch.Tensor) -> torch.Tensor:
@@ -106,14 +109,14 @@ def local_certificate(
     """
     x0 = condition.x_eq
     if x0 is None:
-        return LocalCertificate("unknown", None, None, float("inf"), "the condition has no x_eq")
+        return LocalCertificate(Status.UNKNOWN, None, None, math.inf, "the condition has no x_eq")
     x0 = x0.detach().to(torch.float64).unsqueeze(0)
     at = residual_jet(condition, Jet.variables(x0, x0, 1))
     exact = bool((at.v[0] == 0).all() & (at.v[1] == 0).all())
     exact = exact and bool((at.d[0] == 0).all() & (at.d[1] == 0).all())  # type: ignore[index]
     if not exact:
         return LocalCertificate(
-            "unknown",
+            Status.UNKNOWN,
             None,
             None,
             float("inf"),
@@ -132,7 +135,7 @@ def local_certificate(
     ok = (eig < 0).nonzero().flatten()
     if ok.numel() == 0:
         return LocalCertificate(
-            "unknown",
+            Status.UNKNOWN,
             None,
             None,
             float(eig[-1]),
@@ -148,7 +151,7 @@ def local_certificate(
         if good.numel():
             s, e = float(cand[int(good[-1])]), float(ce[int(good[-1])])
     r = s * w[0]
-    return LocalCertificate("certified", x0[0] - r, x0[0] + r, e, "")
+    return LocalCertificate(Status.CERTIFIED, x0[0] - r, x0[0] + r, e, "")
 
 
 def equilibrium_counterexample(

@@ -10,18 +10,17 @@ from typing import Any
 import torch
 
 from .._api import checked_kwargs
-from .._errors import InvalidArgumentError
+from .._errors import InvalidArgumentError, InvalidValueError
+from .._results import ResultMixin, Status
 from .._tensors import as_positive
 from ..bounds import Jet, candidate_jets, residual_jet
 from ..conditions import ExponentialStability
 from ..lyapunov import AbstractCandidate
 from ..regions import AbstractRegion
 from ..systems import AbstractSystem
-from ._certify import Certificate, certify
-from ._decay import decay_bound
-from .._results import ResultMixin
+from ._certify import Certificate, attach_decay, certify
 
-__all__ = ["RateResult", "max_certified_rate", "local_rate_limit"]
+__all__ = ["RateResult", "max_certified_rate", "local_rate_limit", "as_condition"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,20 +33,16 @@ class RateResult(ResultMixin):
     ``upper_status == "falsified"``.
     """
 
-    status: str
+    status: Status
     method: str
     seconds: float
+    message: str
     rate: float
     upper: float
     upper_status: str
     tol: float
     iterations: int
     certificate: Certificate | None
-
-    def to_dict(self) -> dict[str, Any]:  # noqa: D102
-        out = super().to_dict()
-        out["certificate"] = None if self.certificate is None else self.certificate.to_dict()
-        return out
 
     def __str__(self) -> str:
         return (
@@ -67,9 +62,17 @@ def local_rate_limit(system: AbstractSystem, V: AbstractCandidate) -> float | No
     """
     if V.x_eq is None:
         return None
-    x0 = V.x_eq.detach().to(torch.float64).unsqueeze(0)
+    return _local_limit(ExponentialStability(system, V, 1.0))
+
+
+def _local_limit(condition: ExponentialStability) -> float | None:
+    """:func:`local_rate_limit` of a condition (its margin included)."""
+    V = condition.V
+    if condition.x_eq is None:
+        return None
+    x0 = condition.x_eq.to(torch.float64).unsqueeze(0)
     X = Jet.variables(x0, x0, 2)
-    cond = ExponentialStability(system, V, 1.0)
+    cond = condition.replace(rate=1.0)
     h1 = residual_jet(cond, X).h
     hv = candidate_jets(V, X)[0].h
     H1 = 0.5 * (h1[0][0] + h1[1][0])  # type: ignore[index]
@@ -87,12 +90,111 @@ def local_rate_limit(system: AbstractSystem, V: AbstractCandidate) -> float | No
     return float(torch.linalg.eigvalsh(0.5 * (M + M.T))[0])
 
 
+def as_condition(
+    args: tuple[Any, ...], rate: float | None, name: str, *, n_rest: int
+) -> tuple[ExponentialStability, tuple[Any, ...]]:
+    """``(condition, *rest)`` or ``(system, V, *rest)`` -> the condition and ``rest``.
+
+    With ``(system, V)`` the rate is ``rate`` or, by default, a tenth of the local limit at
+    ``x_eq``; with a condition, ``rate`` must be ``None``.
+    """
+    if args and isinstance(args[0], ExponentialStability):
+        if rate is not None:
+            raise InvalidArgumentError(
+                f"rate: {name}(condition, ...) takes the condition's rate; received rate={rate}"
+                " as well (use condition.replace(rate=...))"
+            )
+        cond, rest = args[0], args[1:]
+    elif len(args) >= 2 and isinstance(args[0], AbstractSystem):
+        system, V, rest = args[0], args[1], args[2:]
+        if rate is None:
+            rate = _default_rate(system, V)
+        cond = ExponentialStability(system, V, rate)
+    else:
+        kinds = ", ".join(type(a).__name__ for a in args)
+        raise InvalidArgumentError(
+            f"{name}: expected (condition, ...) with an ExponentialStability condition or "
+            f"(system, V, ...), received ({kinds})"
+        )
+    if len(rest) != n_rest:
+        raise InvalidArgumentError(
+            f"{name}: expected {n_rest} argument(s) after the condition (or system and V), "
+            f"received {len(rest)}"
+        )
+    return cond, rest
+
+
+def _default_rate(system: AbstractSystem, V: AbstractCandidate) -> float:
+    if not isinstance(V, AbstractCandidate):
+        raise InvalidArgumentError(f"V: expected a candidate, received {type(V).__name__}")
+    if V.x_eq is None:
+        raise InvalidArgumentError(
+            "V: expected a candidate with an equilibrium x_eq (V(x_eq) = 0) for the default "
+            f"rate, received {type(V).__name__} without x_eq"
+        )
+    lim = local_rate_limit(system, V)
+    if lim is None or lim <= 0:
+        raise InvalidValueError(
+            "rate: no default rate, since the residual's Hessian at x_eq is not negative "
+            f"definite for any rate > 0 (local limit {lim}); pass rate= explicitly"
+        )
+    return 0.1 * lim
+
+
+@dataclasses.dataclass
+class _Bracket:
+    """The rate search: ``lo`` certified by ``best``, ``upper`` not (with its status)."""
+
+    condition: ExponentialStability
+    region: AbstractRegion
+    max_boxes: int
+    time_limit: float
+    start: float
+    lo: float = 0.0
+    best: Certificate | None = None
+    upper: float = math.inf
+    upper_status: str = "unknown"
+    calls: int = 0
+
+    def time_left(self) -> float:
+        return self.time_limit - (time.perf_counter() - self.start)
+
+    def attempt(self, rate: float) -> bool:
+        """Certify at ``rate``; move the bracket; whether it was certified."""
+        self.calls += 1
+        res = certify(
+            self.condition.replace(rate=rate),
+            self.region,
+            max_boxes=self.max_boxes,
+            time_limit=max(0.0, self.time_left()),
+            decay=False,
+        )
+        if res.status == Status.CERTIFIED:
+            self.lo, self.best = rate, res
+            return True
+        self.upper, self.upper_status = rate, str(res.status)
+        return False
+
+
+def _bracket(b: _Bracket, probe: float, max_iterations: int) -> None:
+    """Double from a certified probe, or halve from a failed one, until the bracket closes."""
+    up = b.attempt(probe)
+    while b.calls < max_iterations and b.time_left() >= 0:
+        probe = probe * 2.0 if up else probe * 0.5
+        if b.attempt(probe) != up:
+            return
+
+
+def _bisect(b: _Bracket, tol: float, max_iterations: int) -> None:
+    while b.best is not None and b.upper < math.inf and b.upper - b.lo > tol * b.lo:
+        if b.calls >= max_iterations or b.time_left() < 0:
+            return
+        b.attempt(0.5 * (b.lo + b.upper))
+
+
 @checked_kwargs
 def max_certified_rate(
-    system: AbstractSystem,
-    V: AbstractCandidate,
-    region: AbstractRegion,
-    *,
+    *args: Any,
     tol: float = 1e-3,
     rate_max: float | None = None,
     max_boxes: int = 100_000,
@@ -101,14 +203,16 @@ def max_certified_rate(
 ) -> RateResult:
     """The largest rate ``kappa`` certified for ``grad V . f + kappa V <= 0`` on ``region``.
 
+    Called as ``max_certified_rate(condition, region)`` (the condition's rate is replaced,
+    its margin kept) or as the convenience ``max_certified_rate(system, V, region)``.
     Bisection on the rate: the lower end is always certified (by :func:`certify`), the upper
     end is not; it stops when ``upper - rate <= tol * rate``. The search starts below the
     local limit at ``x_eq`` (:func:`local_rate_limit`) when there is one.
 
     Parameters
     ----------
-    system, V, region
-        The system, the candidate and where the condition must hold.
+    *args
+        ``(condition, region)`` or ``(system, V, region)``.
     tol : float
         Relative width of the final bracket.
     rate_max : float, optional
@@ -128,74 +232,35 @@ def max_certified_rate(
     ('certified', True)
     """
     start = time.perf_counter()
+    cond, (region,) = as_condition(
+        args, 1.0 if len(args) == 3 else None, "max_certified_rate", n_rest=1
+    )
     tol = as_positive(tol, name="tol")
-    time_limit = as_positive(time_limit, name="time_limit", allow_zero=True)
-    if not isinstance(system, AbstractSystem) or not isinstance(V, AbstractCandidate):
-        raise InvalidArgumentError(
-            f"system, V: expected a lyactrl system and candidate, received "
-            f"{type(system).__name__}, {type(V).__name__}"
-        )
-    hi = rate_max if rate_max is None else as_positive(rate_max, name="rate_max")
+    b = _Bracket(
+        cond,
+        region,
+        max_boxes,
+        as_positive(time_limit, name="time_limit", allow_zero=True),
+        start,
+    )
+    hi = None if rate_max is None else as_positive(rate_max, name="rate_max")
     if hi is None:
-        lim = local_rate_limit(system, V)
+        lim = _local_limit(cond)
         hi = lim * (1 + 1e-9) if lim is not None and lim > 0 else None
-    lo, best = 0.0, None
-    upper, upper_status = math.inf, "unknown"
-    calls = 0
-
-    def attempt(rate: float) -> Certificate:
-        nonlocal calls
-        calls += 1
-        left = max(0.0, time_limit - (time.perf_counter() - start))
-        return certify(
-            ExponentialStability(system, V, rate),
-            region,
-            max_boxes=max_boxes,
-            time_limit=left,
-            decay=False,
-        )
-
-    probe = hi if hi is not None else 1.0
-    res = attempt(probe)
-    if res.status == "certified":
-        lo, best = probe, res
-        while calls < max_iterations and time.perf_counter() - start <= time_limit:
-            probe *= 2.0
-            res = attempt(probe)
-            if res.status != "certified":
-                upper, upper_status = probe, res.status
-                break
-            lo, best = probe, res
-    else:
-        upper, upper_status = probe, res.status
-        while calls < max_iterations and time.perf_counter() - start <= time_limit:
-            probe *= 0.5
-            res = attempt(probe)
-            if res.status == "certified":
-                lo, best = probe, res
-                break
-            upper, upper_status = probe, res.status
-    while (
-        best is not None and upper < math.inf and upper - lo > tol * lo and calls < max_iterations
-    ):
-        if time.perf_counter() - start > time_limit:
-            break
-        mid = 0.5 * (lo + upper)
-        res = attempt(mid)
-        if res.status == "certified":
-            lo, best = mid, res
-        else:
-            upper, upper_status = mid, res.status
+    _bracket(b, hi if hi is not None else 1.0, max_iterations)
+    _bisect(b, tol, max_iterations)
+    best = b.best
     if best is not None:
-        best = dataclasses.replace(best, decay_bound=decay_bound(V, lo, region))
+        best = attach_decay(best, cond.replace(rate=b.lo), region, max_boxes=max_boxes)
     return RateResult(
-        status="certified" if best is not None else "unknown",
+        status=Status.CERTIFIED if best is not None else Status.UNKNOWN,
         method="max_certified_rate",
         seconds=time.perf_counter() - start,
-        rate=lo if best is not None else 0.0,
-        upper=upper,
-        upper_status=upper_status,
+        message="" if best is not None else "no rate > 0 was certified within the budget",
+        rate=b.lo if best is not None else 0.0,
+        upper=b.upper,
+        upper_status=b.upper_status,
         tol=tol,
-        iterations=calls,
+        iterations=b.calls,
         certificate=best,
     )

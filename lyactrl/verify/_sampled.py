@@ -9,11 +9,12 @@ import torch
 
 from .._api import checked_kwargs
 from .._errors import InvalidValueError
-from .._tensors import positive_int
+from .._results import ResultMixin, Status
+from .._tensors import as_positive, positive_int
 from ..conditions import AbstractCondition
 from ..regions import AbstractRegion
+from ._counterexamples import RTOL, prove_counterexamples, verdict, violations
 from ._inputs import check_condition_region
-from .._results import ResultMixin
 
 __all__ = ["SampledCheck", "check_sampled", "violation_probability_bound"]
 
@@ -42,25 +43,29 @@ def violation_probability_bound(n_violations: int, n_samples: int, confidence: f
 class SampledCheck(ResultMixin):
     """The result of :func:`check_sampled`.
 
-    ``status`` is ``"holds_on_samples"`` (no sampled state violates the condition: a
-    statistical statement, not a proof) or ``"falsified"`` (the counterexamples are real states
-    where the residual is > ``tolerance``).
+    ``status`` is ``"holds_on_samples"`` (no sampled state violates the condition beyond the
+    relative rounding tolerance ``rtol``: a statistical statement, not a proof),
+    ``"falsified"`` (at least one of ``counterexamples`` has a strictly positive residual
+    enclosure: ``counterexamples_proved``) or ``"unknown"`` (violations were found, but none is
+    proved: rounding level, or outside the certifier's vocabulary; ``message`` says which).
     """
 
-    status: str
+    status: Status
     method: str
     seconds: float
+    message: str
     n_samples: int
     n_violations: int
     violation_rate: float
     worst_residual: float
     counterexamples: torch.Tensor
     counterexample_residuals: torch.Tensor
+    counterexamples_proved: torch.Tensor
     confidence: float
     violation_probability_bound: float
-    statement: str
     region: str
-    tolerance: float
+    margin: float
+    rtol: float
 
     @property
     def holds(self) -> bool:
@@ -70,7 +75,7 @@ class SampledCheck(ResultMixin):
     def __str__(self) -> str:
         return (
             f"sampled check: {self.status} ({self.n_violations}/{self.n_samples} violations, "
-            f"worst residual {self.worst_residual:.4g}); {self.statement}"
+            f"worst residual {self.worst_residual:.4g}); {self.message}"
         )
 
 
@@ -84,7 +89,8 @@ def check_sampled(
     confidence: float = 0.99,
     batch_size: int = 65_536,
     n_counterexamples: int = 10,
-    tolerance: float = 0.0,
+    margin: float | None = None,
+    rtol: float = RTOL,
     dtype: torch.dtype = torch.float64,
 ) -> SampledCheck:
     """Evaluate the residual on states drawn uniformly from ``region``.
@@ -105,8 +111,13 @@ def check_sampled(
         States evaluated at once.
     n_counterexamples : int
         How many of the worst violating states to keep.
-    tolerance : float
-        A state violates the condition when its residual is ``> tolerance``.
+    margin : float, optional
+        Check ``condition.replace(margin=margin)`` (the condition's margin rule); the
+        condition's own margin by default.
+    rtol : float
+        A state violates the condition when its residual is ``> rtol * scale`` (the
+        residual's terms in absolute value, see :data:`lyactrl.verify.RTOL`): residuals at
+        rounding level are not violations.
     dtype : torch.dtype
         Floating dtype of the sampled states.
 
@@ -129,53 +140,60 @@ def check_sampled(
     """
     start = time.perf_counter()
     check_condition_region(condition, region)
+    if margin is not None:
+        condition = condition.replace(margin=margin)
     positive_int(n_samples, "n_samples")
     positive_int(batch_size, "batch_size")
+    rtol = as_positive(rtol, name="rtol", allow_zero=True)
     if not 0.0 < float(confidence) < 1.0:
         raise InvalidValueError(f"confidence: expected a number in (0, 1), received {confidence!r}")
-    k_keep = max(0, int(n_counterexamples))
-    n_bad = 0
-    worst = -float("inf")
-    top_x = torch.empty(0, condition.n_states, dtype=dtype)
-    top_r = torch.empty(0, dtype=dtype)
-    done = 0
-    with torch.no_grad():
-        while done < n_samples:
-            b = min(batch_size, n_samples - done)
-            x = region.sample(b, generator=generator, dtype=dtype)
-            r = condition.evaluate(x)
-            n_bad += int((r > tolerance).sum())
-            if k_keep:
-                k = min(k_keep, b)
-                vals, idx = torch.topk(r, k)
-                top_r = torch.cat([top_r, vals])
-                top_x = torch.cat([top_x, x[idx]])
-                if top_r.shape[0] > k_keep:
-                    vals, idx = torch.topk(top_r, k_keep)
-                    top_r, top_x = vals, top_x[idx]
-            worst = max(worst, float(r.max()))
-            done += b
-    keep = top_r > tolerance
+    k_keep = positive_int(n_counterexamples, "n_counterexamples", allow_zero=True)
+    n_bad, worst, top_x, top_r = _scan(
+        condition, region, n_samples, batch_size, k_keep, rtol, generator, dtype
+    )
+    found = prove_counterexamples(condition, top_x, top_r)
     bound = violation_probability_bound(n_bad, n_samples, float(confidence))
-    status = "falsified" if n_bad else "holds_on_samples"
-    statement = (
+    status, message = verdict(found, n_bad) if n_bad else ("holds_on_samples", "")
+    message = (message + "; " if message else "") + (
         f"statistical, not a proof: with confidence {confidence:g}, a state drawn uniformly "
         f"from the region violates the condition with probability <= {bound:.3g} "
         f"(Clopper-Pearson, {n_bad} violations in {n_samples} samples)"
     )
     return SampledCheck(
-        status=status,
+        status=Status.of(status),
         method="sampled",
         seconds=time.perf_counter() - start,
+        message=message,
         n_samples=n_samples,
         n_violations=n_bad,
         violation_rate=n_bad / n_samples,
         worst_residual=worst,
-        counterexamples=top_x[keep],
-        counterexample_residuals=top_r[keep],
+        counterexamples=found.states,
+        counterexample_residuals=found.residuals,
+        counterexamples_proved=found.proved,
         confidence=float(confidence),
         violation_probability_bound=bound,
-        statement=statement,
         region=repr(region),
-        tolerance=float(tolerance),
+        margin=float(condition.margin),
+        rtol=rtol,
     )
+
+
+def _scan(condition, region, n_samples, batch_size, k_keep, rtol, generator, dtype):
+    """Violation count, worst residual and the ``k_keep`` worst violating states."""
+    n_bad, worst, done = 0, -float("inf"), 0
+    top_x = torch.empty(0, condition.n_states, dtype=dtype)
+    top_r = torch.empty(0, dtype=dtype)
+    while done < n_samples:
+        b = min(batch_size, n_samples - done)
+        x = region.sample(b, generator=generator, dtype=dtype)
+        r, bad = violations(condition, x, rtol)
+        n_bad += int(bad.sum())
+        worst = max(worst, float(r.max()))
+        if k_keep and bool(bad.any()):
+            top_x, top_r = torch.cat([top_x, x[bad]]), torch.cat([top_r, r[bad]])
+            if top_r.shape[0] > k_keep:
+                vals, idx = torch.topk(top_r, k_keep)
+                top_r, top_x = vals, top_x[idx]
+        done += b
+    return n_bad, worst, top_x, top_r

@@ -13,10 +13,10 @@ import torch
 
 from .._api import checked_kwargs
 from .._errors import InvalidArgumentError, ShapeError
+from .._results import ResultMixin, Status
 from .._tensors import as_positive, positive_int
 from ..regions import AbstractRegion, Box
 from ..systems import AbstractSystem, simulate
-from .._results import ResultMixin
 
 __all__ = ["SimulatedROA", "simulated_region_of_attraction", "volume_ratio", "grid_points"]
 
@@ -31,8 +31,10 @@ class SimulatedROA(ResultMixin):
     ``fraction`` estimates the share of the box's volume in the region of attraction.
     """
 
+    status: Status
     method: str
     seconds: float
+    message: str
     points: torch.Tensor
     mask: torch.Tensor
     fraction: float
@@ -43,7 +45,6 @@ class SimulatedROA(ResultMixin):
     t_final: float
     step: float
     tol: float
-    statement: str
 
     def __str__(self) -> str:
         return (
@@ -154,8 +155,13 @@ def simulated_region_of_attraction(
     mask = torch.cat(masks)
     n_conv = int(mask.sum())
     return SimulatedROA(
+        status=Status.ESTIMATED,
         method="simulation-rk4",
         seconds=time.perf_counter() - start,
+        message=(
+            f"numerical estimate, not a proof: RK4 with step {step:g} to t = {n_steps * step:g}; "
+            f"converged means finite and within {tol:g} of x_eq at the final time"
+        ),
         points=points,
         mask=mask,
         fraction=n_conv / points.shape[0],
@@ -166,10 +172,6 @@ def simulated_region_of_attraction(
         t_final=n_steps * step,
         step=step,
         tol=tol,
-        statement=(
-            f"numerical estimate, not a proof: RK4 with step {step:g} to t = {n_steps * step:g}; "
-            f"converged means finite and within {tol:g} of x_eq at the final time"
-        ),
     )
 
 

@@ -1,10 +1,10 @@
-"""LyaNet's hinge on the pointwise residual, shared by training and ``fit_lyapunov``."""
+"""LyaNet's hinge on a condition's residual, shared by training and ``fit_lyapunov``."""
 
 from __future__ import annotations
 
 import torch
 
-from ._errors import ShapeError
+from .._errors import ShapeError
 
 __all__ = ["hinge_loss"]
 
@@ -35,7 +35,7 @@ def hinge_loss(
     Examples
     --------
     >>> import torch
-    >>> from lyactrl.train import hinge_loss
+    >>> from lyactrl.conditions import hinge_loss
     >>> loss, frac = hinge_loss(torch.tensor([-1.0, 0.5, 1.5]))
     >>> float(loss), float(frac)
     (0.6666666865348816, 0.6666666865348816)

@@ -1,0 +1,72 @@
+"""The barrier condition ``grad B . f + rate B <= 0``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._api import checked_kwargs
+from .._tensors import as_positive
+from ..lyapunov import AbstractCandidate
+from ..systems import AbstractSystem
+from ._base import AbstractCondition, check_margin, check_pair
+
+__all__ = ["BarrierCondition"]
+
+
+class BarrierCondition(AbstractCondition):
+    """The barrier condition ``grad B(x) . f(x) + rate * B(x) <= 0`` for a safe set ``{B <= 0}``.
+
+    Where it holds on a region containing the safe set, a trajectory that starts with
+    ``B <= 0`` keeps ``B(x(t)) <= B(x(0)) exp(-rate t) <= 0``: the safe set is forward invariant.
+
+    Parameters
+    ----------
+    system : AbstractSystem
+        An autonomous system.
+    B : AbstractCandidate
+        The barrier function, e.g. ``SymbolicCandidate("x1**2 + x2**2 - 4", "x1, x2")``.
+    rate : float
+        ``alpha > 0``.
+    margin : float
+        Ask for ``grad B . f + rate B <= -margin`` (a barrier has no equilibrium).
+
+    Examples
+    --------
+    >>> import lyactrl
+    >>> sys = lyactrl.LinearSystem([[-1.0, 0.0], [0.0, -1.0]])
+    >>> B = lyactrl.SymbolicCandidate("x1**2 + x2**2 - 1", "x1, x2")
+    >>> lyactrl.BarrierCondition(sys, B, rate=1.0).residual([[1.0, 0.0]]).tolist()
+    [-2.0]
+    """
+
+    @checked_kwargs
+    def __init__(
+        self, system: AbstractSystem, B: AbstractCandidate, rate: float, *, margin: float = 0.0
+    ) -> None:
+        check_pair(system, B, "B")
+        self.system = system
+        self.B = B
+        self.candidate = B
+        self.rate = as_positive(rate, name="rate")
+        self.margin = check_margin(margin)
+        self.n_states = system.n_states
+        self.x_eq = None
+
+    def combine(self, v: Any, grad: Any, f: Any, d2: Any) -> Any:  # noqa: D102
+        r = (grad * f).sum(1) + v * self.rate
+        return r + self.margin_term(d2) if self.margin else r
+
+    @checked_kwargs
+    def replace(  # noqa: D102
+        self, *, rate: float | None = None, margin: float | None = None
+    ) -> BarrierCondition:
+        return BarrierCondition(
+            self.system,
+            self.B,
+            self.rate if rate is None else rate,
+            margin=self.margin if margin is None else margin,
+        )
+
+    def __repr__(self) -> str:
+        m = f", margin={self.margin:g}" if self.margin else ""
+        return f"BarrierCondition({self.system!r}, {self.B!r}, rate={self.rate:g}{m})"

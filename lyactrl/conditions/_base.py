@@ -1,0 +1,149 @@
+"""The condition interface: one residual, one equilibrium rule, one margin rule.
+
+A condition states its residual once, in :meth:`AbstractCondition.combine`, as arithmetic on
+``V``, ``grad V``, ``f`` and ``||x - x_eq||^2`` that works on torch tensors and on the
+bound-propagation jets of :mod:`lyactrl.bounds` alike. Sampled checks, falsification,
+certification and the training losses all evaluate that one expression.
+
+**Margin rule.** A condition with ``margin = m > 0`` asks for
+
+    residual_0(x) + m ||x - x_eq||^2 <= 0          (conditions with an equilibrium)
+    residual_0(x) + m <= 0                          (conditions without one, e.g. barriers)
+
+where ``residual_0`` is the margin-free residual. At the equilibrium both sides vanish, so the
+promise ``residual_0 <= -m ||x - x_eq||^2`` holds in every part of a proof, the local
+certificate at ``x_eq`` included (its Hessian test sees the ``2 m I`` term), and a training
+hinge never asks for the impossible at ``x_eq``.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+import torch
+
+from .._errors import InvalidArgumentError, InvalidValueError, ShapeError
+from .._tensors import as_positive, as_states
+from ..lyapunov import AbstractCandidate
+from ..systems import AbstractSystem
+from ..systems._base import check_autonomous
+
+__all__ = ["AbstractCondition", "check_pair", "check_margin"]
+
+
+class AbstractCondition(abc.ABC):
+    """A pointwise condition ``residual(x) <= 0`` on ``x' = f(x)`` and a scalar function.
+
+    Attributes
+    ----------
+    system : AbstractSystem
+        The autonomous system ``x' = f(x)``.
+    candidate : AbstractCandidate
+        The function whose derivative along ``f`` the residual contains (``V`` or ``B``).
+    rate : float
+        The rate in the residual.
+    margin : float
+        The margin (see the module notes); ``residual <= 0`` then means
+        ``residual_0 <= -margin ||x - x_eq||^2`` (or ``<= -margin`` without ``x_eq``).
+    n_states : int
+        State dimension.
+    x_eq : torch.Tensor or None
+        The equilibrium, where the residual vanishes by construction, or ``None``.
+    """
+
+    system: AbstractSystem
+    candidate: AbstractCandidate
+    rate: float
+    margin: float
+    n_states: int
+    x_eq: torch.Tensor | None
+
+    @abc.abstractmethod
+    def combine(self, v: Any, grad: Any, f: Any, d2: Any) -> Any:
+        """The residual from ``V``, ``grad V``, ``f`` and ``||x - x_eq||^2``.
+
+        Each argument is either a tensor (``(batch,)``, ``(batch, n)``, ``(batch, n)``,
+        ``(batch,)``) or a :class:`lyactrl.bounds.Jet` of the same shape; ``d2`` is ``None``
+        when the margin is 0. Only ``+``, ``*`` by a float or of two operands, and
+        ``.sum(1)`` may be used, so that the same expression evaluates and bounds.
+        """
+
+    @abc.abstractmethod
+    def replace(self, *, rate: float | None = None, margin: float | None = None) -> Any:
+        """The same condition with another rate or margin."""
+
+    def evaluate(self, x: torch.Tensor) -> torch.Tensor:
+        """The residual on a validated batch ``(batch, n)``: shape ``(batch,)``, unchecked.
+
+        The system is evaluated at ``t = 0``; for a time-varying system the sound bounds of
+        :mod:`lyactrl.bounds` cover every ``t >= 0`` (see ``docs/soundness.md``).
+        """
+        v, g = self.candidate.value_and_gradient(x)
+        f = self.system.vector_field(0.0, x)
+        return self.combine(v, g, f, self.distance2(x) if self.margin else None)
+
+    def evaluate_with_scale(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The residual and its scale: the same expression on the absolute values of its
+        terms (``sum |grad V_i| |f_i| + rate |V| + ...``), against which a relative rounding
+        tolerance is measured."""
+        v, g = self.candidate.value_and_gradient(x)
+        f = self.system.vector_field(0.0, x)
+        d2 = self.distance2(x) if self.margin else None
+        return self.combine(v, g, f, d2), self.combine(v.abs(), g.abs(), f.abs(), d2)
+
+    def distance2(self, x: torch.Tensor) -> torch.Tensor:
+        """``||x - x_eq||^2`` on a batch (``0`` where there is no equilibrium)."""
+        if self.x_eq is None:
+            return torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+        return ((x - self.x_eq.to(x)) ** 2).sum(1)
+
+    def margin_term(self, d2: Any) -> Any:
+        """The margin's contribution to the residual (the one margin rule)."""
+        if self.x_eq is None:
+            return self.margin
+        return d2 * self.margin
+
+    def residual(self, x: Any) -> torch.Tensor:
+        """The residual on a batch ``(batch, n)``, validated; ``<= 0`` means satisfied."""
+        return self.evaluate(as_states(x, self.n_states, name="x"))
+
+
+def check_pair(system: Any, V: Any, name: str) -> torch.Tensor | None:
+    """Validate a system and a candidate for a condition; returns the equilibrium.
+
+    The equilibrium rule: the condition's ``x_eq`` is ``V.x_eq``; it must agree with the
+    system's ``x_eq`` where the system declares one (``system.x_eq_declared``): both describe
+    the point where ``f`` and ``V`` vanish. Whether ``f`` vanishes there exactly is what the
+    local certificate proves; nothing is evaluated here.
+    """
+    check_autonomous(system)
+    if not isinstance(V, AbstractCandidate):
+        raise InvalidArgumentError(
+            f"{name}: expected a scalar function such as Quadratic or SymbolicCandidate, "
+            f"received {type(V).__name__}"
+        )
+    if V.n_states is not None and V.n_states != system.n_states:
+        raise ShapeError(
+            f"{name}: expected a function of {system.n_states} states to match the system, "
+            f"received one of {V.n_states}"
+        )
+    if V.x_eq is None:
+        return None
+    x_eq = V.x_eq.detach().to(torch.float64)
+    sys_eq = getattr(system, "x_eq", None)
+    if sys_eq is not None and getattr(system, "x_eq_declared", True):
+        sys_eq = sys_eq.detach().to(torch.float64)
+        tol = 1e-9 * (1.0 + float(x_eq.abs().max()))
+        if float((sys_eq - x_eq).abs().max()) > tol:
+            raise InvalidValueError(
+                f"{name}: expected V.x_eq to match the system's equilibrium "
+                f"{sys_eq.tolist()}, received V.x_eq = {x_eq.tolist()}; pass x_eq= to the "
+                "system (or build V around the system's x_eq)"
+            )
+    return x_eq
+
+
+def check_margin(margin: Any) -> float:
+    """A margin ``>= 0``."""
+    return as_positive(margin, name="margin", allow_zero=True)

@@ -1,0 +1,78 @@
+"""The exponential-decrease condition ``grad V . f + rate V <= 0``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._api import checked_kwargs
+from .._tensors import as_positive
+from ..lyapunov import AbstractCandidate
+from ..systems import AbstractSystem
+from ._base import AbstractCondition, check_margin, check_pair
+
+__all__ = ["ExponentialStability"]
+
+
+class ExponentialStability(AbstractCondition):
+    """The exponential-decrease condition ``grad V(x) . f(x) + rate * V(x) <= 0``.
+
+    Where it holds on a sublevel set of ``V``, ``V(x(t)) <= V(x(0)) exp(-rate t)``.
+
+    Parameters
+    ----------
+    system : AbstractSystem
+        An autonomous system ``x' = f(x)``.
+    V : AbstractCandidate
+        The Lyapunov candidate; its ``x_eq`` is the condition's equilibrium and must match
+        the system's ``x_eq``.
+    rate : float
+        The decay rate ``kappa > 0``.
+    margin : float
+        Ask for ``grad V . f + rate V <= -margin ||x - x_eq||^2`` (see
+        :mod:`lyactrl.conditions`); ``0`` by default.
+
+    Examples
+    --------
+    >>> import torch, lyactrl
+    >>> sys = lyactrl.LinearSystem([[-1.0, 0.0], [0.0, -2.0]])
+    >>> cond = lyactrl.ExponentialStability(sys, lyactrl.Quadratic(torch.eye(2)), rate=1.0)
+    >>> cond.residual([[1.0, 1.0]]).tolist()
+    [-4.0]
+    >>> cond.replace(margin=1.0).residual([[1.0, 1.0]]).tolist()
+    [-2.0]
+    """
+
+    @checked_kwargs
+    def __init__(
+        self, system: AbstractSystem, V: AbstractCandidate, rate: float, *, margin: float = 0.0
+    ) -> None:
+        self.x_eq = check_pair(system, V, "V")
+        self.system = system
+        self.V = V
+        self.candidate = V
+        self.rate = as_positive(rate, name="rate")
+        self.margin = check_margin(margin)
+        self.n_states = system.n_states
+
+    def combine(self, v: Any, grad: Any, f: Any, d2: Any) -> Any:  # noqa: D102
+        r = (grad * f).sum(1) + v * self.rate
+        return r + self.margin_term(d2) if self.margin else r
+
+    @checked_kwargs
+    def replace(  # noqa: D102
+        self, *, rate: float | None = None, margin: float | None = None
+    ) -> ExponentialStability:
+        return ExponentialStability(
+            self.system,
+            self.V,
+            self.rate if rate is None else rate,
+            margin=self.margin if margin is None else margin,
+        )
+
+    def with_rate(self, rate: float) -> ExponentialStability:
+        """The same condition with another rate."""
+        return self.replace(rate=rate)
+
+    def __repr__(self) -> str:
+        m = f", margin={self.margin:g}" if self.margin else ""
+        return f"ExponentialStability({self.system!r}, {self.V!r}, rate={self.rate:g}{m})"

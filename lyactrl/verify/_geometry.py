@@ -1,0 +1,93 @@
+"""Region geometry for the branch and bound, registered per region type.
+
+The engine asks a region three questions about a batch of boxes: which may meet it (the
+region filter), which may hold a point of its boundary, and which boxes cover its boundary
+to begin with. Each region type answers them in one :class:`AbstractGeometry` registered with
+:func:`register_geometry`, so a new region is one file (see ``_geometry_box.py``,
+``_geometry_ball.py``, ``_geometry_sublevel.py``).
+"""
+
+from __future__ import annotations
+
+import abc
+
+import torch
+
+from .._errors import InvalidArgumentError
+from ..bounds._rounding import EPS
+from ..regions import AbstractRegion
+
+__all__ = [
+    "AbstractGeometry",
+    "register_geometry",
+    "geometry_of",
+    "may_intersect",
+    "inside_box",
+    "point_distance2",
+]
+
+_REGISTRY: dict[type, AbstractGeometry] = {}
+
+
+class AbstractGeometry(abc.ABC):
+    """What the branch and bound needs to know of one region type."""
+
+    @abc.abstractmethod
+    def may_intersect(self, region: AbstractRegion, lo: torch.Tensor, hi: torch.Tensor):
+        """Mask of boxes that may meet the region; a box left out provably does not."""
+
+    @abc.abstractmethod
+    def boundary_pieces(self, region: AbstractRegion) -> tuple[torch.Tensor, torch.Tensor]:
+        """Extra boxes (possibly degenerate) to start a boundary search from, such as the
+        faces of a box; ``(0, n)`` tensors when there are none."""
+
+    @abc.abstractmethod
+    def touches_boundary(self, region: AbstractRegion, lo: torch.Tensor, hi: torch.Tensor):
+        """Mask of the boundary boxes: together they cover the region's boundary (the pieces
+        and their children for a box; the boxes straddling the sphere for a ball)."""
+
+    @abc.abstractmethod
+    def boundary_points(self, region: AbstractRegion, lo: torch.Tensor, hi: torch.Tensor):
+        """``(points, valid)``: a point of the region's boundary in each box where ``valid``."""
+
+
+def register_geometry(region_type: type, geometry: AbstractGeometry) -> None:
+    """Register the geometry of a region type (one call per region file)."""
+    _REGISTRY[region_type] = geometry
+
+
+def geometry_of(region: AbstractRegion) -> AbstractGeometry:
+    """The registered geometry of ``region``'s exact type."""
+    geometry = _REGISTRY.get(type(region))
+    if geometry is None:
+        names = ", ".join(sorted(t.__name__ for t in _REGISTRY))
+        raise InvalidArgumentError(
+            f"region: expected one of {names} for the branch and bound, received "
+            f"{type(region).__name__}"
+        )
+    return geometry
+
+
+def may_intersect(region: AbstractRegion, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """Mask of boxes that may meet ``region``; a box left out provably does not."""
+    return geometry_of(region).may_intersect(region, lo, hi)
+
+
+def inside_box(
+    lo: torch.Tensor, hi: torch.Tensor, blo: torch.Tensor, bhi: torch.Tensor
+) -> torch.Tensor:
+    """Mask of boxes ``[lo, hi]`` contained in the box ``[blo, bhi]``."""
+    return ((lo >= blo) & (hi <= bhi)).all(1)
+
+
+def point_distance2(
+    lo: torch.Tensor, hi: torch.Tensor, p: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lower and upper bounds of ``||x - p||^2`` over each box (rounding included)."""
+    p = p.to(lo)
+    near = torch.clamp(p, lo, hi) - p
+    far = torch.maximum((hi - p).abs(), (p - lo).abs())
+    n = lo.shape[1]
+    dmin = (near * near).sum(1) * (1.0 - 4 * (n + 2) * EPS)
+    dmax = (far * far).sum(1) * (1.0 + 4 * (n + 2) * EPS)
+    return dmin, torch.nextafter(dmax, torch.full_like(dmax, float("inf")))
