@@ -9,9 +9,6 @@ from ._falsify import Falsification as Falsification
 from ._falsify import falsify as falsify
 from ._fit_lyapunov import LyapunovFit as LyapunovFit
 from ._fit_lyapunov import fit_lyapunov as fit_lyapunov
-from ._lmi import LMIRate as LMIRate
-from ._lmi import lmi_rate as lmi_rate
-from ._lmi import verify_quadratic_rate as verify_quadratic_rate
 from ._rate import RateResult as RateResult
 from ._rate import local_rate_limit as local_rate_limit
 from ._rate import max_certified_rate as max_certified_rate
