@@ -272,23 +272,7 @@ def sos_lyapunov(
         return _result(
             outcome.status, method, start, **common, message=_failure(outcome, degree, where)
         )
-    V, lam, resid = program.check()
-    ok = lam >= -_CHECK_TOL and resid <= _CHECK_TOL
-    return _result(
-        Status.FEASIBLE if ok else Status.UNKNOWN,
-        method,
-        start,
-        V=V,
-        min_gram_eigenvalue=lam,
-        equality_residual=resid,
-        **common,
-        message=(
-            "solver-accurate SOS certificate (not a proof; certify V for one)"
-            if ok
-            else f"the solution failed the numpy re-check (smallest scaled Gram eigenvalue "
-            f"{lam:.3g}, equality residual {resid:.3g})"
-        ),
-    )
+    return program.result(method, start, common)
 
 
 def _failure(outcome: SolveOutcome, degree: int, where: str) -> str:
@@ -331,11 +315,25 @@ class _Program:
         constraints.append(cp.trace(Q) == 1)
         self.problem = cp.Problem(cp.Minimize(0), constraints)
 
-    def check(self) -> tuple[SymbolicCandidate, float, float]:
-        """``V``, the smallest scaled Gram eigenvalue and the scaled equality residual."""
+    def result(self, method: str, start: float, common: dict[str, Any]) -> SOSResult:
+        """The solved program's ``V``, re-checked in numpy (Gram eigenvalues, equations)."""
         cVn = np.asarray(self.cV.value, dtype=np.float64)
         lam = _min_eig(*[G.value for G in self.grams])
-        resid = float(np.abs(self.p.value - self.cR.value).max()) / max(
-            1.0, float(np.abs(cVn).max())
+        scale = max(1.0, float(np.abs(cVn).max()))
+        resid = float(np.abs(self.p.value - self.cR.value).max()) / scale
+        ok = lam >= -_CHECK_TOL and resid <= _CHECK_TOL
+        return _result(
+            Status.FEASIBLE if ok else Status.UNKNOWN,
+            method,
+            start,
+            V=self.setup.candidate(cVn, self.index),
+            min_gram_eigenvalue=lam,
+            equality_residual=resid,
+            **common,
+            message=(
+                "solver-accurate SOS certificate (not a proof; certify V for one)"
+                if ok
+                else f"the solution failed the numpy re-check (smallest scaled Gram eigenvalue "
+                f"{lam:.3g}, equality residual {resid:.3g})"
+            ),
         )
-        return self.setup.candidate(cVn, self.index), lam, resid

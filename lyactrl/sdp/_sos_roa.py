@@ -123,32 +123,24 @@ def sos_roa(
     start = time.perf_counter()
     setup = _roa_setup(system, domain, solver)
     degree = _check_degree(degree)
-    common = dict(
+    run = _VsIteration(
+        setup,
+        domain,
+        start,
         degree=degree,
         rate=as_positive(rate, name="rate", allow_zero=True),
         epsilon=as_positive(epsilon, name="epsilon"),
-        solver=setup.solver,
+        multiplier_degree=degree if multiplier_degree is None else multiplier_degree,
+        rtol=as_positive(rtol, name="rtol"),
     )
     iterations = positive_int(iterations, "iterations") if iterations else 0
-    rtol = as_positive(rtol, name="rtol")
-    if multiplier_degree is None:
-        multiplier_degree = degree
-    multiplier_degree = int(_check_degree(multiplier_degree + 2) - 2)
     try:
         vpoly = _linearisation_poly(system, setup.scale)
     except NotHurwitzError as exc:
-        return _result(Status.INFEASIBLE, "sos-roa", start, n_solves=0, message=str(exc), **common)
-    run = _VsIteration(setup, domain, common["rate"], common["epsilon"], degree, start)
-    best = run.run(vpoly, iterations, multiplier_degree, rtol)
+        return run.failure(str(exc))
+    best = run.run(vpoly, iterations)
     if best is None:
-        return _result(
-            Status.INFEASIBLE,
-            "sos-roa",
-            start,
-            n_solves=run.solves,
-            message="no level was certified for the linearisation's quadratic V",
-            **common,
-        )
+        return run.failure("no level was certified for the linearisation's quadratic V")
     return dataclasses.replace(best, seconds=time.perf_counter() - start, n_solves=run.solves)
 
 
@@ -180,24 +172,48 @@ class _VsIteration:
     """The alternation of level steps (:class:`_Level`) and V-steps (:func:`_v_step`)."""
 
     def __init__(
-        self, setup: _Setup, domain: Any, rate: float, epsilon: float, degree: int, start: float
+        self,
+        setup: _Setup,
+        domain: Any,
+        start: float,
+        *,
+        degree: int,
+        rate: float,
+        epsilon: float,
+        multiplier_degree: int,
+        rtol: float,
     ) -> None:
-        self.setup, self.rate, self.epsilon = setup, rate, epsilon
-        self.degree, self.start = degree, start
+        self.setup, self.start, self.degree = setup, start, degree
+        self.rate, self.epsilon, self.rtol = rate, epsilon, rtol
+        self.multiplier_degree = int(_check_degree(multiplier_degree + 2) - 2)
         self.grid = domain.sample(4096, generator=torch.Generator().manual_seed(0))
         # the samples in the internal coordinates
         self.inner = (self.grid.numpy() - setup.x_eq) / setup.scale
         self.solves = 0
 
-    def run(
-        self, vpoly: dict, iterations: int, multiplier_degree: int, rtol: float
-    ) -> SOSResult | None:
+    def failure(self, message: str) -> SOSResult:
+        """An ``infeasible`` result: no certified level."""
+        return _result(
+            Status.INFEASIBLE,
+            "sos-roa",
+            self.start,
+            degree=self.degree,
+            rate=self.rate,
+            epsilon=self.epsilon,
+            solver=self.setup.solver,
+            n_solves=self.solves,
+            message=message,
+        )
+
+    def run(self, vpoly: dict, iterations: int) -> SOSResult | None:
         """The level result of the ``V`` whose certified set covers most samples."""
         setup = self.setup
         best, covered, stalled = None, -1.0, 0
         for it in range(iterations + 1):
-            level = _Level(setup, vpoly, self.degree, self.rate, self.epsilon, multiplier_degree)
-            outcome = level.search(rtol, 60)
+            level = _Level(
+                setup, vpoly, self.degree, self.rate, self.epsilon, self.multiplier_degree
+            )
+            outcome = level.search(self.rtol, 60)
             if level.best is None:
                 break
             V = setup.candidate(setup.vector(vpoly, level.index), level.index)
