@@ -22,13 +22,9 @@ from .lyapunov import AbstractCandidate as AbstractCandidate
 from .lyapunov import CrossEntropy as CrossEntropy
 from .lyapunov import NeuralLyapunov as NeuralLyapunov
 from .lyapunov import Quadratic as Quadratic
-from .lyapunov import SOSResult as SOSResult
 from .lyapunov import SquaredError as SquaredError
 from .lyapunov import SymbolicCandidate as SymbolicCandidate
 from .lyapunov import best_quadratic_rate as best_quadratic_rate
-from .lyapunov import sos_level as sos_level
-from .lyapunov import sos_lyapunov as sos_lyapunov
-from .lyapunov import sos_roa as sos_roa
 from .regions import AbstractRegion as AbstractRegion
 from .regions import Ball as Ball
 from .regions import Box as Box
@@ -40,6 +36,12 @@ from .robust import certified_radius as certified_radius
 from .robust import lipschitz_bound as lipschitz_bound
 from .robust import pgd_attack as pgd_attack
 from .robust import quadratic_iss as quadratic_iss
+from .sdp import LMIRate as LMIRate
+from .sdp import SOSResult as SOSResult
+from .sdp import lmi_rate as lmi_rate
+from .sdp import sos_level as sos_level
+from .sdp import sos_lyapunov as sos_lyapunov
+from .sdp import sos_roa as sos_roa
 from .systems import AbstractSystem as AbstractSystem
 from .systems import ClosedLoop as ClosedLoop
 from .systems import LinearSystem as LinearSystem
@@ -70,7 +72,6 @@ from .train import train_classifier as train_classifier
 from .verify import Certificate as Certificate
 from .verify import DecayBound as DecayBound
 from .verify import Falsification as Falsification
-from .verify import LMIRate as LMIRate
 from .verify import LyapunovFit as LyapunovFit
 from .verify import RateResult as RateResult
 from .verify import RegionOfAttraction as RegionOfAttraction
@@ -80,7 +81,6 @@ from .verify import certify as certify
 from .verify import check_sampled as check_sampled
 from .verify import falsify as falsify
 from .verify import fit_lyapunov as fit_lyapunov
-from .verify import lmi_rate as lmi_rate
 from .verify import max_certified_rate as max_certified_rate
 from .verify import region_of_attraction as region_of_attraction
 from .verify import simulated_region_of_attraction as simulated_region_of_attraction

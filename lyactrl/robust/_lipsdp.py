@@ -20,13 +20,14 @@ from __future__ import annotations
 import numpy as np
 
 from .._api import optional_import
+from ..sdp import SOLVERS, solve_problem
 
 __all__ = ["lipsdp_chain", "lmi_matrix", "certify_rho"]
 
 #: SCS settings: moderate accuracy is enough, since the multipliers are re-verified and the
 #: least rho for them is recomputed exactly (a Schur complement), so solver inaccuracy only
 #: costs tightness, never soundness.
-_SCS = {"eps_abs": 1e-5, "eps_rel": 1e-5, "max_iters": 20_000}
+_SETTINGS = {"scs": {"eps_abs": 1e-5, "eps_rel": 1e-5, "max_iters": 20_000}}
 
 
 def lmi_matrix(
@@ -109,21 +110,12 @@ def lipsdp_chain(
     blocks[-1][-1] = blocks[-1][-1] + weights[-1].T @ weights[-1]
     M = cp.bmat(blocks)
     problem = cp.Problem(cp.Minimize(rho), [0.5 * (M + M.T) << 0])
-    installed = cp.installed_solvers()
     # Interior point (Clarabel) is accurate but its cost grows like n^6 for an n x n LMI;
     # the first-order SCS takes over beyond a few dozen rows (the answer is re-verified anyway).
-    size = sum(dims)
-    prefer = ("CLARABEL", "SCS") if size <= 80 else ("SCS", "CLARABEL")
-    order = [solver] if solver else [s for s in prefer if s in installed]
-    used = order[0]
-    for name in order:
-        used = name
-        try:
-            problem.solve(solver=name, **(_SCS if name == "SCS" else {}))
-        except cp.error.SolverError:
-            continue
-        if problem.status in ("optimal", "optimal_inaccurate") and lams[0].value is not None:
-            break
+    order = SOLVERS if sum(dims) <= 80 else SOLVERS[::-1]
+    used = solve_problem(
+        problem, solver or order, accept_inaccurate=True, settings=_SETTINGS
+    ).method
     if rho.value is None or any(lk.value is None for lk in lams):
         return float("inf"), float("nan"), used
     solver_bound = float(np.sqrt(max(float(rho.value), 0.0)))

@@ -23,9 +23,6 @@ from ._fit_lyapunov import LyapunovFit as LyapunovFit
 from ._fit_lyapunov import fit_lyapunov as fit_lyapunov
 from ._geometry import AbstractGeometry as AbstractGeometry
 from ._geometry import register_geometry as register_geometry
-from ._lmi import LMIRate as LMIRate
-from ._lmi import lmi_rate as lmi_rate
-from ._lmi import verify_quadratic_rate as verify_quadratic_rate
 from ._rate import RateResult as RateResult
 from ._rate import local_rate_limit as local_rate_limit
 from ._rate import max_certified_rate as max_certified_rate

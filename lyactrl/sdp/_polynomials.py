@@ -38,7 +38,7 @@ def monomials(n: int, min_degree: int, max_degree: int) -> list[Monomial]:
 
     Examples
     --------
-    >>> from lyactrl.lyapunov._polynomials import monomials
+    >>> from lyactrl.sdp import monomials
     >>> monomials(2, 1, 2)
     [(1, 0), (0, 1), (2, 0), (1, 1), (0, 2)]
     """
@@ -167,7 +167,7 @@ def evaluate_monomials(points: np.ndarray, index: MonomialIndex) -> np.ndarray:
     Examples
     --------
     >>> import numpy as np
-    >>> from lyactrl.lyapunov._polynomials import MonomialIndex, evaluate_monomials
+    >>> from lyactrl.sdp import MonomialIndex, evaluate_monomials
     >>> evaluate_monomials(np.array([[2.0, 3.0]]), MonomialIndex(2, 1)).tolist()
     [[1.0, 2.0, 3.0]]
     """

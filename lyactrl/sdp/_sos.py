@@ -23,14 +23,17 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-import warnings
 from typing import Any
 
 import numpy as np
 
 from .._api import checked_kwargs, optional_import
 from .._errors import InvalidArgumentError, InvalidValueError
+from .._results import ResultMixin, Status
 from .._tensors import as_positive, to_numpy
+from ..lyapunov import SymbolicCandidate
+from ..regions import Ball, Box
+from ..systems import SymbolicSystem
 from ._polynomials import (
     MonomialIndex,
     coefficients_to_expr,
@@ -40,17 +43,15 @@ from ._polynomials import (
     multiply_map,
     poly_coefficients,
 )
-from ._symbolic import SymbolicCandidate
+from ._solve import SolveOutcome, check_solver, solve_problem
 
-__all__ = ["SOSResult", "sos_lyapunov", "SOS_SOLVERS"]
+__all__ = ["SOSResult", "sos_lyapunov"]
 
-#: cvxpy solvers accepted by the SOS functions.
-SOS_SOLVERS = ("clarabel", "scs")
 _CHECK_TOL = 1e-6
 
 
 @dataclasses.dataclass(frozen=True)
-class SOSResult:
+class SOSResult(ResultMixin):
     """The result of :func:`sos_lyapunov`, :func:`sos_level` and :func:`sos_roa`.
 
     ``status`` is ``"feasible"`` (solver-accurate, re-checked in numpy to about ``1e-6``; not a
@@ -59,7 +60,7 @@ class SOSResult:
     the certified level of ``{V <= level}`` (``nan`` when not computed).
     """
 
-    status: str
+    status: Status
     method: str
     seconds: float
     V: SymbolicCandidate | None
@@ -77,9 +78,7 @@ class SOSResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The result as a JSON-serialisable dict (``V`` as its expression string)."""
-        from .._results import ResultMixin  # lazy: verify sits above this layer
-
-        out = ResultMixin.to_dict(self)
+        out = super().to_dict()
         out["V"] = self.expression
         return out
 
@@ -92,8 +91,6 @@ class _Setup:
     """The polynomial data of a system in coordinates centred at the equilibrium."""
 
     def __init__(self, system: Any, solver: str, scale: Any = None) -> None:
-        from ..systems import SymbolicSystem
-
         if not isinstance(system, SymbolicSystem):
             raise InvalidArgumentError(
                 f"system: expected a polynomial SymbolicSystem, received {type(system).__name__}"
@@ -103,11 +100,9 @@ class _Setup:
                 f"system: expected an autonomous system, received one with {system.n_inputs} "
                 "inputs; substitute the feedback law into the expressions"
             )
-        if solver not in SOS_SOLVERS:
-            raise InvalidValueError(f"solver: expected one of {SOS_SOLVERS}, received {solver!r}")
+        self.solver = check_solver(solver)
         self.sp = optional_import("sympy")
         self.cp = optional_import("cvxpy")
-        self.solver = solver
         self.states = system.states
         self.n = system.n_states
         self.x_eq = to_numpy(system.x_eq).astype(np.float64)
@@ -149,8 +144,6 @@ class _Setup:
 
     def region_polys(self, domain: Any) -> list[dict[tuple[int, ...], float]]:
         """Polynomials ``g_j >= 0`` describing ``domain`` (a Box or a Ball)."""
-        from ..regions import Ball, Box  # lazy: regions sit above this layer
-
         sp, xs = self.sp, self.states
         if isinstance(domain, Box):
             lo, hi = domain.lo.tolist(), domain.hi.tolist()
@@ -180,14 +173,9 @@ class _Setup:
             expr = expr.xreplace(back)
         return SymbolicCandidate(expr, self.states, x_eq=self.x_eq)
 
-    def solve(self, problem: Any) -> str:
-        try:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-                problem.solve(solver=self.solver.upper())
-        except self.cp.SolverError as exc:
-            return f"solver_error: {exc}"
-        return str(problem.status)
+    def solve(self, problem: Any) -> SolveOutcome:
+        """Solve with the chosen solver (see :func:`~lyactrl.sdp.solve_problem`)."""
+        return solve_problem(problem, self.solver)
 
 
 def _min_eig(*mats: Any) -> float:
@@ -204,7 +192,7 @@ def _check_degree(degree: Any) -> int:
     return degree
 
 
-def _result(status: str, method: str, start: float, **kw: Any) -> SOSResult:
+def _result(status: Status, method: str, start: float, **kw: Any) -> SOSResult:
     V = kw.pop("V", None)
     fields = {
         "V": V,
@@ -260,76 +248,92 @@ def sos_lyapunov(
     >>> import lyactrl
     >>> poly2 = lyactrl.SymbolicSystem(["-x**3 + y", "-x - y"], "x, y")
     >>> res = lyactrl.sos_lyapunov(poly2, degree=4, rate=0.1)
-    >>> res.status, res.V.n_states
+    >>> str(res.status), res.V.n_states
     ('feasible', 2)
     """
     start = time.perf_counter()
     setup = _Setup(system, solver)
-    cp, n = setup.cp, setup.n
     degree = _check_degree(degree)
     rate = as_positive(rate, name="rate", allow_zero=True)
     epsilon = as_positive(epsilon, name="epsilon")
     g_polys = [] if domain is None else setup.region_polys(domain)
-    half = math.ceil((degree + setup.field_degree - 1) / 2)
-    index = MonomialIndex(n, 2 * half)
-    Q, cV = setup.gram(monomials(n, 1, degree // 2), index)
-    L = lie_derivative_map(setup.field, index, degree)
-    sq = setup.squared_norm(index)
-    E = np.diag([1.0 if i < n else 0.0 for i in range(Q.shape[0])])
-    p = -(L @ cV) - rate * cV - (epsilon if rate == 0 else 0.0) * sq
-    grams, constraints = [Q - epsilon * E], [Q - epsilon * E >> 0]
-    for g in g_polys:
-        S, cS = setup.gram(monomials(n, 0, half - 1), index)
-        p = p - multiply_map(g, index) @ cS
-        grams.append(S)
-        constraints.append(S >> 0)
-    R, cR = setup.gram(monomials(n, 0 if g_polys else 1, half), index)
-    grams.append(R)
-    constraints += [R >> 0, p == cR]
-    # V is scaled by trace(Q) = 1 (the conditions are homogeneous when rate > 0); a pure
-    # feasibility problem lets the interior-point solver return a point away from the boundary
-    constraints.append(cp.trace(Q) == 1)
-    problem = cp.Problem(cp.Minimize(0), constraints)
-    status = setup.solve(problem)
-    common = dict(degree=degree, rate=rate, epsilon=epsilon, level=float("nan"), solver=solver)
+    program = _Program(setup, degree, rate, epsilon, g_polys)
+    outcome = setup.solve(program.problem)
+    common = dict(
+        degree=degree,
+        rate=rate,
+        epsilon=epsilon,
+        solver=setup.solver,
+        solver_status=outcome.solver_status,
+    )
     method = "sos" if domain is None else "sos-s-procedure"
-    if status in ("infeasible", "infeasible_inaccurate"):
+    if not outcome.solved:
         where = "globally" if domain is None else f"on {domain!r}"
         return _result(
-            "infeasible" if status == "infeasible" else "unknown",
-            method,
-            start,
-            solver_status=status,
-            **common,
-            message=f"the solver found no degree-{degree} SOS certificate {where} "
-            f"(status {status!r}); try a higher degree, a smaller rate or a smaller domain",
+            outcome.status, method, start, **common, message=_failure(outcome, degree, where)
         )
-    if status != "optimal":
+    return program.result(method, start, common)
+
+
+def _failure(outcome: SolveOutcome, degree: int, where: str) -> str:
+    if outcome.solver_status.startswith("infeasible"):
+        return (
+            f"the solver found no degree-{degree} SOS certificate {where} (status "
+            f"{outcome.solver_status!r}); try a higher degree, a smaller rate or a smaller domain"
+        )
+    return f"no SOS certificate: {outcome.message}"
+
+
+class _Program:
+    """The SOS program of :func:`sos_lyapunov`: Gram matrices and coefficient equations."""
+
+    def __init__(
+        self, setup: _Setup, degree: int, rate: float, epsilon: float, g_polys: list[dict]
+    ) -> None:
+        cp, n = setup.cp, setup.n
+        half = math.ceil((degree + setup.field_degree - 1) / 2)
+        self.setup, self.index = setup, MonomialIndex(n, 2 * half)
+        index = self.index
+        Q, self.cV = setup.gram(monomials(n, 1, degree // 2), index)
+        L = lie_derivative_map(setup.field, index, degree)
+        E = np.diag([1.0 if i < n else 0.0 for i in range(Q.shape[0])])
+        margin = (epsilon if rate == 0 else 0.0) * setup.squared_norm(index)
+        p = -(L @ self.cV) - rate * self.cV - margin
+        self.grams, constraints = [Q - epsilon * E], [Q - epsilon * E >> 0]
+        for g in g_polys:
+            S, cS = setup.gram(monomials(n, 0, half - 1), index)
+            p = p - multiply_map(g, index) @ cS
+            self.grams.append(S)
+            constraints.append(S >> 0)
+        R, self.cR = setup.gram(monomials(n, 0 if g_polys else 1, half), index)
+        self.grams.append(R)
+        self.p = p
+        constraints += [R >> 0, p == self.cR]
+        # V is scaled by trace(Q) = 1 (the conditions are homogeneous when rate > 0); a pure
+        # feasibility problem lets the interior-point solver return a point away from the
+        # boundary
+        constraints.append(cp.trace(Q) == 1)
+        self.problem = cp.Problem(cp.Minimize(0), constraints)
+
+    def result(self, method: str, start: float, common: dict[str, Any]) -> SOSResult:
+        """The solved program's ``V``, re-checked in numpy (Gram eigenvalues, equations)."""
+        cVn = np.asarray(self.cV.value, dtype=np.float64)
+        lam = _min_eig(*[G.value for G in self.grams])
+        scale = max(1.0, float(np.abs(cVn).max()))
+        resid = float(np.abs(self.p.value - self.cR.value).max()) / scale
+        ok = lam >= -_CHECK_TOL and resid <= _CHECK_TOL
         return _result(
-            "unknown",
+            Status.FEASIBLE if ok else Status.UNKNOWN,
             method,
             start,
-            solver_status=status,
-            message=f"the solver returned {status!r}",
+            V=self.setup.candidate(cVn, self.index),
+            min_gram_eigenvalue=lam,
+            equality_residual=resid,
             **common,
+            message=(
+                "solver-accurate SOS certificate (not a proof; certify V for one)"
+                if ok
+                else f"the solution failed the numpy re-check (smallest scaled Gram eigenvalue "
+                f"{lam:.3g}, equality residual {resid:.3g})"
+            ),
         )
-    cVn = np.asarray(cV.value, dtype=np.float64)
-    lam = _min_eig(*[G.value for G in grams])
-    resid = float(np.abs(p.value - cR.value).max()) / max(1.0, float(np.abs(cVn).max()))
-    ok = lam >= -_CHECK_TOL and resid <= _CHECK_TOL
-    return _result(
-        "feasible" if ok else "unknown",
-        method,
-        start,
-        V=setup.candidate(cVn, index),
-        solver_status=status,
-        min_gram_eigenvalue=lam,
-        equality_residual=resid,
-        **common,
-        message=(
-            "solver-accurate SOS certificate (not a proof; certify V for one)"
-            if ok
-            else f"the solution failed the numpy re-check (smallest scaled Gram eigenvalue "
-            f"{lam:.3g}, equality residual {resid:.3g})"
-        ),
-    )

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import warnings
 from typing import Any
 
 import numpy as np
@@ -23,14 +22,14 @@ import torch
 
 from .._api import checked_kwargs, optional_import
 from .._errors import InvalidArgumentError, InvalidValueError
-from .._results import ResultMixin
+from .._results import ResultMixin, Status
 from .._tensors import as_matrix, as_positive, positive_int, to_numpy
 from ..lyapunov import Quadratic, best_quadratic_rate
 from ..systems import LinearSystem
+from ._solve import check_solver, solve_problem
 
 __all__ = ["LMIRate", "lmi_rate", "verify_quadratic_rate"]
 
-_SOLVERS = ("clarabel", "scs")
 _EPS = float(np.finfo(np.float64).eps)
 
 
@@ -46,7 +45,7 @@ class LMIRate(ResultMixin):
     its answer could not be verified. ``rate`` is ``nan`` unless certified.
     """
 
-    status: str
+    status: Status
     method: str
     seconds: float
     rate: float
@@ -93,7 +92,7 @@ def verify_quadratic_rate(A: Any, P: Any, rate: float) -> tuple[float, float, fl
     Examples
     --------
     >>> import numpy as np
-    >>> from lyactrl.verify import verify_quadratic_rate
+    >>> from lyactrl.sdp import verify_quadratic_rate
     >>> rate, lam, margin = verify_quadratic_rate(-np.eye(2), np.eye(2), 2.0)
     >>> bool(rate < 2.0), bool(rate > 2.0 - 1e-12), bool(lam <= -margin)
     (True, True, True)
@@ -128,26 +127,15 @@ def _as_A(A: Any) -> np.ndarray:
     return to_numpy(as_matrix(A, name="A"))
 
 
-def _solve(cp: Any, problem: Any, solver: str) -> str:
-    """Solve; the status is returned (an inaccurate solution is not ``"optimal"``)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-            problem.solve(solver=solver.upper())
-    except cp.SolverError as exc:
-        return f"solver_error: {exc}"
-    return str(problem.status)
-
-
 def _fixed_P(cp: Any, A: np.ndarray, P: np.ndarray, solver: str) -> tuple[float, str]:
     kappa = cp.Variable()
     lhs = A.T @ P + P @ A
     lhs = 0.5 * (lhs + lhs.T)
     problem = cp.Problem(cp.Maximize(kappa), [lhs + kappa * P << 0])
-    status = _solve(cp, problem, solver)
-    if status != "optimal" or kappa.value is None:
-        return float("nan"), status
-    return float(kappa.value), status
+    outcome = solve_problem(problem, solver)
+    if not outcome.solved:
+        return float("nan"), outcome.message
+    return float(kappa.value), ""
 
 
 def _free_P(
@@ -162,8 +150,7 @@ def _free_P(
 
     def feasible(k: float) -> np.ndarray | None:
         kappa.value = k
-        status = _solve(cp, problem, solver)
-        return None if status != "optimal" or P.value is None else np.array(P.value)
+        return np.array(P.value) if solve_problem(problem, solver).solved else None
 
     # Bracket without eigenvalues: P = I certifies -2 mu(A) (mu the log-norm), and no rate
     # exceeds -2 trace(A) / n (twice minus the mean real part of the eigenvalues).
@@ -231,145 +218,116 @@ def lmi_rate(
     --------
     >>> import lyactrl
     >>> res = lyactrl.lmi_rate([[-1.0, 0.0], [0.0, -3.0]], P=[[1.0, 0.0], [0.0, 1.0]])
-    >>> res.status, round(res.rate, 4), round(res.reference_rate, 4)
+    >>> str(res.status), round(res.rate, 4), round(res.reference_rate, 4)
     ('certified', 2.0, 2.0)
     >>> free = lyactrl.lmi_rate([[-1.0, 5.0], [0.0, -3.0]])
-    >>> free.status, round(free.rate, 2), round(free.reference_rate, 2)
+    >>> str(free.status), round(free.rate, 2), round(free.reference_rate, 2)
     ('certified', 2.0, 2.0)
     """
     cp = optional_import("cvxpy")
     start = time.perf_counter()
     An = _as_A(A)
-    if solver not in _SOLVERS:
-        raise InvalidValueError(f"solver: expected one of {_SOLVERS}, received {solver!r}")
+    solver = check_solver(solver)
     rtol = as_positive(rtol, name="rtol")
     max_solves = positive_int(max_solves, "max_solves")
     min_rate = as_positive(min_rate, name="min_rate")
     if P is not None:
-        Pn = to_numpy(Quadratic(P).P)
-        if Pn.shape != An.shape:
-            raise InvalidValueError(f"P: expected shape {An.shape} to match A, received {Pn.shape}")
-        reference = best_quadratic_rate(An, Pn)
-        raw, status = _fixed_P(cp, An, Pn, solver)
-        method, solves = "lmi-fixed-P", 1
-        if status != "optimal":
-            return _result(
-                "unknown",
-                method,
-                start,
-                Pn,
-                solver,
-                raw,
-                reference,
-                solves,
-                f"the solver returned {status!r}",
-            )
-        if raw <= 0:
-            return _result(
-                "infeasible",
-                method,
-                start,
-                None,
-                solver,
-                raw,
-                reference,
-                solves,
-                f"no positive rate: the best kappa for this P is {raw:.6g} (V does not decrease "
-                "exponentially along every trajectory)",
-            )
-        return _verified(method, start, An, Pn, raw, raw, solver, reference, solves)
-    eig = np.linalg.eigvals(An)
-    reference = -2.0 * float(np.max(eig.real))
-    raw, Pf, solves, note = _free_P(cp, An, solver, rtol, max_solves, min_rate)
-    method = "lmi-bisection"
+        return _lmi_fixed(cp, An, P, _Run("lmi-fixed-P", start, solver))
+    return _lmi_free(cp, An, _Run("lmi-bisection", start, solver), rtol, max_solves, min_rate)
+
+
+def _lmi_fixed(cp: Any, A: np.ndarray, P: Any, run: _Run) -> LMIRate:
+    """The best rate of a given ``P`` (one SDP), verified."""
+    Pn = to_numpy(Quadratic(P).P)
+    if Pn.shape != A.shape:
+        raise InvalidValueError(f"P: expected shape {A.shape} to match A, received {Pn.shape}")
+    run.reference, run.solves = best_quadratic_rate(A, Pn), 1
+    raw, failure = _fixed_P(cp, A, Pn, run.solver)
+    if failure:
+        return run.result(Status.UNKNOWN, failure, raw=raw)
+    if raw <= 0:
+        return run.result(
+            Status.INFEASIBLE,
+            f"no positive rate: the best kappa for this P is {raw:.6g} (V does not decrease "
+            "exponentially along every trajectory)",
+            raw=raw,
+        )
+    return _verified(run, A, Pn, raw, raw)
+
+
+def _lmi_free(
+    cp: Any, A: np.ndarray, run: _Run, rtol: float, max_solves: int, min_rate: float
+) -> LMIRate:
+    """The best rate over every ``P >= I`` (bisection), verified."""
+    run.reference = -2.0 * float(np.max(np.linalg.eigvals(A).real))
+    raw, Pf, run.solves, note = _free_P(cp, A, run.solver, rtol, max_solves, min_rate)
     if Pf is None:
-        return _result(
-            "infeasible",
-            method,
-            start,
-            None,
-            solver,
-            raw,
-            reference,
-            solves,
-            f"{note}; the largest real part of an eigenvalue of A is {-reference / 2:.6g}",
+        return run.result(
+            Status.INFEASIBLE,
+            f"{note}; the largest real part of an eigenvalue of A is {-run.reference / 2:.6g}",
+            raw=raw,
         )
     Pf = 0.5 * (Pf + Pf.T)
     # the exact best rate of the P found is at least the bisection's, then verified
-    candidate = max(best_quadratic_rate(An, Pf), raw) if np.linalg.eigvalsh(Pf)[0] > 0 else raw
-    return _verified(method, start, An, Pf, candidate, raw, solver, reference, solves)
+    candidate = max(best_quadratic_rate(A, Pf), raw) if np.linalg.eigvalsh(Pf)[0] > 0 else raw
+    return _verified(run, A, Pf, candidate, raw)
 
 
-def _verified(
-    method: str,
-    start: float,
-    A: np.ndarray,
-    P: np.ndarray,
-    candidate: float,
-    raw: float,
-    solver: str,
-    reference: float,
-    solves: int,
-) -> LMIRate:
+def _verified(run: _Run, A: np.ndarray, P: np.ndarray, candidate: float, raw: float) -> LMIRate:
     rate, lam, tol = verify_quadratic_rate(A, P, candidate)
     if not np.isfinite(rate) or rate <= 0:
-        return _result(
-            "unknown",
-            method,
-            start,
-            P,
-            solver,
-            raw,
-            reference,
-            solves,
+        return run.result(
+            Status.UNKNOWN,
             f"the solver's answer did not pass the numpy check (largest eigenvalue {lam:.3g}, "
             f"margin {tol:.3g})",
+            raw=raw,
             lam=lam,
             tol=tol,
         )
-    return _result(
-        "certified",
-        method,
-        start,
-        P,
-        solver,
-        raw,
-        reference,
-        solves,
+    return run.result(
+        Status.CERTIFIED,
         f"A^T P + P A + rate P has largest eigenvalue {lam:.3g} <= -{tol:.3g} (rounding "
-        f"margin); closed-form reference {reference:.6g}, gap {reference - rate:.3g}",
+        f"margin); closed-form reference {run.reference:.6g}, gap {run.reference - rate:.3g}",
+        P=P,
+        raw=raw,
         rate=rate,
         lam=lam,
         tol=tol,
     )
 
 
-def _result(
-    status: str,
-    method: str,
-    start: float,
-    P: np.ndarray | None,
-    solver: str,
-    raw: float,
-    reference: float,
-    solves: int,
-    message: str,
-    *,
-    rate: float = float("nan"),
-    lam: float = float("nan"),
-    tol: float = float("nan"),
-) -> LMIRate:
-    return LMIRate(
-        status=status,
-        method=method,
-        seconds=time.perf_counter() - start,
-        rate=float(rate),
-        P=None if P is None or status != "certified" else torch.from_numpy(np.array(P)),
-        solver=solver,
-        solver_rate=float(raw),
-        reference_rate=float(reference),
-        max_eigenvalue=float(lam),
-        margin=float(tol),
-        n_solves=solves,
-        message=message,
-    )
+@dataclasses.dataclass
+class _Run:
+    """What every :class:`LMIRate` of one call shares."""
+
+    method: str
+    start: float
+    solver: str
+    reference: float = float("nan")
+    solves: int = 0
+
+    def result(
+        self,
+        status: Status,
+        message: str,
+        *,
+        P: np.ndarray | None = None,
+        raw: float = float("nan"),
+        rate: float = float("nan"),
+        lam: float = float("nan"),
+        tol: float = float("nan"),
+    ) -> LMIRate:
+        return LMIRate(
+            status=status,
+            method=self.method,
+            seconds=time.perf_counter() - self.start,
+            rate=float(rate),
+            P=None if P is None else torch.from_numpy(np.array(P)),
+            solver=self.solver,
+            solver_rate=float(raw),
+            reference_rate=float(self.reference),
+            max_eigenvalue=float(lam),
+            margin=float(tol),
+            n_solves=self.solves,
+            message=message,
+        )

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from reference_systems import closed_form_rate, random_hurwitz, random_spd, random_unstable
 
 import lyactrl
-from lyactrl.verify import verify_quadratic_rate
+from lyactrl._results import Status
+from lyactrl.sdp import verify_quadratic_rate
 
 
 def _lmi_max_eig(A: np.ndarray, P: np.ndarray, rate: float) -> float:
@@ -94,6 +95,7 @@ def test_result_to_dict_is_json() -> None:
     d = res.to_dict()
     json.dumps(d)
     assert d["status"] == "certified" and d["method"] == "lmi-bisection" and d["seconds"] > 0
+    assert res.status is Status.CERTIFIED and d["message"] == res.message
     assert "certified" in str(res)
 
 

@@ -10,6 +10,7 @@ import torch
 from reference_systems import cubic_1d, fossil_poly2, reversed_van_der_pol
 
 import lyactrl
+from lyactrl._results import Status
 
 
 def _gen() -> torch.Generator:
@@ -30,14 +31,17 @@ def test_poly2_certificate_holds_on_samples(degree: int) -> None:
     check = lyactrl.check_sampled(cond, box, n_samples=20_000, generator=_gen())
     assert check.holds, str(check)
     assert res.min_gram_eigenvalue >= -1e-6 and res.equality_residual <= 1e-6
-    json.dumps(res.to_dict())
+    assert res.status is Status.FEASIBLE and res.solver == "clarabel" and res.seconds > 0
+    d = res.to_dict()
+    json.dumps(d)
+    assert d["status"] == "feasible" and d["V"] == res.expression and d["method"] == "sos"
 
 
 def test_unstable_polynomial_system_is_infeasible() -> None:
     unstable = lyactrl.SymbolicSystem(["x + y**3", "-y"], "x, y")
     for degree in (2, 4):
         res = lyactrl.sos_lyapunov(unstable, degree=degree)
-        assert res.status == "infeasible" and res.V is None and "degree" in res.message
+        assert res.status is Status.INFEASIBLE and res.V is None and "degree" in res.message
 
 
 def test_local_only_system_needs_the_s_procedure() -> None:

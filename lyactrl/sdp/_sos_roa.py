@@ -1,13 +1,12 @@
 """Enlarging a certified sublevel set by alternating SOS programs (V-s iteration).
 
-Solver-accurate, not a proof (see :mod:`lyactrl.lyapunov._sos`).
+Solver-accurate, not a proof (see :func:`lyactrl.sdp.sos_lyapunov`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-import warnings
 from typing import Any
 
 import numpy as np
@@ -15,8 +14,12 @@ import torch
 
 from .._api import checked_kwargs
 from .._errors import InvalidArgumentError, NotHurwitzError
+from .._results import Status
 from .._tensors import as_positive, positive_int, to_numpy
-from ._polynomials import monomials, multiply_map
+from ..lyapunov import Quadratic
+from ..regions import Box
+from ._polynomials import evaluate_monomials, monomials, multiply_map
+from ._solve import SOLVERS, solve_problem
 from ._sos import _CHECK_TOL, SOSResult, _check_degree, _result, _Setup
 from ._sos_level import _Level, _level_result, _positivity_margin
 
@@ -46,17 +49,11 @@ def _v_step(
     objective = cp.Minimize(cp.sum(frontier @ cV) / frontier.shape[0])
     problem = cp.Problem(objective, [Q - epsilon * E >> 0, R >> 0, p == cR])
     # V is only a proposal, re-certified by the next level step: an inaccurate solution will
-    # do, and SCS (first order) is tried when the interior-point solver stalls
-    for solver in dict.fromkeys([setup.solver, "scs"]):
-        try:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-                problem.solve(solver=solver.upper())
-        except setup.cp.SolverError:
-            continue
-        if problem.status in ("optimal", "optimal_inaccurate") and cV.value is not None:
-            return np.asarray(cV.value, dtype=np.float64)
-    return None
+    # do, and the other solvers (SCS, first order) are tried when the chosen one stalls
+    order = (setup.solver, *SOLVERS)
+    if not solve_problem(problem, order, accept_inaccurate=True).solved:
+        return None
+    return np.asarray(cV.value, dtype=np.float64)
 
 
 @checked_kwargs
@@ -120,14 +117,35 @@ def sos_roa(
     >>> import lyactrl
     >>> sys = lyactrl.SymbolicSystem(["-x + x**3"], "x")
     >>> res = lyactrl.sos_roa(sys, lyactrl.Box([-2.0], [2.0]), degree=2, iterations=1)
-    >>> res.status, res.level > 0
+    >>> str(res.status), res.level > 0
     ('feasible', True)
     """
-    from ..regions import Box  # lazy: regions sit above this layer
-    from ._polynomials import evaluate_monomials
-    from ._quadratic import Quadratic
-
     start = time.perf_counter()
+    setup = _roa_setup(system, domain, solver)
+    degree = _check_degree(degree)
+    run = _VsIteration(
+        setup,
+        domain,
+        start,
+        degree=degree,
+        rate=as_positive(rate, name="rate", allow_zero=True),
+        epsilon=as_positive(epsilon, name="epsilon"),
+        multiplier_degree=degree if multiplier_degree is None else multiplier_degree,
+        rtol=as_positive(rtol, name="rtol"),
+    )
+    iterations = positive_int(iterations, "iterations") if iterations else 0
+    try:
+        vpoly = _linearisation_poly(system, setup.scale)
+    except NotHurwitzError as exc:
+        return run.failure(str(exc))
+    best = run.run(vpoly, iterations)
+    if best is None:
+        return run.failure("no level was certified for the linearisation's quadratic V")
+    return dataclasses.replace(best, seconds=time.perf_counter() - start, n_solves=run.solves)
+
+
+def _roa_setup(system: Any, domain: Any, solver: str) -> _Setup:
+    """The setup in coordinates scaled by the half-widths of ``domain`` around ``x_eq``."""
     _Setup(system, solver)  # validates the system and the solver
     if not isinstance(domain, Box) or domain.n_states != system.n_states:
         raise InvalidArgumentError(
@@ -135,58 +153,90 @@ def sos_roa(
         )
     x_eq = to_numpy(system.x_eq)
     lo, hi = domain.lo.numpy() - x_eq, domain.hi.numpy() - x_eq
-    width = np.maximum(np.abs(lo), np.abs(hi))
-    setup = _Setup(system, solver, scale=width)
-    degree = _check_degree(degree)
-    rate = as_positive(rate, name="rate", allow_zero=True)
-    epsilon = as_positive(epsilon, name="epsilon")
-    iterations = positive_int(iterations, "iterations") if iterations else 0
-    rtol = as_positive(rtol, name="rtol")
-    if multiplier_degree is None:
-        multiplier_degree = degree
-    multiplier_degree = int(_check_degree(multiplier_degree + 2) - 2)
-    try:
-        P = to_numpy(Quadratic.from_linearization(system).P)
-    except NotHurwitzError as exc:
-        return _result(
-            "infeasible",
-            "sos-roa",
-            start,
-            degree=degree,
-            rate=rate,
-            epsilon=epsilon,
-            solver=solver,
-            n_solves=0,
-            message=str(exc),
-        )
-    n = setup.n
+    return _Setup(system, solver, scale=np.maximum(np.abs(lo), np.abs(hi)))
+
+
+def _linearisation_poly(system: Any, width: np.ndarray) -> dict:
+    """The linearisation's quadratic ``V`` in the internal (scaled) coordinates."""
+    P = to_numpy(Quadratic.from_linearization(system).P)
+    n = P.shape[0]
     vpoly: dict = {}
     for i in range(n):
         for j in range(n):
             m = tuple((k == i) + (k == j) for k in range(n))
             vpoly[m] = vpoly.get(m, 0.0) + float(P[i, j] * width[i] * width[j])
-    grid = domain.sample(4096, generator=torch.Generator().manual_seed(0))
-    inner = (grid.numpy() - x_eq) / width  # the samples in the internal coordinates
-    best, extra, covered, stalled = None, 0, -1.0, 0
-    for it in range(iterations + 1):
-        level = _Level(setup, vpoly, degree, rate, epsilon, multiplier_degree)
-        outcome = level.search(rtol, 60)
-        if level.best is None:
-            break
-        V = setup.candidate(setup.vector(vpoly, level.index), level.index)
-        extra += level.n_solves + 1
-        share = float((V(grid) <= level.best[0]).double().mean())
-        # a V-step may be solved inaccurately: V must be SOS-positive definite to count
-        positive = _positivity_margin(setup, vpoly) > _CHECK_TOL * max(map(abs, vpoly.values()))
-        if share > covered and positive:
-            best = _level_result(level, outcome, "sos-roa", start, V, degree, extra)
-            covered, stalled = share, 0
-        else:
-            stalled += 1  # keep the best V; give up after three steps without progress
-            if stalled == 3:
+    return vpoly
+
+
+class _VsIteration:
+    """The alternation of level steps (:class:`_Level`) and V-steps (:func:`_v_step`)."""
+
+    def __init__(
+        self,
+        setup: _Setup,
+        domain: Any,
+        start: float,
+        *,
+        degree: int,
+        rate: float,
+        epsilon: float,
+        multiplier_degree: int,
+        rtol: float,
+    ) -> None:
+        self.setup, self.start, self.degree = setup, start, degree
+        self.rate, self.epsilon, self.rtol = rate, epsilon, rtol
+        self.multiplier_degree = int(_check_degree(multiplier_degree + 2) - 2)
+        self.grid = domain.sample(4096, generator=torch.Generator().manual_seed(0))
+        # the samples in the internal coordinates
+        self.inner = (self.grid.numpy() - setup.x_eq) / setup.scale
+        self.solves = 0
+
+    def failure(self, message: str) -> SOSResult:
+        """An ``infeasible`` result: no certified level."""
+        return _result(
+            Status.INFEASIBLE,
+            "sos-roa",
+            self.start,
+            degree=self.degree,
+            rate=self.rate,
+            epsilon=self.epsilon,
+            solver=self.setup.solver,
+            n_solves=self.solves,
+            message=message,
+        )
+
+    def run(self, vpoly: dict, iterations: int) -> SOSResult | None:
+        """The level result of the ``V`` whose certified set covers most samples."""
+        setup = self.setup
+        best, covered, stalled = None, -1.0, 0
+        for it in range(iterations + 1):
+            level = _Level(
+                setup, vpoly, self.degree, self.rate, self.epsilon, self.multiplier_degree
+            )
+            outcome = level.search(self.rtol, 60)
+            if level.best is None:
                 break
-        if it == iterations or outcome == "unbounded":
-            break
+            V = setup.candidate(setup.vector(vpoly, level.index), level.index)
+            self.solves += level.n_solves + 1
+            share = float((V(self.grid) <= level.best[0]).double().mean())
+            # a V-step may be solved inaccurately: V must be SOS-positive definite to count
+            margin = _positivity_margin(setup, vpoly)
+            if share > covered and margin > _CHECK_TOL * max(map(abs, vpoly.values())):
+                best = _level_result(level, outcome, "sos-roa", self.start, V, self.degree)
+                covered, stalled = share, 0
+            else:
+                stalled += 1  # keep the best V; give up after three steps without progress
+                if stalled == 3:
+                    break
+            if it == iterations or outcome == "unbounded":
+                break
+            vpoly = self.propose(level, vpoly)
+            if vpoly is None:
+                break
+        return best
+
+    def propose(self, level: _Level, vpoly: dict) -> dict | None:
+        """The next ``V`` (coefficients), or ``None`` when there is none to try."""
         # a multiplier away from the boundary: re-solve at 95 % of the level, so that V / c
         # with this s is strictly feasible for the V-step
         c = 0.95 * level.best[0]
@@ -194,27 +244,15 @@ def sos_roa(
             s_coefs = np.asarray(level.cS.value, dtype=np.float64)
         else:
             c, s_coefs = level.best[0], level.best[3]
-        phi = evaluate_monomials(inner, level.index)
-        v_old = phi @ setup.vector(vpoly, level.index) / c
+        phi = evaluate_monomials(self.inner, level.index)
+        v_old = phi @ self.setup.vector(vpoly, level.index) / c
         outside = np.flatnonzero(v_old > 1.0)
         if outside.size == 0:
-            break  # the set already holds every sample
+            return None  # the set already holds every sample
         near = outside[np.argsort(v_old[outside])[: max(16, int(_FRONTIER * v_old.size))]]
-        new = _v_step(setup, level, s_coefs, phi[near], degree, epsilon / max(c, 1.0))
-        extra += 1
+        eps = self.epsilon / max(c, 1.0)
+        new = _v_step(self.setup, level, s_coefs, phi[near], self.degree, eps)
+        self.solves += 1
         if new is None:
-            break
-        vpoly = {m: float(v) for m, v in zip(level.index.monomials, new, strict=True) if v != 0.0}
-    if best is None:
-        return _result(
-            "infeasible",
-            "sos-roa",
-            start,
-            degree=degree,
-            rate=rate,
-            epsilon=epsilon,
-            solver=solver,
-            n_solves=extra,
-            message="no level was certified for the linearisation's quadratic V",
-        )
-    return dataclasses.replace(best, seconds=time.perf_counter() - start, n_solves=extra)
+            return None
+        return {m: float(v) for m, v in zip(level.index.monomials, new, strict=True) if v != 0.0}

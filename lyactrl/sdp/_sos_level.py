@@ -1,6 +1,6 @@
 """The S-procedure level of a fixed polynomial ``V``: the largest certified ``{V <= c}``.
 
-Solver-accurate, not a proof (see :mod:`lyactrl.lyapunov._sos`).
+Solver-accurate, not a proof (see :func:`lyactrl.sdp.sos_lyapunov`).
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ import numpy as np
 
 from .._api import checked_kwargs
 from .._errors import InvalidArgumentError, InvalidValueError
+from .._results import Status
 from .._tensors import as_positive, positive_int
+from ..lyapunov import SymbolicCandidate
 from ._polynomials import MonomialIndex, lie_derivative_map, monomials, multiply_map
 from ._sos import _CHECK_TOL, SOSResult, _check_degree, _min_eig, _result, _Setup
-from ._symbolic import SymbolicCandidate
 
 __all__ = ["sos_level"]
 
@@ -57,7 +58,7 @@ class _Level:
     def feasible(self, c: float) -> bool:
         self.c.value = c
         self.n_solves += 1
-        ok = self.setup.solve(self.problem) == "optimal"
+        ok = self.setup.solve(self.problem).solved
         if ok and (self.best is None or c > self.best[0]):
             lam = _min_eig(self.S.value, self.R.value)
             scale = max(1.0, float(np.abs(self.cS.value).max()))
@@ -123,7 +124,7 @@ def _level_result(
         n_solves=level.n_solves + extra,
     )
     if level.best is None:
-        status = "infeasible" if outcome == "infeasible" else "unknown"
+        status = Status.INFEASIBLE if outcome == "infeasible" else Status.UNKNOWN
         return _result(
             status,
             method,
@@ -142,7 +143,7 @@ def _level_result(
         else "largest level by bisection (rtol on c)"
     )
     return _result(
-        "feasible",
+        Status.FEASIBLE,
         method,
         start,
         V=V,
@@ -202,7 +203,7 @@ def sos_level(
     >>> sys = lyactrl.SymbolicSystem(["-x + x**3"], "x")
     >>> V = lyactrl.SymbolicCandidate("x**2", "x", x_eq=[0.0])
     >>> res = lyactrl.sos_level(sys, V, rate=0.5)
-    >>> res.status, round(res.level, 2)   # 2 x (-x + x^3) + 0.5 x^2 <= 0 iff x^2 <= 0.75
+    >>> str(res.status), round(res.level, 2)   # 2 x (-x + x^3) + 0.5 x^2 <= 0 iff x^2 <= 0.75
     ('feasible', 0.75)
     """
     start = time.perf_counter()
@@ -216,7 +217,7 @@ def sos_level(
     deg = max(sum(m) for m in vpoly)
     if not margin > _CHECK_TOL * max(abs(c) for c in vpoly.values()):
         return _result(
-            "unknown",
+            Status.UNKNOWN,
             "sos-level",
             start,
             V=V,
@@ -245,6 +246,6 @@ def _positivity_margin(setup: _Setup, vpoly: dict) -> float:
     bound = max(abs(c) for c in vpoly.values()) / float(np.min(setup.scale) ** 2)
     cons = [G >> 0, setup.vector(vpoly, index) - lam * setup.squared_norm(index) == cG]
     problem = cp.Problem(cp.Maximize(lam), [*cons, lam <= bound])
-    if setup.solve(problem) != "optimal" or lam.value is None:
+    if not setup.solve(problem).solved:
         return float("nan")
     return float(lam.value)
