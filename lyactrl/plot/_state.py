@@ -303,25 +303,12 @@ def residual_heatmap(
     n = condition.n_states
     dims2, point, box = check_plane(n, region, dims, at, condition.x_eq)
     res = positive_int(resolution, "resolution")
-    mcolors = mpl_module("colors")
     fig, ax = target_axes(ax, size=(6.6, 5.2))
     i, j = dims2
-    X, Y, pts = grid_points(box, dims2, point, res)
-    r = to_numpy(evaluate_chunked(condition.evaluate, pts)).reshape(X.shape)
+    grid = grid_points(box, dims2, point, res)
+    finite = _residual_map(fig, ax, condition, region, grid)
     if not isinstance(region, Box):
-        r = np.where(to_numpy(region.contains(pts)).reshape(X.shape), r, np.nan)
-    finite = r[np.isfinite(r)]
-    if finite.size == 0:
-        raise InvalidValueError("region: no grid point of the window lies in the region")
-    scale = max(float(np.abs(finite).max()), 1e-12)
-    lo, hi = min(float(finite.min()), -1e-3 * scale), max(float(finite.max()), 1e-3 * scale)
-    norm = mcolors.TwoSlopeNorm(vmin=lo, vcenter=0.0, vmax=hi)
-    mesh = ax.pcolormesh(X, Y, r, cmap="RdBu_r", norm=norm, shading="auto", rasterized=True)
-    if float(finite.min()) < 0.0 < float(finite.max()):
-        ax.contour(X, Y, r, levels=[0.0], colors="k", linewidths=1.5)
-    if not isinstance(region, Box):
-        outline_region(ax, region, dims2, (X, Y, pts))
-    _colorbar(fig, ax, mesh, condition, lo, hi)
+        outline_region(ax, region, dims2, grid)
     cx = counterexample_states(counterexamples, n)
     if cx is not None:
         ax.plot(cx[:, i], cx[:, j], "x", color="k", ms=8, mew=2.0, label="counterexamples")
@@ -352,3 +339,25 @@ def _colorbar(
     cbar.set_ticks(np.unique(np.concatenate([np.linspace(lo, 0.0, 5), np.linspace(0.0, hi, 5)])))
     cbar.ax.yaxis.set_major_formatter(mpl_module("ticker").FormatStrFormatter("%.3g"))
     cbar.set_label(label)
+
+
+def _residual_map(
+    fig: Any, ax: Any, condition: AbstractCondition, region: AbstractRegion, grid: Any
+) -> np.ndarray:
+    """The residual on the grid in diverging colours, its zero contour and colourbar; returns
+    the finite residuals (grid points in the region)."""
+    X, Y, pts = grid
+    r = to_numpy(evaluate_chunked(condition.evaluate, pts)).reshape(X.shape)
+    if not isinstance(region, Box):
+        r = np.where(to_numpy(region.contains(pts)).reshape(X.shape), r, np.nan)
+    finite = r[np.isfinite(r)]
+    if finite.size == 0:
+        raise InvalidValueError("region: no grid point of the window lies in the region")
+    scale = max(float(np.abs(finite).max()), 1e-12)
+    lo, hi = min(float(finite.min()), -1e-3 * scale), max(float(finite.max()), 1e-3 * scale)
+    norm = mpl_module("colors").TwoSlopeNorm(vmin=lo, vcenter=0.0, vmax=hi)
+    mesh = ax.pcolormesh(X, Y, r, cmap="RdBu_r", norm=norm, shading="auto", rasterized=True)
+    if float(finite.min()) < 0.0 < float(finite.max()):
+        ax.contour(X, Y, r, levels=[0.0], colors="k", linewidths=1.5)
+    _colorbar(fig, ax, mesh, condition, lo, hi)
+    return finite
