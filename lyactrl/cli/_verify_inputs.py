@@ -8,6 +8,7 @@ import dataclasses
 from typing import Any
 
 from .._errors import InvalidArgumentError, InvalidValueError
+from .._tensors import positive_int
 from ._load import call_factory, load_attr, user_code
 
 __all__ = [
@@ -125,8 +126,8 @@ def _neural(args: argparse.Namespace, system: Any, region: Any) -> Candidate:
         system,
         region,
         rate=rate,
-        steps=args.neural_steps,
-        grid=args.neural_grid,
+        steps=positive_int(args.neural_steps, "--neural-steps"),
+        grid=positive_int(args.neural_grid, "--neural-grid"),
         certify=False,  # lyactrl verify checks V itself, with --method
         seed=args.seed,
     )
