@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine  # noqa: E402
 
-from lyactrl._cli_train import train_and_evaluate  # noqa: E402
+from lyactrl.cli._train import train_and_evaluate  # noqa: E402
 from lyactrl.data import load_dataset  # noqa: E402
 from lyactrl.train import evaluate_classifier, load_classifier  # noqa: E402
 from lyactrl.train._classifier_fit import LYANET_DEFAULTS  # noqa: E402
@@ -98,7 +98,7 @@ def step_times(dataset: str, data, repeats: int = 15) -> dict[str, float]:  # no
 
     Both rules run alternately on the same batch, so background load hits them alike.
     """
-    from lyactrl._cli_train import MODEL_DEFAULTS
+    from lyactrl.cli._train import MODEL_DEFAULTS
     from lyactrl.train import build_classifier, lyanet_loss, node_loss
     from lyactrl.train._classifier_fit import TRAIN_DEFAULTS
 

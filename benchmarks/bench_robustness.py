@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from lyactrl._cli_train import train_and_evaluate
+from lyactrl.cli._train import train_and_evaluate
 from lyactrl.data import load_dataset
 from lyactrl.robust import attack_accuracy, certified_radius, lipschitz_bound
 from lyactrl.train._classifier_fit import load_classifier

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from lyactrl.cli import EXIT_BAD_USAGE, main
+from lyactrl._results import EXIT_BAD_INPUT
+from lyactrl.cli import main
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +70,6 @@ def test_json_report(checkpoint: str, capsys: pytest.CaptureFixture[str]) -> Non
 def test_text_report_and_errors(checkpoint: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["robustness", checkpoint, "--eps", "0.1", "--n", "10", "--steps", "4"]) == 0
     assert "PGD Linf eps=0.1" in capsys.readouterr().out
-    assert main(["robustness", checkpoint + ".missing"]) == EXIT_BAD_USAGE
-    assert main(["robustness", checkpoint, "--n", "0"]) == EXIT_BAD_USAGE
-    assert main(["robustness", checkpoint, "--norm", "1"]) == EXIT_BAD_USAGE
+    assert main(["robustness", checkpoint + ".missing"]) == EXIT_BAD_INPUT
+    assert main(["robustness", checkpoint, "--n", "0"]) == EXIT_BAD_INPUT
+    assert main(["robustness", checkpoint, "--norm", "1"]) == EXIT_BAD_INPUT

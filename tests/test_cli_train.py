@@ -7,7 +7,8 @@ import json
 import pytest
 import torch
 
-from lyactrl.cli import EXIT_BAD_USAGE, main
+from lyactrl._results import EXIT_BAD_INPUT
+from lyactrl.cli import main
 from lyactrl.train import load_checkpoint, load_classifier
 
 KEYS = {
@@ -64,12 +65,12 @@ def test_train_digits_one_epoch(tmp_path, capsys, method):
 
 def test_train_bad_inputs(tmp_path, capsys):
     code = main(["train", "--dataset", "imagenet", "--method", "lyanet", "--out", str(tmp_path)])
-    assert code == EXIT_BAD_USAGE
+    assert code == EXIT_BAD_INPUT
     assert "--dataset: expected one of" in capsys.readouterr().err
     code = main(["train", "--dataset", "digits", "--method", "sgd", "--out", str(tmp_path)])
-    assert code == EXIT_BAD_USAGE and "--method" in capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT and "--method" in capsys.readouterr().err
     code = main(["train", "--dataset", "mnist", "--method", "lyanet", "--out", str(tmp_path)])
-    assert code == EXIT_BAD_USAGE and "data_dir" in capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT and "data_dir" in capsys.readouterr().err
     code = main(
         [
             "train",
@@ -84,7 +85,7 @@ def test_train_bad_inputs(tmp_path, capsys):
         ]
     )
     err = capsys.readouterr().err
-    assert code == EXIT_BAD_USAGE and "expected a directory" in err and "missing" in err
+    assert code == EXIT_BAD_INPUT and "expected a directory" in err and "missing" in err
     code = main(
         [
             "train",
@@ -98,7 +99,7 @@ def test_train_bad_inputs(tmp_path, capsys):
             "0",
         ]
     )
-    assert code == EXIT_BAD_USAGE and "--epochs" in capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT and "--epochs" in capsys.readouterr().err
 
 
 def test_resume_picks_up_the_checkpoint(tmp_path, capsys):

@@ -136,3 +136,130 @@ def test_plots_are_written(tmp_path, capsys):
     assert code == 0
     assert (tmp_path / "phase_portrait.png").stat().st_size > 10_000
     assert (tmp_path / "residual.svg").exists()
+
+
+# --- every --candidate kind: a stable system certifies (exit 0), an unstable one never does ---
+STABLE = ["--expr", "-x1, -3*x2", "--states", "x1,x2", "--box", "-1,1", "-1,1"]
+UNSTABLE = ["--expr", "x1, -x2", "--states", "x1,x2", "--box", "-1,1", "-1,1"]
+
+
+def test_quadratic_candidate_certifies_a_stable_system(capsys):
+    code = main(["verify", *STABLE, "--candidate", "quadratic", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["status"] == "certified"
+    assert report["candidate"].startswith("Quadratic")
+
+
+def test_sos_candidate_certifies_van_der_pol_on_a_small_box(capsys):
+    # the bug: --candidate sos read a `candidate` field the SOS result does not have
+    code = main(["verify", *VDP, "--box", "-0.5,0.5", "-0.5,0.5", "--candidate", "sos", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["status"] == "certified"
+    assert report["candidate"].startswith("SymbolicCandidate") and "x1**4" in report["candidate"]
+    assert report["rate"] == 0.1
+
+
+def test_sos_candidate_of_an_unstable_system_is_unknown_exit_2(capsys):
+    code = main(["verify", *UNSTABLE, "--candidate", "sos", "--json"])
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert code == 2 and report["status"] == "unknown"
+    assert "no SOS Lyapunov function of degree 4" in report["message"]
+    assert "Traceback" not in captured.err
+
+
+def test_neural_candidate_with_a_tiny_budget_certifies_a_stable_system(capsys):
+    argv = ["verify", *STABLE, "--candidate", "neural", "--neural-steps", "100"]
+    code = main([*argv, "--neural-grid", "20", "--method", "roa", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["status"] == "certified" and report["level"] > 0
+    assert report["candidate"].startswith("NeuralLyapunov") and report["rate"] == 0.01
+
+
+def test_neural_candidate_of_an_unstable_system_never_exits_0(capsys):
+    argv = ["verify", *UNSTABLE, "--candidate", "neural", "--neural-steps", "20"]
+    code = main([*argv, "--neural-grid", "10", "--method", "roa"])
+    err = capsys.readouterr().err
+    assert code == 3 and "error: domain" in err and "Traceback" not in err
+
+
+@pytest.fixture
+def identity_v(tmp_path):
+    f = tmp_path / "myv.py"
+    f.write_text("import lyactrl\nV = lyactrl.Quadratic([[1.0, 0.0], [0.0, 1.0]])\n")
+    return f"{f}:V"
+
+
+def test_file_candidate_certifies_a_stable_system(identity_v, capsys):
+    # grad V . f = -2 x1^2 - 6 x2^2 <= -2 V: certified at the default rate 0.1
+    code = main(["verify", *STABLE, "--candidate", identity_v, "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["status"] == "certified" and report["rate"] == 0.1
+
+
+def test_file_candidate_of_an_unstable_system_is_falsified_exit_1(identity_v, capsys):
+    # at (1, 0): grad V . f + 0.1 V = 2 + 0.1 > 0
+    code = main(["verify", *UNSTABLE, "--candidate", identity_v, "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1 and report["status"] == "falsified" and report["counterexample_residual"] > 0
+
+
+def test_file_candidate_factory_is_called(tmp_path, capsys):
+    f = tmp_path / "make_v.py"
+    f.write_text(
+        "import lyactrl\ndef make():\n    return lyactrl.Quadratic([[1.0, 0.0], [0.0, 1.0]])\n"
+    )
+    assert main(["verify", *STABLE, "--candidate", f"{f}:make"]) == 0
+
+
+# --- errors of the user's own code are bad input (exit 3, no traceback) ---------------------
+def _err(argv, capsys):
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 3 and "Traceback" not in err
+    return err
+
+
+def test_a_t_x_module_called_with_one_argument_is_bad_input_with_a_hint(tmp_path, capsys):
+    f = tmp_path / "tx.py"
+    f.write_text(
+        "import torch\nclass F(torch.nn.Module):\n    def forward(self, t, x):\n"
+        "        return -x\nmodel = F()\n"
+    )
+    err = _err(["verify", f"{f}:model", "--n-states", "2", "--box", "-1,1", "-1,1"], capsys)
+    assert "error: SYSTEM" in err and "raised TypeError" in err and "--inputs t,x" in err
+    argv = ["verify", f"{f}:model", "--n-states", "2", "--inputs", "t,x", "--box", "-1,1", "-1,1"]
+    assert main([*argv, "--method", "sampled", "--samples", "1000"]) == 0
+
+
+def test_errors_in_a_user_file_are_bad_input(tmp_path, capsys):
+    f = tmp_path / "broken.py"
+    f.write_text("raise ValueError('my setup is broken')\n")
+    err = _err(["verify", f"{f}:system", "--box", "-1,1", "-1,1"], capsys)
+    assert "raised ValueError: my setup is broken" in err
+
+
+def test_late_errors_of_a_user_model_are_bad_input_naming_the_file(tmp_path, capsys):
+    f = tmp_path / "big.py"
+    f.write_text(
+        "import torch\nclass F(torch.nn.Module):\n    def forward(self, x):\n"
+        "        if x.shape[0] > 100:\n            raise ValueError('batch too large')\n"
+        "        return -x\nmodel = F()\n"
+    )
+    argv = ["verify", f"{f}:model", "--n-states", "2", "--box", "-1,1", "-1,1"]
+    err = _err([*argv, "--method", "sampled", "--samples", "1000"], capsys)
+    assert "big.py, line 5: ValueError: batch too large" in err
+
+
+def test_a_plain_function_is_not_a_candidate(tmp_path, capsys):
+    f = tmp_path / "fv.py"
+    f.write_text("def V(x):\n    return (x**2).sum(1)\n")
+    err = _err(["verify", *STABLE, "--candidate", f"{f}:V"], capsys)
+    assert "--candidate: expected a lyactrl candidate" in err and "received function" in err
+
+
+def test_help_documents_the_exit_codes(capsys):
+    assert main(["verify", "--help"]) == 0
+    out = capsys.readouterr().out
+    for line in ("0  certified", "1  falsified", "2  unknown", "3  bad input"):
+        assert line in out

@@ -15,7 +15,7 @@ import torch
 
 import lyactrl
 from lyactrl import plot
-from lyactrl._plot_lyanet import train_toy
+from lyactrl.train.lyanet import train_toy
 
 OUT = Path(__file__).resolve().parent
 

@@ -6,13 +6,13 @@ pile up in pyplot's registry and need no display; matplotlib is imported only wh
 here is called (``import lyactrl`` does not import it).
 """
 
-from ._plot_base import save_figure as save_figure
-from ._plot_curves import accuracy_vs_steps as accuracy_vs_steps
-from ._plot_curves import decay_plot as decay_plot
-from ._plot_curves import robustness_curves as robustness_curves
-from ._plot_lyanet import lyanet_toy_figure as lyanet_toy_figure
-from ._plot_state import phase_portrait as phase_portrait
-from ._plot_state import residual_heatmap as residual_heatmap
+from ._base import save_figure as save_figure
+from ._curves import accuracy_vs_steps as accuracy_vs_steps
+from ._curves import decay_plot as decay_plot
+from ._curves import robustness_curves as robustness_curves
+from ._lyanet import lyanet_toy_figure as lyanet_toy_figure
+from ._state import phase_portrait as phase_portrait
+from ._state import residual_heatmap as residual_heatmap
 
 __all__ = [
     "phase_portrait",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
 __all__ = ["add_parser", "run", "robustness_report"]
@@ -50,14 +49,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     return p
 
 
-def robustness_report(args: argparse.Namespace) -> dict[str, Any]:
-    """What ``lyactrl robustness`` computes, as a JSON-ready dict."""
-    import torch
-
-    from ._errors import InvalidValueError
-    from .data import load_dataset
-    from .robust import attack_accuracy, certified_radius
-    from .train._classifier_fit import load_classifier
+def _load(args: argparse.Namespace) -> tuple[Any, str, Any]:
+    """The classifier of the checkpoint, its data set's name and that data set."""
+    from .._errors import InvalidValueError
+    from ..data import load_dataset
+    from ..train import load_classifier
 
     model, _ = load_classifier(args.checkpoint)
     shape = tuple(model.config.get("input_shape", ()))
@@ -71,7 +67,16 @@ def robustness_report(args: argparse.Namespace) -> dict[str, Any]:
             "--n, --steps, --restarts, --solver-steps: expected positive ints, received "
             f"{args.n}, {args.steps}, {args.restarts}, {args.solver_steps}"
         )
-    data = load_dataset(dataset, data_dir=args.data_dir, seed=0)
+    return model, dataset, load_dataset(dataset, data_dir=args.data_dir, seed=0)
+
+
+def robustness_report(args: argparse.Namespace) -> dict[str, Any]:
+    """What ``lyactrl robustness`` computes, as a JSON-ready dict."""
+    import torch
+
+    from ..robust import attack_accuracy
+
+    model, dataset, data = _load(args)
     x, y = data.x_test[: args.n], data.y_test[: args.n]
     solver = (
         f"rk4, {args.solver_steps} steps"
@@ -107,49 +112,43 @@ def robustness_report(args: argparse.Namespace) -> dict[str, Any]:
             )
             report["attacks"].append(r.to_dict())
     if args.radius:
-        cr = certified_radius(
-            model, x, y, norm=args.norm, certify_premise=args.certify_premise, generator=g
-        )
-        rad = torch.maximum(cr.radius, cr.radius_trajectory)
-        radii = args.radii or sorted(
-            {
-                float(q)
-                for q in torch.quantile(
-                    rad, torch.tensor([0.25, 0.5, 0.75], dtype=rad.dtype)
-                ).tolist()
-            }
-        )
-        ordered = torch.sort(torch.where(cr.correct, rad, -1.0), descending=True).values
-        half = int((x.shape[0] + 1) // 2) - 1
-        report["certified"] = {
-            "norm": args.norm,
-            "certified_accuracy": {
-                f"{r:.6g}": float(((rad >= r) & cr.correct).double().mean()) for r in radii
-            },
-            "median_radius": float(rad.median()),
-            "largest_radius_with_half_certified": max(float(ordered[half]), 0.0)
-            if float(ordered[half]) >= 0
-            else None,
-            "premise_counts": {p: cr.premise.count(p) for p in ("certified", "sampled", "none")},
-            "statement": "radius = max of the Lyapunov radius and the trajectory-tube radius; "
-            "'sampled' premises are statistical (rate observed on samples), 'certified' ones "
-            "proved by lyactrl.certify; the nominal trajectory is integrated numerically "
-            f"({cr.trajectory_solver})",
-            "sensitivity": cr.sensitivity,
-            "seconds": cr.seconds,
-        }
+        report["certified"] = _certified(args, model, x, y, g)
     return report
 
 
-def run(args: argparse.Namespace) -> int:
-    from ._errors import LyactrlError
-    from .cli import EXIT_BAD_USAGE
+def _certified(args: argparse.Namespace, model: Any, x: Any, y: Any, g: Any) -> dict[str, Any]:
+    """Certified radii of the test examples and the certified accuracy at given radii."""
+    import torch
 
-    try:
-        report = robustness_report(args)
-    except LyactrlError as exc:
-        print(f"lyactrl robustness: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_USAGE
+    from ..robust import certified_radius
+
+    cr = certified_radius(
+        model, x, y, norm=args.norm, certify_premise=args.certify_premise, generator=g
+    )
+    rad = torch.maximum(cr.radius, cr.radius_trajectory)
+    quartiles = torch.quantile(rad, torch.tensor([0.25, 0.5, 0.75], dtype=rad.dtype))
+    radii = args.radii or sorted({float(q) for q in quartiles.tolist()})
+    ordered = torch.sort(torch.where(cr.correct, rad, -1.0), descending=True).values
+    half = float(ordered[int((x.shape[0] + 1) // 2) - 1])
+    return {
+        "norm": args.norm,
+        "certified_accuracy": {
+            f"{r:.6g}": float(((rad >= r) & cr.correct).double().mean()) for r in radii
+        },
+        "median_radius": float(rad.median()),
+        "largest_radius_with_half_certified": max(half, 0.0) if half >= 0 else None,
+        "premise_counts": {p: cr.premise.count(p) for p in ("certified", "sampled", "none")},
+        "statement": "radius = max of the Lyapunov radius and the trajectory-tube radius; "
+        "'sampled' premises are statistical (rate observed on samples), 'certified' ones "
+        "proved by lyactrl.certify; the nominal trajectory is integrated numerically "
+        f"({cr.trajectory_solver})",
+        "sensitivity": cr.sensitivity,
+        "seconds": cr.seconds,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    report = robustness_report(args)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0

@@ -1,4 +1,4 @@
-"""The embedded end-to-end example behind ``lyactrl demo``.
+"""``lyactrl demo``: the embedded end-to-end example.
 
 Reversed Van der Pol (mu = 1), ``x1' = -x2, x2' = x1 - mu (1 - x1^2) x2``: its origin is
 stable, its region of attraction is bounded by an unstable limit cycle. The demo builds the
@@ -12,15 +12,17 @@ small LyaNet classifier on scikit-learn's digits with the sampled Lyapunov loss 
 
 from __future__ import annotations
 
+import argparse
+import json
 import time
 from typing import Any
 
 import torch
 
-from ._api import checked_kwargs
+from .._api import checked_kwargs
 from ._report import Report
 
-__all__ = ["run_demo", "reversed_van_der_pol"]
+__all__ = ["add_parser", "run", "run_demo", "reversed_van_der_pol"]
 
 
 def reversed_van_der_pol(mu: float = 1.0) -> Any:
@@ -28,11 +30,11 @@ def reversed_van_der_pol(mu: float = 1.0) -> Any:
 
     Examples
     --------
-    >>> from lyactrl.demo import reversed_van_der_pol
+    >>> from lyactrl.cli._demo import reversed_van_der_pol
     >>> reversed_van_der_pol().n_states
     2
     """
-    from .systems import SymbolicSystem
+    from ..systems import SymbolicSystem
 
     return SymbolicSystem(["-x2", "x1 - mu*(1 - x1**2)*x2"], "x1, x2", parameters={"mu": float(mu)})
 
@@ -52,27 +54,29 @@ def run_demo(*, seed: int = 0, n_samples: int = 200_000, lyanet: bool = True) ->
 
     Examples
     --------
-    >>> from lyactrl.demo import run_demo
+    >>> from lyactrl.cli._demo import run_demo
     >>> report = run_demo(n_samples=20_000, lyanet=False)
     >>> report.to_dict()["Sampled check on a small box"]["status"]
     'holds_on_samples'
     >>> report.to_dict()["Certified region of attraction"]["status"]
     'certified'
     """
-    from . import (
-        Box,
-        ExponentialStability,
-        Quadratic,
-        best_quadratic_rate,
-        check_sampled,
-        falsify,
-        linearize,
-        region_of_attraction,
-    )
-
     t0 = time.perf_counter()
     gen = torch.Generator().manual_seed(seed)
     report = Report()
+    system, V, rate = _system_section(report)
+    domain = _check_sections(report, system, V, rate, n_samples=n_samples, generator=gen)
+    _roa_section(report, system, V, domain, rate)
+    if lyanet:
+        _lyanet_section(report, seed)
+    report.add("Total", seconds=time.perf_counter() - t0)
+    return report
+
+
+def _system_section(report: Report) -> tuple[Any, Any, float]:
+    """The system, its quadratic ``V`` from the linearisation and the rate to check."""
+    from .. import Quadratic, best_quadratic_rate, linearize
+
     system = reversed_van_der_pol()
     A = linearize(system)
     V = Quadratic.from_linearization(system)
@@ -88,9 +92,18 @@ def run_demo(*, seed: int = 0, n_samples: int = 200_000, lyanet: bool = True) ->
         best_linear_rate=best,
         rate=rate,
     )
+    return system, V, rate
+
+
+def _check_sections(
+    report: Report, system: Any, V: Any, rate: float, *, n_samples: int, generator: Any
+) -> Any:
+    """Sampled check on a small box (holds) and falsification on the full domain (fails)."""
+    from .. import Box, ExponentialStability, check_sampled, falsify
+
     cond = ExponentialStability(system, V, rate)
     small = Box([-0.5, -0.5], [0.5, 0.5])
-    sampled = check_sampled(cond, small, n_samples=n_samples, generator=gen)
+    sampled = check_sampled(cond, small, n_samples=n_samples, generator=generator)
     report.add(
         "Sampled check on a small box",
         region=repr(small),
@@ -101,7 +114,7 @@ def run_demo(*, seed: int = 0, n_samples: int = 200_000, lyanet: bool = True) ->
         statement=sampled.message,
     )
     domain = Box([-2.5, -3.5], [2.5, 3.5])
-    found = falsify(cond, domain, generator=gen)
+    found = falsify(cond, domain, generator=generator)
     report.add(
         "Falsification on the full domain",
         region=repr(domain),
@@ -110,6 +123,13 @@ def run_demo(*, seed: int = 0, n_samples: int = 200_000, lyanet: bool = True) ->
         residuals=found.counterexample_residuals[:3],
         seconds=found.seconds,
     )
+    return domain
+
+
+def _roa_section(report: Report, system: Any, V: Any, domain: Any, rate: float) -> None:
+    """The certified sublevel set of ``V`` in the domain, with its decay bound."""
+    from .. import region_of_attraction
+
     roa = region_of_attraction(system, V, domain, rate=rate)
     decay = roa.decay_bound
     report.add(
@@ -123,19 +143,43 @@ def run_demo(*, seed: int = 0, n_samples: int = 200_000, lyanet: bool = True) ->
         floating_point_margin=roa.fp_margin,
         seconds=roa.seconds,
     )
-    if lyanet:
-        from .train import run_lyanet_demo
 
-        net = run_lyanet_demo(seed=seed)
-        report.add(
-            "LyaNet on digits (sampled Lyapunov loss, no ODE solve in training)",
-            test_accuracy_rk4_10_steps=net["accuracy"],
-            test_accuracy_rk4_1_step=net["accuracy_rk4_1"],
-            test_accuracy_rk4_2_steps=net["accuracy_rk4_2"],
-            share_of_test_points_decaying_at_the_rate=net["decay_fraction"],
-            rate=net["rate"],
-            epochs=net["epochs"],
-            seconds=net["seconds"],
-        )
-    report.add("Total", seconds=time.perf_counter() - t0)
-    return report
+
+def _lyanet_section(report: Report, seed: int) -> None:
+    """A LyaNet classifier on digits, trained with the sampled Lyapunov loss only."""
+    from ..train import run_lyanet_demo
+
+    net = run_lyanet_demo(seed=seed)
+    report.add(
+        "LyaNet on digits (sampled Lyapunov loss, no ODE solve in training)",
+        test_accuracy_rk4_10_steps=net["accuracy"],
+        test_accuracy_rk4_1_step=net["accuracy_rk4_1"],
+        test_accuracy_rk4_2_steps=net["accuracy_rk4_2"],
+        share_of_test_points_decaying_at_the_rate=net["decay_fraction"],
+        rate=net["rate"],
+        epochs=net["epochs"],
+        seconds=net["seconds"],
+    )
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "demo",
+        help="run the embedded end-to-end example (reversed Van der Pol)",
+        description="Reversed Van der Pol (mu = 1): a quadratic V from the linearisation, a "
+        "sampled check on a small box, falsification on the full domain, a certified region "
+        "of attraction with its decay bound; then a LyaNet classifier on digits.",
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--no-lyanet", action="store_true", help="skip the LyaNet classifier part")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    report = run_demo(seed=args.seed, lyanet=not args.no_lyanet)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(report.text())
+    return 0

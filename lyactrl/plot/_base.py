@@ -1,4 +1,8 @@
-"""Plumbing shared by the figures of :mod:`lyactrl.plot`: figures, grids, labels, saving."""
+"""Plumbing shared by the figures of :mod:`lyactrl.plot`: figures, grids, labels, saving.
+
+Only :func:`save_figure` is public (re-exported by :mod:`lyactrl.plot`); the other names are
+the package's internal helpers, shared by its drawing modules.
+"""
 
 from __future__ import annotations
 
@@ -11,36 +15,57 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._api import checked_kwargs
-from ._errors import InvalidArgumentError, InvalidValueError, ShapeError
-from ._tensors import as_states, positive_int, to_numpy
-from .regions import AbstractRegion, Ball, Box, Sublevel
-from .systems import AbstractSystem, simulate
+from .._api import checked_kwargs
+from .._errors import InvalidArgumentError, InvalidValueError, ShapeError
+from .._tensors import as_states, positive_int, to_numpy
+from ..regions import AbstractRegion, Ball, Box, Sublevel
+from ..systems import AbstractSystem, simulate
 
-__all__ = ["save_figure"]
+__all__ = [
+    "save_figure",
+    "new_figure",
+    "target_axes",
+    "finish_figure",
+    "mpl_module",
+    "check_plane",
+    "grid_points",
+    "evaluate_chunked",
+    "axis_labels",
+    "outline_region",
+    "counterexample_states",
+    "initial_states",
+    "simulate_clipped",
+    "contour_levels",
+    "CERTIFIED_COLOR",
+    "COUNTER_COLOR",
+    "LEVELS_COLOR",
+    "TRAJECTORY_COLOR",
+]
 
-_CERTIFIED = "#2ca02c"
-_COUNTER = "#d62728"
-_LEVELS = "#7b3294"
-_TRAJ = "#1f77b4"
+CERTIFIED_COLOR = "#2ca02c"
+COUNTER_COLOR = "#d62728"
+LEVELS_COLOR = "#7b3294"
+TRAJECTORY_COLOR = "#1f77b4"
 
 
 # --- plumbing ------------------------------------------------------------------------------
-def _mpl(sub: str) -> Any:
+def mpl_module(sub: str) -> Any:
     """``matplotlib.<sub>``, imported on first use (matplotlib is a core dependency)."""
     return importlib.import_module(f"matplotlib.{sub}")
 
 
-def _figure(ncols: int = 1, nrows: int = 1, size: tuple[float, float] = (6.4, 5.2)) -> Any:
-    mfig = _mpl("figure")
+def new_figure(ncols: int = 1, nrows: int = 1, size: tuple[float, float] = (6.4, 5.2)) -> Any:
+    """A constrained-layout figure (no pyplot) and its ``(nrows, ncols)`` axes array."""
+    mfig = mpl_module("figure")
     fig = mfig.Figure(figsize=size, layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False)
     return fig, axes
 
 
-def _target(ax: Any, **figure_options: Any) -> tuple[Any, Any]:
+def target_axes(ax: Any, **figure_options: Any) -> tuple[Any, Any]:
+    """``(figure, axes)``: a new figure, or the figure of the given ``ax``."""
     if ax is None:
-        fig, axes = _figure(**figure_options)
+        fig, axes = new_figure(**figure_options)
         return fig, axes[0, 0]
     if not hasattr(ax, "figure") or not hasattr(ax, "plot"):
         raise InvalidArgumentError(
@@ -77,7 +102,7 @@ def save_figure(fig: Any, path: str | Path, *, dpi: int = 110) -> list[Path]:
     >>> [p.suffix for p in out]
     ['.png', '.svg']
     """
-    mfig = _mpl("figure")
+    mfig = mpl_module("figure")
     if not isinstance(fig, mfig.Figure):
         raise InvalidArgumentError(
             f"fig: expected a matplotlib Figure, received {type(fig).__name__}"
@@ -94,13 +119,14 @@ def save_figure(fig: Any, path: str | Path, *, dpi: int = 110) -> list[Path]:
     return out
 
 
-def _finish(fig: Any, path: str | Path | None) -> Any:
+def finish_figure(fig: Any, path: str | Path | None) -> Any:
+    """Write ``fig`` to ``path`` (PNG and SVG) when one is given; return it."""
     if path is not None:
         save_figure(fig, path)
     return fig
 
 
-def _plane(
+def check_plane(
     n_states: int, region: AbstractRegion, dims: Sequence[int], at: Any, x_eq: torch.Tensor | None
 ) -> tuple[tuple[int, int], torch.Tensor, Box]:
     """Validate the plotted pair of coordinates and the point fixing the others."""
@@ -126,9 +152,10 @@ def _plane(
     return (d[0], d[1]), point, region.bounding_box()
 
 
-def _grid(
+def grid_points(
     box: Box, dims: tuple[int, int], point: torch.Tensor, resolution: int
 ) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
+    """A ``resolution``-square grid on the plane of ``dims`` through ``point``."""
     i, j = dims
     gx = torch.linspace(float(box.lo[i]), float(box.hi[i]), resolution, dtype=torch.float64)
     gy = torch.linspace(float(box.lo[j]), float(box.hi[j]), resolution, dtype=torch.float64)
@@ -139,7 +166,8 @@ def _grid(
     return to_numpy(X), to_numpy(Y), pts
 
 
-def _chunked(fn: Any, pts: torch.Tensor, chunk: int = 65_536) -> torch.Tensor:
+def evaluate_chunked(fn: Any, pts: torch.Tensor, chunk: int = 65_536) -> torch.Tensor:
+    """``fn(pts)`` without gradients, in chunks of ``chunk`` states."""
     with torch.no_grad():
         return torch.cat([fn(pts[k : k + chunk]).detach() for k in range(0, len(pts), chunk)])
 
@@ -159,7 +187,8 @@ def _tex(name: str) -> str:
     return base + (f"_{{{m.group(2)}}}" if m.group(2) else "")
 
 
-def _state_labels(system: Any, n: int, labels: Sequence[str] | None) -> list[str]:
+def axis_labels(system: Any, n: int, labels: Sequence[str] | None) -> list[str]:
+    """Axis names: ``labels``, a symbolic system's symbols, or ``x_1 ... x_n``."""
     if labels is not None:
         out = [str(s) for s in labels]
         if len(out) != n:
@@ -171,9 +200,9 @@ def _state_labels(system: Any, n: int, labels: Sequence[str] | None) -> list[str
     return [f"$x_{{{k + 1}}}$" for k in range(n)]
 
 
-def _outline(ax: Any, region: AbstractRegion, dims: tuple[int, int], grid: Any) -> None:
+def outline_region(ax: Any, region: AbstractRegion, dims: tuple[int, int], grid: Any) -> None:
     """Draw the region's boundary (dashed)."""
-    mpatches = _mpl("patches")
+    mpatches = mpl_module("patches")
     i, j = dims
     style = {"fill": False, "ls": "--", "lw": 1.2, "ec": "0.25", "label": "region"}
     if isinstance(region, Box):
@@ -184,11 +213,12 @@ def _outline(ax: Any, region: AbstractRegion, dims: tuple[int, int], grid: Any) 
         ax.add_patch(mpatches.Circle((c[i], c[j]), region.radius, **style))
     elif isinstance(region, Sublevel) and grid is not None:
         X, Y, pts = grid
-        vals = to_numpy(_chunked(region.V.value, pts)).reshape(X.shape)
+        vals = to_numpy(evaluate_chunked(region.V.value, pts)).reshape(X.shape)
         ax.contour(X, Y, vals, levels=[region.c], colors="0.25", linestyles="--", linewidths=1.2)
 
 
-def _counterexamples(counterexamples: Any, n: int) -> np.ndarray | None:
+def counterexample_states(counterexamples: Any, n: int) -> np.ndarray | None:
+    """Counterexamples (states or a result holding them) as an array."""
     if counterexamples is None:
         return None
     cx = getattr(counterexamples, "counterexamples", counterexamples)
@@ -197,9 +227,10 @@ def _counterexamples(counterexamples: Any, n: int) -> np.ndarray | None:
     return to_numpy(as_states(cx, n, name="counterexamples", dtype=torch.float64))
 
 
-def _initial_states(
+def initial_states(
     trajectories: Any, region: AbstractRegion, n: int, generator: torch.Generator | None
 ) -> torch.Tensor | None:
+    """Initial states: ``trajectories`` samples of ``region``, or given."""
     if trajectories is None or (isinstance(trajectories, int) and trajectories == 0):
         return None
     if isinstance(trajectories, int) and not isinstance(trajectories, bool):
@@ -208,7 +239,7 @@ def _initial_states(
     return as_states(trajectories, n, name="trajectories", dtype=torch.float64)
 
 
-def _simulate_clipped(
+def simulate_clipped(
     system: AbstractSystem, x0: torch.Tensor, t_final: float, box: Box, steps: int = 400
 ) -> np.ndarray:
     """Fixed-step RK4 trajectories, cut (NaN) after they leave a 3x enlarged box."""
@@ -223,7 +254,8 @@ def _simulate_clipped(
     return xs
 
 
-def _levels(values: np.ndarray, levels: int | Sequence[float]) -> list[float]:
+def contour_levels(values: np.ndarray, levels: int | Sequence[float]) -> list[float]:
+    """Level values: quantiles of ``values``, or the given levels sorted."""
     if isinstance(levels, int) and not isinstance(levels, bool):
         q = np.linspace(0.04, 0.7, positive_int(levels, "levels"))
         return sorted(set(np.quantile(values[np.isfinite(values)], q).tolist()))

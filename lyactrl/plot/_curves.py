@@ -9,13 +9,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._api import checked_kwargs
-from ._errors import InvalidArgumentError, InvalidValueError
-from ._plot_base import _chunked, _figure, _finish, _mpl, _target
-from ._tensors import as_positive, as_states, positive_int, to_numpy
-from .lyapunov import AbstractCandidate
-from .systems import AbstractSystem, simulate
-from .systems._base import check_autonomous
+from .._api import checked_kwargs
+from .._errors import InvalidArgumentError, InvalidValueError
+from .._tensors import as_positive, as_states, positive_int, to_numpy
+from ..lyapunov import AbstractCandidate
+from ..systems import AbstractSystem, simulate
+from ..systems._base import check_autonomous
+from ._base import evaluate_chunked, finish_figure, mpl_module, new_figure, target_axes
 
 __all__ = ["decay_plot", "accuracy_vs_steps", "robustness_curves"]
 
@@ -89,74 +89,63 @@ def decay_plot(
     with torch.no_grad():
         xs = simulate(system, x, t).x
     k, T, n = xs.shape
-    v = to_numpy(_chunked(V.value, xs.reshape(k * T, n))).reshape(k, T)
+    v = to_numpy(evaluate_chunked(V.value, xs.reshape(k * T, n))).reshape(k, T)
     tn = to_numpy(t)
-    env = v[:, :1] * np.exp(-kappa * tn)[None, :]
-    fig, axes = _figure(ncols=1 if c is None else 2, size=(6.4 if c is None else 11.0, 4.4))
-    ax = axes[0, 0]
-    floor = max(float(np.nanmax(v)) * 1e-14, 1e-300)
+    fig, axes = new_figure(ncols=1 if c is None else 2, size=(6.4 if c is None else 11.0, 4.4))
     colors = [f"C{q % 10}" for q in range(k)]
-    for q in range(k):
-        ax.semilogy(tn, np.maximum(v[q], floor), color=colors[q], lw=1.6)
-        ax.semilogy(tn, np.maximum(env[q], floor), color=colors[q], lw=1.2, ls="--")
-    mlines = _mpl("lines")
+    _decay_panel(axes[0, 0], tn, v, kappa, colors)
+    if c is not None and alpha is not None:
+        cc, aa = as_positive(c, name="c"), as_positive(alpha, name="alpha")
+        d = np.linalg.norm(to_numpy(xs) - to_numpy(system.x_eq)[None, None, :], axis=-1)
+        _state_bound_panel(axes[0, 1], tn, d, cc, aa, colors)
+    if title is not None:
+        fig.suptitle(title)
+    return finish_figure(fig, path)
+
+
+def _envelope_legend(ax: Any, solid: str, dashed: str) -> None:
+    mlines = mpl_module("lines")
     ax.legend(
         handles=[
-            mlines.Line2D([], [], color="0.2", lw=1.6, label="$V(x(t))$ (simulated)"),
-            mlines.Line2D(
-                [],
-                [],
-                color="0.2",
-                lw=1.2,
-                ls="--",
-                label=f"envelope $V(x_0)\\,e^{{-{kappa:g} t}}$",
-            ),
+            mlines.Line2D([], [], color="0.2", lw=1.6, label=solid),
+            mlines.Line2D([], [], color="0.2", lw=1.2, ls="--", label=dashed),
         ],
         fontsize=8,
         loc="lower left",
     )
+
+
+def _decay_panel(ax: Any, tn: np.ndarray, v: np.ndarray, kappa: float, colors: list[str]) -> None:
+    """``V(x(t))`` (solid) and ``V(x0) e^(-kappa t)`` (dashed); the title says which wins."""
+    env = v[:, :1] * np.exp(-kappa * tn)[None, :]
+    floor = max(float(np.nanmax(v)) * 1e-14, 1e-300)
+    for q, color in enumerate(colors):
+        ax.semilogy(tn, np.maximum(v[q], floor), color=color, lw=1.6)
+        ax.semilogy(tn, np.maximum(env[q], floor), color=color, lw=1.2, ls="--")
+    _envelope_legend(ax, "$V(x(t))$ (simulated)", f"envelope $V(x_0)\\,e^{{-{kappa:g} t}}$")
     ax.set_xlabel("time $t$")
     ax.set_ylabel("$V(x(t))$ (log scale)")
     ax.grid(True, which="both", alpha=0.3)
     ok = bool(np.all(v <= env * (1 + 1e-6) + 1e-12 * floor))
     verdict = "under the envelope" if ok else "EXCEEDS the envelope"
     ax.set_title(f"Lyapunov decay, rate κ = {kappa:g}: {verdict}")
-    if c is not None and alpha is not None:
-        cc, aa = as_positive(c, name="c"), as_positive(alpha, name="alpha")
-        ax2 = axes[0, 1]
-        d = np.linalg.norm(to_numpy(xs) - to_numpy(system.x_eq)[None, None, :], axis=-1)
-        dfloor = max(float(d.max()) * 1e-14, 1e-300)
-        for q in range(k):
-            ax2.semilogy(tn, np.maximum(d[q], dfloor), color=colors[q], lw=1.6)
-            ax2.semilogy(
-                tn,
-                np.maximum(cc * d[q, 0] * np.exp(-aa * tn), dfloor),
-                color=colors[q],
-                lw=1.2,
-                ls="--",
-            )
-        ax2.legend(
-            handles=[
-                mlines.Line2D([], [], color="0.2", lw=1.6, label=r"$\|x(t)-x_{eq}\|$"),
-                mlines.Line2D(
-                    [],
-                    [],
-                    color="0.2",
-                    lw=1.2,
-                    ls="--",
-                    label=f"${cc:.3g}\\,e^{{-{aa:.3g} t}}\\,\\|x_0-x_{{eq}}\\|$",
-                ),
-            ],
-            fontsize=8,
-            loc="lower left",
-        )
-        ax2.set_xlabel("time $t$")
-        ax2.set_ylabel(r"$\|x(t) - x_{eq}\|$ (log scale)")
-        ax2.grid(True, which="both", alpha=0.3)
-        ax2.set_title("State bound")
-    if title is not None:
-        fig.suptitle(title)
-    return _finish(fig, path)
+
+
+def _state_bound_panel(
+    ax: Any, tn: np.ndarray, d: np.ndarray, c: float, alpha: float, colors: list[str]
+) -> None:
+    """``||x(t) - x_eq||`` (solid) against ``c e^(-alpha t) ||x0 - x_eq||`` (dashed)."""
+    floor = max(float(d.max()) * 1e-14, 1e-300)
+    for q, color in enumerate(colors):
+        ax.semilogy(tn, np.maximum(d[q], floor), color=color, lw=1.6)
+        bound = np.maximum(c * d[q, 0] * np.exp(-alpha * tn), floor)
+        ax.semilogy(tn, bound, color=color, lw=1.2, ls="--")
+    dashed = f"${c:.3g}\\,e^{{-{alpha:.3g} t}}\\,\\|x_0-x_{{eq}}\\|$"
+    _envelope_legend(ax, r"$\|x(t)-x_{eq}\|$", dashed)
+    ax.set_xlabel("time $t$")
+    ax.set_ylabel(r"$\|x(t) - x_{eq}\|$ (log scale)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.set_title("State bound")
 
 
 # --- curves from plain dicts ---------------------------------------------------------------
@@ -171,7 +160,7 @@ def _curves(
             "results: expected a non-empty dict {method: {x: value}}, received "
             f"{type(results).__name__}"
         )
-    fig, ax = _target(ax, size=(6.0, 4.2))
+    fig, ax = target_axes(ax, size=(6.0, 4.2))
     for k, (name, curve) in enumerate(results.items()):
         if not isinstance(curve, Mapping) or not curve:
             raise InvalidArgumentError(
@@ -204,7 +193,7 @@ def _curves(
         )
     if log_x:
         ax.set_xscale("log", base=2)
-        ax.xaxis.set_major_formatter(_mpl("ticker").FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_major_formatter(mpl_module("ticker").FuncFormatter(lambda v, _: f"{v:g}"))
     if percent:
         low, high = ax.get_ylim()
         ax.set_ylim(max(low, -2.0), min(high, 102.0))
@@ -251,7 +240,7 @@ def accuracy_vs_steps(
     'solver steps (RK4, fixed)'
     """
     fig = _curves(results, ax, "solver steps (RK4, fixed)", "test accuracy", title, True, True)
-    return _finish(fig, path)
+    return finish_figure(fig, path)
 
 
 @checked_kwargs
@@ -294,4 +283,4 @@ def robustness_curves(
     'accuracy [%]'
     """
     fig = _curves(results, ax, str(xlabel), str(ylabel), title, False, bool(percent))
-    return _finish(fig, path)
+    return finish_figure(fig, path)

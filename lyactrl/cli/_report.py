@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from ._results import jsonable
+from .._results import jsonable
 
 __all__ = ["Report"]
 
@@ -28,7 +28,7 @@ class Report:
 
     Examples
     --------
-    >>> from lyactrl._report import Report
+    >>> from lyactrl.cli._report import Report
     >>> r = Report()
     >>> r.add("Check", status="certified", seconds=0.5)
     >>> print(r.text(), end="")

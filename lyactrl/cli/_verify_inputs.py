@@ -1,0 +1,181 @@
+"""What ``lyactrl verify`` checks: the system, the region and the candidate ``V``, from the
+command line's arguments (expressions, or ``PATH.py:ATTR`` files of the user's own code)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import Any
+
+from .._errors import InvalidArgumentError, InvalidValueError
+from .._tensors import positive_int
+from ._load import call_factory, load_attr, user_code
+
+__all__ = [
+    "Candidate",
+    "CANDIDATES",
+    "DEFAULT_RATE",
+    "build_system",
+    "build_region",
+    "build_candidate",
+    "probe_system",
+]
+
+#: The built-in kinds of ``--candidate`` (anything else is read as ``PATH.py:ATTR``).
+CANDIDATES = ("quadratic", "sos", "neural")
+
+#: Rate used when ``--rate`` is not given and the candidate suggests none.
+DEFAULT_RATE = 0.1
+
+_TX_HINT = "a module called as module(t, x) needs --inputs t,x"
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """A candidate ``V`` (``None`` when the search for one failed, ``message`` says why) and
+    the rate to check when ``--rate`` is not given."""
+
+    V: Any
+    rate: float
+    message: str = ""
+
+
+def _expr_system(args: argparse.Namespace) -> Any:
+    from .. import SymbolicSystem
+
+    if not args.states:
+        raise InvalidValueError("--expr: needs --states, e.g. --states x1,x2")
+    params = {}
+    for item in args.param:
+        name, _, value = item.partition("=")
+        try:
+            params[name.strip()] = float(value)
+        except ValueError as exc:
+            raise InvalidValueError(f"--param: expected NAME=NUMBER, received {item!r}") from exc
+    exprs = [e.strip() for e in args.expr.split(",")]
+    return SymbolicSystem(exprs, args.states, parameters=params)
+
+
+def build_system(args: argparse.Namespace) -> Any:
+    """The system of ``--expr`` or of ``SYSTEM`` (a lyactrl system, an ``nn.Module`` or a
+    function returning either, defined in a Python file)."""
+    import torch
+
+    from .. import NeuralSystem
+    from ..systems import AbstractSystem
+
+    if (args.system is None) == (args.expr is None):
+        raise InvalidArgumentError("SYSTEM, --expr: give exactly one of PATH.py:ATTR and --expr")
+    if args.expr is not None:
+        return _expr_system(args)
+    what = f"SYSTEM {args.system}"
+    obj = load_attr(args.system, name="SYSTEM")
+    obj = call_factory(obj, what)
+    if isinstance(obj, AbstractSystem):
+        return obj
+    if not isinstance(obj, torch.nn.Module):
+        raise InvalidArgumentError(
+            f"SYSTEM: expected a lyactrl system or nn.Module, received {type(obj).__name__}"
+        )
+    if args.n_states is None:
+        raise InvalidValueError("--n-states: an nn.Module system needs it, received none")
+    with user_code(what, hint=_TX_HINT if args.inputs == "x" else ""):
+        return NeuralSystem(obj, args.n_states, inputs=args.inputs)
+
+
+def build_region(args: argparse.Namespace, n: int) -> Any:
+    """The box of ``--box LO,HI ...`` (one pair per state)."""
+    from .. import Box
+
+    if not args.box:
+        raise InvalidValueError(f"--box: expected {n} LO,HI pairs, received none")
+    if len(args.box) != n:
+        raise InvalidValueError(
+            f"--box: expected {n} LO,HI pairs (one per state), received {len(args.box)}"
+        )
+    lo, hi = [], []
+    for pair in args.box:
+        try:
+            a, b = (float(v) for v in pair.split(","))
+        except ValueError as exc:
+            raise InvalidValueError(f"--box: expected LO,HI numbers, received {pair!r}") from exc
+        lo.append(a)
+        hi.append(b)
+    return Box(lo, hi)
+
+
+def _sos(args: argparse.Namespace, system: Any, region: Any) -> Candidate:
+    from .. import sos_lyapunov
+
+    rate = args.rate if args.rate is not None else DEFAULT_RATE
+    found = sos_lyapunov(system, degree=args.sos_degree, rate=rate, domain=region)
+    if found.V is None or str(found.status) != "feasible":
+        why = (
+            f"--candidate sos: no SOS Lyapunov function of degree {args.sos_degree} with rate "
+            f"{rate:g} on the box ({found.status}: {found.message}); this refutes nothing"
+        )
+        return Candidate(None, rate, why)
+    return Candidate(found.V, rate)
+
+
+def _neural(args: argparse.Namespace, system: Any, region: Any) -> Candidate:
+    from .. import fit_lyapunov
+
+    rate = args.rate if args.rate is not None else 0.01
+    fit = fit_lyapunov(
+        system,
+        region,
+        rate=rate,
+        steps=positive_int(args.neural_steps, "--neural-steps"),
+        grid=positive_int(args.neural_grid, "--neural-grid"),
+        certify=False,  # lyactrl verify checks V itself, with --method
+        seed=args.seed,
+    )
+    return Candidate(fit.V, rate)
+
+
+def _from_file(args: argparse.Namespace, system: Any, region: Any) -> Candidate:
+    import torch
+
+    from .. import AbstractCandidate
+
+    what = f"--candidate {args.candidate}"
+    V = load_attr(args.candidate, name="--candidate")
+    V = call_factory(V, what)
+    if not isinstance(V, AbstractCandidate):
+        raise InvalidArgumentError(
+            f"--candidate: expected a lyactrl candidate (e.g. lyactrl.Quadratic) or a function "
+            f"returning one, received {type(V).__name__}"
+        )
+    x = region.sample(4, generator=torch.Generator().manual_seed(0))
+    with user_code(what + " evaluated on states of the box"):
+        V(x)
+        V.grad(x)
+    return Candidate(V, DEFAULT_RATE)
+
+
+def build_candidate(args: argparse.Namespace, system: Any, region: Any) -> Candidate:
+    """The candidate of ``--candidate``: ``quadratic`` (from the linearisation, checked at half
+    its best rate), ``sos`` (an SOS search on the box), ``neural`` (``fit_lyapunov`` on the
+    box) or ``PATH.py:ATTR`` (a lyactrl candidate, or a function returning one)."""
+    from .. import Quadratic, best_quadratic_rate, linearize
+
+    if args.candidate == "quadratic":
+        V = Quadratic.from_linearization(system)
+        return Candidate(V, 0.5 * best_quadratic_rate(linearize(system), V.P))
+    if args.candidate == "sos":
+        return _sos(args, system, region)
+    if args.candidate == "neural":
+        return _neural(args, system, region)
+    return _from_file(args, system, region)
+
+
+def probe_system(args: argparse.Namespace, system: Any, region: Any) -> None:
+    """Evaluate a system from a file once on states of the box, so its errors are the user's."""
+    import torch
+
+    if args.system is None:
+        return
+    x = region.sample(4, generator=torch.Generator().manual_seed(0))
+    with user_code(f"SYSTEM {args.system} evaluated on states of the box"):
+        system(x)
