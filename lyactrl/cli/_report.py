@@ -18,8 +18,8 @@ def _shown(val: Any) -> Any:
         return (
             [[round(v, 4) for v in row] for row in val.tolist()] if val.ndim == 2 else val.tolist()
         )
-    if isinstance(val, dict) and "statement" in val:
-        return val["statement"]
+    if isinstance(val, dict) and "message" in val and "c" in val:  # a decay bound
+        return val["message"]
     return val
 
 
