@@ -65,6 +65,7 @@ class Trajectory:
         As above.
     """
 
+    @checked_kwargs
     def __init__(
         self,
         t: torch.Tensor,
