@@ -93,20 +93,41 @@ def _unsupported(what: str, module: nn.Module) -> UnsupportedOperationError:
     )
 
 
-def _trace(module: nn.Module) -> Any:
-    """A fresh trace of ``type(module).forward`` as the module is now.
+def _trace(module: nn.Module) -> tuple[Any, set[str]]:
+    """A fresh trace of ``type(module).forward`` as the module is now, and the names of the
+    tensors the tracer created from values computed inside ``forward`` (held by the trace;
+    removed from ``module``, which is left as it was).
 
     Never cached: the graph depends on Python attributes, the train/eval mode and the
     submodules at the time of tracing, any of which may change between two certificates.
+    A ``forward`` that draws from torch's random generator while it is traced is refused:
+    the graph would hold one sample as a constant.
     """
+    before = set(vars(module))
+    rng = torch.get_rng_state()
     try:
-        return torch.fx.symbolic_trace(module)
+        gm = torch.fx.symbolic_trace(module)
     except Exception as exc:  # noqa: BLE001 - any tracing failure means "unsupported"
         raise UnsupportedOperationError(
             f"module: {type(module).__name__}.forward could not be traced with torch.fx "
             f"({type(exc).__name__}: {exc}); the certifier supports nn.Sequential stacks and "
             f"custom forwards built from: {'; '.join(FX_OPERATIONS)}"
         ) from exc
+    finally:
+        created = set(vars(module)) - before
+        for name in created:
+            vars(module).pop(name, None)
+    if not torch.equal(rng, torch.get_rng_state()):
+        torch.set_rng_state(rng)
+        raise _unsupported("a random operation (it draws random numbers)", module)
+    return gm, created
+
+
+def _attribute(root: Any, target: str) -> Any:
+    obj = root
+    for part in target.split("."):
+        obj = getattr(obj, part)
+    return obj.detach().to(torch.float64) if isinstance(obj, torch.Tensor) else obj
 
 
 def _const(value: Any, like: Jet) -> Jet:
@@ -126,16 +147,28 @@ def traced_jet(module: nn.Module, inputs: list[Any], like: Jet, sub_jet: Submodu
     ``sub_jet`` bounds the leaf submodules the graph calls; parameters, buffers and submodules
     are read from ``module`` itself (live), not from copies held by the trace.
     """
-    gm = _trace(module)
+    gm, created = _trace(module)
     env: dict[str, Any] = {}
     args = list(inputs)
     for node in gm.graph.nodes:
         if node.op == "placeholder":
             env[node.name] = _placeholder(node, args, module)
             continue
+        if node.op == "get_attr":  # live from the module; trace-time constants from the trace
+            env[node.name] = _attribute(gm if node.target in created else module, node.target)
+            continue
         if node.op == "output":
+            if args:
+                raise _unsupported(
+                    f"a forward taking fewer arguments than the {len(inputs)} it is given", module
+                )
             out = node.args[0]
-            return env[out.name] if hasattr(out, "name") else out
+            out = env[out.name] if hasattr(out, "name") else out
+            if isinstance(out, torch.Tensor):
+                return _const(out, like)
+            if not isinstance(out, Jet):
+                raise _unsupported(f"an output of type {type(out).__name__}", module)
+            return out
         a = list(torch.fx.node.map_arg(node.args, lambda n: env[n.name]))
         kw = dict(torch.fx.node.map_arg(node.kwargs, lambda n: env[n.name]))
         env[node.name] = _node(node, a, kw, like, module, sub_jet)
@@ -153,11 +186,6 @@ def _placeholder(node: Any, args: list[Any], module: nn.Module) -> Any:
 def _node(
     node: Any, a: list[Any], kw: dict[str, Any], like: Jet, module: nn.Module, sub: SubmoduleJet
 ) -> Any:
-    if node.op == "get_attr":
-        obj: Any = module
-        for part in node.target.split("."):
-            obj = getattr(obj, part)
-        return obj.detach().to(torch.float64) if isinstance(obj, torch.Tensor) else obj
     if node.op == "call_module":
         if len(a) != 1 or kw:
             raise _unsupported(

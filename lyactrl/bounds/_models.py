@@ -94,6 +94,17 @@ def _symbolic_jet(system: SymbolicSystem, x: Jet, u: Jet | None) -> Jet:
 
 
 def _neural_system_jet(system: NeuralSystem, x: Jet) -> Jet:
+    out = _neural_module_jet(system, x)
+    if tuple(out.v[0].shape) != tuple(x.v[0].shape):
+        raise UnsupportedOperationError(
+            f"system.module: its bounded output has shape {tuple(out.v[0].shape)} for states of "
+            f"shape {tuple(x.v[0].shape)}; expected a module mapping (batch, {system.n_states}) "
+            f"to (batch, {system.n_states})"
+        )
+    return out
+
+
+def _neural_module_jet(system: NeuralSystem, x: Jet) -> Jet:
     if system.inputs == "x":
         return module_jet(system.module, x, "system.module")
     check_module_tree(system.module, "system.module")

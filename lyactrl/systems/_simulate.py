@@ -201,21 +201,7 @@ def simulate(
     """
     import torchdiffeq
 
-    if not isinstance(system, AbstractSystem):
-        raise InvalidArgumentError(
-            f"system: expected a lyactrl system, received {type(system).__name__}"
-        )
-    if method not in SOLVERS:
-        raise InvalidValueError(f"method: expected one of {SOLVERS}, received {method!r}")
-    single = _to_tensor(x0, "x0").ndim == 1
-    x = as_states(x0, system.n_states, name="x0")
-    tt = check_finite(_to_tensor(t, "t", dtype=x.dtype), "t").to(x.device)
-    if tt.ndim != 1 or tt.shape[0] < 2:
-        raise ShapeError(
-            f"t: expected a 1-D tensor of at least 2 times, received {tuple(tt.shape)}"
-        )
-    if not bool((tt[1:] > tt[:-1]).all()):
-        raise InvalidValueError("t: expected strictly increasing times")
+    single, x, tt = _check_inputs(system, method, x0, t)
     options: dict[str, Any] = {}
     if method in _FIXED and step_size is not None:
         options["step_size"] = step_size
@@ -267,3 +253,25 @@ def _solver(
 
     func = _Func()
     return lambda x0, times: torchdiffeq.odeint_adjoint(func, x0, times, **kw)
+
+
+def _check_inputs(
+    system: Any, method: str, x0: Any, t: Any
+) -> tuple[bool, torch.Tensor, torch.Tensor]:
+    """Validate the arguments of :func:`simulate`: ``(x0 was 1-D, states, times)``."""
+    if not isinstance(system, AbstractSystem):
+        raise InvalidArgumentError(
+            f"system: expected a lyactrl system, received {type(system).__name__}"
+        )
+    if method not in SOLVERS:
+        raise InvalidValueError(f"method: expected one of {SOLVERS}, received {method!r}")
+    single = _to_tensor(x0, "x0").ndim == 1
+    x = as_states(x0, system.n_states, name="x0")
+    tt = check_finite(_to_tensor(t, "t", dtype=x.dtype), "t").to(x.device)
+    if tt.ndim != 1 or tt.shape[0] < 2:
+        raise ShapeError(
+            f"t: expected a 1-D tensor of at least 2 times, received {tuple(tt.shape)}"
+        )
+    if not bool((tt[1:] > tt[:-1]).all()):
+        raise InvalidValueError("t: expected strictly increasing times")
+    return single, x, tt

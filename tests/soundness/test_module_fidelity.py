@@ -214,3 +214,64 @@ def test_lipschitz_of_train_mode_dropout_is_refused():
 def test_lipschitz_of_pooling_overlapping_in_one_dimension():
     net = nn.Sequential(nn.Conv2d(1, 1, 1, bias=False), nn.MaxPool2d((2, 3), stride=2)).double()
     _lipschitz_refuses_or_bounds(net, (1, 8, 8))
+
+
+def test_instance_level_forward_attribute():
+    lin = _stable_linear()
+    lin.forward = lambda x: -5 * nn.functional.linear(x, lin.weight)  # lin(x) now gives 5x
+    net = nn.Sequential(lin)
+    assert refuses_or_contains(_system_bounds(net), _truth(net)) in ("refused", "contained")
+    res = certify(lyactrl.NeuralSystem(net, 2), lyactrl.Quadratic(torch.eye(2)), 1.0, LO, HI)
+    assert status(res) != "certified"
+
+
+def test_random_operation_in_forward_is_not_folded_into_one_sample():
+    class Noisy(nn.Module):
+        def forward(self, x):
+            return -x + torch.randn(2, dtype=torch.float64)
+
+    m = Noisy()
+    truth = torch.stack([m(X).detach() for _ in range(30)])
+    assert refuses_or_contains(_system_bounds(m), truth) in ("refused", "contained")
+
+
+def _neural_candidate_bounds(V, pts):
+    return lambda: (lambda b: (b.lower, b.upper))(bound_candidate(V, pts, pts))
+
+
+def test_neural_lyapunov_with_a_custom_feature_network():
+    V = lyactrl.NeuralLyapunov(2, hidden=(8, 4), generator=torch.Generator().manual_seed(1))
+    V.phi = Tripled(*V.phi)
+    pts = X[:50]
+    truth = V.value(pts).detach()
+    assert refuses_or_contains(_neural_candidate_bounds(V, pts), truth) in ("refused", "contained")
+
+
+def test_neural_lyapunov_with_a_hook_on_its_network():
+    V = lyactrl.NeuralLyapunov(2, hidden=(8, 4), generator=torch.Generator().manual_seed(1))
+    handle = V.phi[0].register_forward_hook(lambda mod, inp, out: 4 * out)
+    try:
+        pts = X[:50]
+        truth = V.value(pts).detach()
+        got = refuses_or_contains(_neural_candidate_bounds(V, pts), truth)
+    finally:
+        handle.remove()
+    assert got in ("refused", "contained")
+
+
+class FlippedLinear(lyactrl.LinearSystem):
+    def vector_field(self, t, x, u=None):
+        return -super().vector_field(t, x, u)
+
+
+def test_system_subclass_overriding_its_vector_field():
+    sys = FlippedLinear(-torch.eye(2, dtype=torch.float64))  # really x' = x
+    pts = X[X.abs().sum(1) > 0]
+    assert bool((quadratic_residual(sys, pts, 1.0) > 0).all())
+    assert status(certify(sys, lyactrl.Quadratic(torch.eye(2)), 1.0, LO, HI)) != "certified"
+
+
+def test_time_varying_system_with_a_module_of_one_argument_is_refused():
+    sys = lyactrl.NeuralSystem(nn.Sequential(_stable_linear()), 2, inputs="t,x")
+    with pytest.raises(lyactrl.UnsupportedOperationError):
+        bound_system(sys, X, X)
