@@ -53,6 +53,8 @@ CANDIDATES = (
 )
 
 _SYSTEM_METHODS = ("vector_field", "__call__")
+_NEURAL_CALLS = ("_call_module", "_first_call")  # what NeuralSystem.vector_field calls
+_LOOP_CALLS = ("_control", "_linear_feedback")  # what ClosedLoop.vector_field calls
 _CANDIDATE_METHODS = ("value", "value_and_gradient", "__call__", "grad", "forward")
 
 
@@ -130,7 +132,7 @@ def _plant_jet(system: AbstractSystem, x: Jet, u: Jet | None) -> Jet:
         return out
     if _recognised(system, SymbolicSystem, _SYSTEM_METHODS, "system"):
         return _symbolic_jet(system, x, u)
-    if _recognised(system, NeuralSystem, _SYSTEM_METHODS, "system"):
+    if _recognised(system, NeuralSystem, _SYSTEM_METHODS + _NEURAL_CALLS, "system"):
         return _neural_system_jet(system, x)
     raise UnsupportedOperationError(
         f"system: {type(system).__name__} is not supported by the certifier; supported "
@@ -141,7 +143,7 @@ def _plant_jet(system: AbstractSystem, x: Jet, u: Jet | None) -> Jet:
 def system_jet(system: AbstractSystem, x: Jet) -> Jet:
     """The jet of ``f(x)``, shape ``(batch, n_states)``; for a time-varying ``NeuralSystem``
     an enclosure of ``f(t, x)`` over every ``t >= 0``."""
-    if _recognised(system, ClosedLoop, _SYSTEM_METHODS + ("_control",), "system"):
+    if _recognised(system, ClosedLoop, _SYSTEM_METHODS + _LOOP_CALLS, "system"):
         ctrl = system.controller
         if system.gain is not None:
             u = x.linear(-_f64(system.gain))

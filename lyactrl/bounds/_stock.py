@@ -95,7 +95,9 @@ def check_module_tree(module: nn.Module, where: str) -> None:
             path = f"{where}.{name}" if name else where
             raise UnsupportedOperationError(
                 f"{path} ({type(m).__name__}) {what}; the certifier bounds forward only. Remove "
-                "the hook (handle.remove()) or write its effect into a forward method"
+                "the hook (handle.remove()) or write its effect into a forward method (the "
+                "hook-based torch.nn.utils.spectral_norm / weight_norm: use their "
+                "torch.nn.utils.parametrizations versions)"
             )
 
 

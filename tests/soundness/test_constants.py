@@ -89,3 +89,15 @@ def test_certifier_works_on_exact_constants():
         Pn = P.numpy()
         r = 2 * np.einsum("bi,ij,bj->b", x, Pn, f) + 0.05 * np.einsum("bi,ij,bj->b", x, Pn, x)
         assert (r <= 1e-12).all()
+
+
+def test_symbolic_candidate_with_exact_constants_evaluates_and_is_enclosed():
+    V = lyactrl.SymbolicCandidate("x1**2 + sqrt(2)*x2**2", "x1, x2")
+    x = grid([-1.0, -1.0], [1.0, 1.0], 5)
+    ref = x[:, 0].numpy() ** 2 + np.sqrt(2) * x[:, 1].numpy() ** 2
+    assert np.allclose(V(x).numpy(), ref, rtol=1e-15, atol=0)
+    b = lyactrl.bounds.bound_candidate(V, x, x)
+    with mpmath.workdps(50):
+        for i, (a1, a2) in enumerate(x.tolist()):
+            exact = mpmath.mpf(a1) ** 2 + mpmath.sqrt(2) * mpmath.mpf(a2) ** 2
+            assert mpmath.mpf(float(b.lower[i])) <= exact <= mpmath.mpf(float(b.upper[i]))
