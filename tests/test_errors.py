@@ -100,13 +100,13 @@ def test_box_corner_shapes_differ():
 
 def test_module_output_shape_mismatch():
     with pytest.raises(lyactrl.ShapeError) as exc:
-        lyactrl.NeuralSystem(torch.nn.Linear(2, 3), 2)
+        lyactrl.NeuralSystem(torch.nn.Linear(2, 3), 2)(torch.zeros(2, 2))
     _assert_message(exc, "module:", "(2, 2)", "(2, 3)")
 
 
 def test_module_input_width_mismatch():
     with pytest.raises(lyactrl.ShapeError) as exc:
-        lyactrl.NeuralSystem(torch.nn.Linear(3, 3), 2)
+        lyactrl.NeuralSystem(torch.nn.Linear(3, 3), 2)(torch.zeros(2, 2))
     _assert_message(exc, "module:", "(batch, 2)")
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import operator
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -13,8 +12,12 @@ from torch import nn
 from .._errors import UnsupportedOperationError
 from . import _functions as F
 from ._jet import Jet
+from ._stock import MODULE_OPERATIONS
 
-__all__ = ["FX_OPERATIONS", "traced_jet"]
+__all__ = ["FX_OPERATIONS", "traced_jet", "SubmoduleJet"]
+
+#: How a traced graph bounds a leaf submodule: ``(module, jet, where) -> jet``.
+SubmoduleJet = Callable[[nn.Module, Jet, str], Jet]
 
 _TF = torch.nn.functional
 
@@ -38,18 +41,39 @@ _METHODS: dict[str, Callable[[Jet], Jet]] = {
     "exp": F.exp,
 }
 
+_RANDOM = frozenset(
+    {
+        "rand",
+        "randn",
+        "randint",
+        "rand_like",
+        "randn_like",
+        "randint_like",
+        "randperm",
+        "bernoulli",
+        "normal",
+        "poisson",
+        "multinomial",
+        "dropout",
+        "alpha_dropout",
+        "feature_alpha_dropout",
+        "dropout1d",
+        "dropout2d",
+        "dropout3d",
+        "rrelu",
+    }
+)
+
 #: Operations accepted inside a traced custom ``forward`` (besides supported submodules).
 FX_OPERATIONS = (
     "+, -, * (by a constant or between tensors), / (by a constant), unary -, ** (integer)",
     "torch.tanh / sigmoid / relu / sin / cos / exp (functions or tensor methods)",
-    "F.relu, F.leaky_relu, F.softplus, F.linear",
+    "F.relu, F.leaky_relu, F.softplus, F.linear, F.dropout (training=False: the identity)",
     "torch.cat along the last dimension",
     "torch.softmax / F.softmax / Tensor.softmax along the last dimension (dim=-1 or 1 on a "
     "(batch, k) tensor, no dtype)",
     "parameters and buffers (constants)",
 )
-
-_TRACES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _name(target: Any) -> str:
@@ -62,8 +86,6 @@ def _name(target: Any) -> str:
 
 
 def _unsupported(what: str, module: nn.Module) -> UnsupportedOperationError:
-    from ._torch import MODULE_OPERATIONS
-
     return UnsupportedOperationError(
         f"module: the operation {what} in {type(module).__name__}.forward is not supported by "
         f"the certifier; supported modules: {', '.join(MODULE_OPERATIONS)}; supported "
@@ -71,17 +93,41 @@ def _unsupported(what: str, module: nn.Module) -> UnsupportedOperationError:
     )
 
 
-def _trace(module: nn.Module) -> Any:
-    if module not in _TRACES:
-        try:
-            _TRACES[module] = torch.fx.symbolic_trace(module)
-        except Exception as exc:  # noqa: BLE001 - any tracing failure means "unsupported"
-            raise UnsupportedOperationError(
-                f"module: {type(module).__name__}.forward could not be traced with torch.fx "
-                f"({type(exc).__name__}: {exc}); the certifier supports nn.Sequential stacks and "
-                f"custom forwards built from: {'; '.join(FX_OPERATIONS)}"
-            ) from exc
-    return _TRACES[module]
+def _trace(module: nn.Module) -> tuple[Any, set[str]]:
+    """A fresh trace of ``type(module).forward`` as the module is now, and the names of the
+    tensors the tracer created from values computed inside ``forward`` (held by the trace;
+    removed from ``module``, which is left as it was).
+
+    Never cached: the graph depends on Python attributes, the train/eval mode and the
+    submodules at the time of tracing, any of which may change between two certificates.
+    A ``forward`` that draws from torch's random generator while it is traced is refused:
+    the graph would hold one sample as a constant.
+    """
+    before = set(vars(module))
+    rng = torch.get_rng_state()
+    try:
+        gm = torch.fx.symbolic_trace(module)
+    except Exception as exc:  # noqa: BLE001 - any tracing failure means "unsupported"
+        raise UnsupportedOperationError(
+            f"module: {type(module).__name__}.forward could not be traced with torch.fx "
+            f"({type(exc).__name__}: {exc}); the certifier supports nn.Sequential stacks and "
+            f"custom forwards built from: {'; '.join(FX_OPERATIONS)}"
+        ) from exc
+    finally:
+        created = set(vars(module)) - before
+        for name in created:
+            vars(module).pop(name, None)
+    if not torch.equal(rng, torch.get_rng_state()):
+        torch.set_rng_state(rng)
+        raise _unsupported("a random operation (it draws random numbers)", module)
+    return gm, created
+
+
+def _attribute(root: Any, target: str) -> Any:
+    obj = root
+    for part in target.split("."):
+        obj = getattr(obj, part)
+    return obj.detach().to(torch.float64) if isinstance(obj, torch.Tensor) else obj
 
 
 def _const(value: Any, like: Jet) -> Jet:
@@ -95,45 +141,71 @@ def _as_jet(value: Any, like: Jet) -> Jet:
     return value if isinstance(value, Jet) else _const(value, like)
 
 
-def traced_jet(module: nn.Module, inputs: list[Any], like: Jet) -> Jet:
-    """The jet of ``module(*inputs)``; jets for bounded inputs, tensors for constants."""
-    from ._torch import module_jet
+def traced_jet(module: nn.Module, inputs: list[Any], like: Jet, sub_jet: SubmoduleJet) -> Jet:
+    """The jet of ``module(*inputs)``; jets for bounded inputs, tensors for constants.
 
-    gm = _trace(module)
+    ``sub_jet`` bounds the leaf submodules the graph calls; parameters, buffers and submodules
+    are read from ``module`` itself (live), not from copies held by the trace.
+    """
+    gm, created = _trace(module)
     env: dict[str, Any] = {}
-    args_iter = iter(inputs)
+    args = list(inputs)
     for node in gm.graph.nodes:
         if node.op == "placeholder":
-            env[node.name] = next(args_iter)
+            env[node.name] = _placeholder(node, args, module)
+            continue
+        if node.op == "get_attr":  # live from the module; trace-time constants from the trace
+            env[node.name] = _attribute(gm if node.target in created else module, node.target)
             continue
         if node.op == "output":
+            if args:
+                raise _unsupported(
+                    f"a forward taking fewer arguments than the {len(inputs)} it is given", module
+                )
             out = node.args[0]
-            return env[out.name] if hasattr(out, "name") else out
+            out = env[out.name] if hasattr(out, "name") else out
+            if isinstance(out, torch.Tensor):
+                return _const(out, like)
+            if not isinstance(out, Jet):
+                raise _unsupported(f"an output of type {type(out).__name__}", module)
+            return out
         a = list(torch.fx.node.map_arg(node.args, lambda n: env[n.name]))
         kw = dict(torch.fx.node.map_arg(node.kwargs, lambda n: env[n.name]))
-        if node.op == "get_attr":
-            obj: Any = gm
-            for part in node.target.split("."):
-                obj = getattr(obj, part)
-            env[node.name] = obj.detach().to(torch.float64)
-        elif node.op == "call_module":
-            sub = gm.get_submodule(node.target)
-            env[node.name] = module_jet(sub, _as_jet(a[0], like), f"module.{node.target}")
-        elif node.op == "call_function":
-            env[node.name] = _function(node.target, a, kw, like, module)
-        elif node.op == "call_method":
-            if node.target in _METHODS and isinstance(a[0], Jet):
-                env[node.name] = _METHODS[node.target](a[0])
-            elif node.target == "softmax" and isinstance(a[0], Jet):
-                env[node.name] = _softmax(a, kw, module, "Tensor.softmax")
-            else:
-                raise _unsupported(f"Tensor.{node.target}", module)
-        else:  # pragma: no cover - fx has no other node kinds
-            raise _unsupported(node.op, module)
+        env[node.name] = _node(node, a, kw, like, module, sub_jet)
     raise _unsupported("a graph without output", module)  # pragma: no cover
 
 
+def _placeholder(node: Any, args: list[Any], module: nn.Module) -> Any:
+    if args:
+        return args.pop(0)
+    if node.args:  # a default value
+        return node.args[0]
+    raise _unsupported(f"the argument {node.target!r} (no value for it)", module)
+
+
+def _node(
+    node: Any, a: list[Any], kw: dict[str, Any], like: Jet, module: nn.Module, sub: SubmoduleJet
+) -> Any:
+    if node.op == "call_module":
+        if len(a) != 1 or kw:
+            raise _unsupported(
+                f"a call of submodule {node.target!r} with {len(a)} arguments", module
+            )
+        return sub(module.get_submodule(node.target), _as_jet(a[0], like), f"module.{node.target}")
+    if node.op == "call_function":
+        return _function(node.target, a, kw, like, module)
+    if node.op == "call_method":
+        if node.target in _METHODS and isinstance(a[0], Jet) and len(a) == 1 and not kw:
+            return _METHODS[node.target](a[0])
+        if node.target == "softmax" and isinstance(a[0], Jet):
+            return _softmax(a, kw, module, "Tensor.softmax")
+        raise _unsupported(f"Tensor.{node.target}", module)
+    raise _unsupported(node.op, module)  # pragma: no cover - fx has no other node kinds
+
+
 def _function(target: Any, a: list[Any], kw: dict[str, Any], like: Jet, module: nn.Module) -> Any:
+    if getattr(target, "__name__", None) in _RANDOM:
+        return _random(target, a, kw, like, module)
     flat = [y for x in a for y in (x if isinstance(x, (list, tuple)) else [x])]
     if not any(isinstance(x, Jet) for x in flat):
         return target(*a, **kw)  # constant folding on parameters
@@ -177,6 +249,17 @@ def _function(target: Any, a: list[Any], kw: dict[str, Any], like: Jet, module: 
             jets = [_as_jet(x, like) for x in seq]
             return _cat(jets)
     raise _unsupported(_name(target), module)
+
+
+def _random(target: Any, a: list[Any], kw: dict[str, Any], like: Jet, module: nn.Module) -> Any:
+    """Random operations are never folded into one sample; dropout with ``training=False``
+    is the identity."""
+    if target is _TF.dropout:
+        training = kw.get("training", a[2] if len(a) > 2 else True)
+        if not training:
+            return _as_jet(a[0], like)
+        raise _unsupported("F.dropout with training=True (call module.eval() first)", module)
+    raise _unsupported(f"{_name(target)} (a random operation)", module)
 
 
 def _softmax(a: list[Any], kw: dict[str, Any], module: nn.Module, name: str) -> Jet:

@@ -1,4 +1,10 @@
-"""Jets of lyactrl systems ``f(x)`` and candidates ``(V(x), grad V(x))``."""
+"""Jets of lyactrl systems ``f(x)`` and candidates ``(V(x), grad V(x))``.
+
+Dispatch is on what an object *computes*: a subclass of a supported system or candidate is
+bounded by its base class's closed form only when it overrides none of the methods that
+evaluate it (``vector_field`` / ``value`` ...); otherwise it is refused. A time-varying
+``NeuralSystem`` (``inputs="t,x"``) is bounded for every ``t >= 0`` at once.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +22,11 @@ from ..lyapunov import (
 )
 from ..systems import AbstractSystem, ClosedLoop, LinearSystem, NeuralSystem, SymbolicSystem
 from . import _functions as F
+from ._fx import traced_jet
 from ._interval import imul
 from ._jet import Jet
 from ._rounding import sum_bounds
+from ._stock import check_module_tree
 from ._sympy import expr_jet
 from ._torch import mlp_value_and_vjp, module_jet
 
@@ -28,9 +36,10 @@ __all__ = ["SYSTEMS", "CANDIDATES", "system_jet", "candidate_jets"]
 SYSTEMS = (
     "LinearSystem",
     "SymbolicSystem",
-    "NeuralSystem (nn.Sequential or a traceable custom module; inputs 'x', 't,x' or a bound "
-    "'x,context')",
+    "NeuralSystem (nn.Sequential or a traceable custom module; inputs 'x', 't,x' (bounded for "
+    "every t >= 0) or a bound 'x,context')",
     "ClosedLoop (LinearSystem or SymbolicSystem plant; gain matrix or nn.Sequential controller)",
+    "subclasses of these only when they override none of vector_field, __call__",
 )
 #: Candidates the certifier supports.
 CANDIDATES = (
@@ -39,44 +48,92 @@ CANDIDATES = (
     "NeuralLyapunov",
     "SquaredError (one target)",
     "CrossEntropy (one label)",
+    "subclasses of these only when they override none of value, value_and_gradient, __call__, "
+    "grad (and forward for NeuralLyapunov)",
 )
+
+_SYSTEM_METHODS = ("vector_field", "__call__")
+_NEURAL_CALLS = ("_call_module", "_first_call")  # what NeuralSystem.vector_field calls
+_LOOP_CALLS = ("_control", "_linear_feedback")  # what ClosedLoop.vector_field calls
+_CANDIDATE_METHODS = ("value", "value_and_gradient", "__call__", "grad", "forward")
+
+
+def _recognised(obj: object, cls: type, methods: tuple[str, ...], where: str) -> bool:
+    """Whether ``obj`` is a ``cls`` that computes what ``cls`` computes (no evaluated method
+    overridden); an instance of a subclass that overrides one is refused."""
+    if not isinstance(obj, cls):
+        return False
+    changed = [m for m in methods if getattr(type(obj), m, None) is not getattr(cls, m, None)]
+    if changed:
+        raise UnsupportedOperationError(
+            f"{where}: {type(obj).__name__} subclasses {cls.__name__} but overrides "
+            f"{', '.join(changed)}; the certifier bounds {cls.__name__}'s own formula, which "
+            f"this subclass need not compute. Use {cls.__name__} itself (or, for a system, a "
+            "NeuralSystem/SymbolicSystem written with what the override computes)"
+        )
+    return True
 
 
 def _f64(t: torch.Tensor) -> torch.Tensor:
     return t.detach().to(torch.float64)
 
 
+def time_jet(x: Jet) -> Jet:
+    """The time ``t`` of a time-varying system as the interval ``[0, +inf)``: a constant of
+    shape ``(batch, 1)`` (broadcasting like a scalar) with zero derivatives, so that every
+    bound built from it holds for all ``t >= 0`` at once."""
+    lo = torch.zeros(1, dtype=x.v[0].dtype)
+    return x.constant(lo, torch.full_like(lo, float("inf")))
+
+
+def _symbolic_jet(system: SymbolicSystem, x: Jet, u: Jet | None) -> Jet:
+    env = {s: x.select(i) for i, s in enumerate(system.states)}
+    for j, s in enumerate(system.input_symbols):
+        env[s] = u.select(j) if u is not None else x.select(0).constant(0.0)
+    like = x.select(0)
+    memo: dict = {}
+    return Jet.stack([expr_jet(e, env, like, memo) for e in system.exprs], dim=1)
+
+
+def _neural_system_jet(system: NeuralSystem, x: Jet) -> Jet:
+    out = _neural_module_jet(system, x)
+    if tuple(out.v[0].shape) != tuple(x.v[0].shape):
+        raise UnsupportedOperationError(
+            f"system.module: its bounded output has shape {tuple(out.v[0].shape)} for states of "
+            f"shape {tuple(x.v[0].shape)}; expected a module mapping (batch, {system.n_states}) "
+            f"to (batch, {system.n_states})"
+        )
+    return out
+
+
+def _neural_module_jet(system: NeuralSystem, x: Jet) -> Jet:
+    if system.inputs == "x":
+        return module_jet(system.module, x, "system.module")
+    check_module_tree(system.module, "system.module")
+    if system.inputs == "t,x":
+        return traced_jet(system.module, [time_jet(x), x], x, module_jet)
+    ctx = system.context
+    if ctx is None or ctx.ndim != 1:
+        raise UnsupportedOperationError(
+            "system: the certifier needs a data-controlled NeuralSystem bound to one shared "
+            "context of shape (context_dim,); received "
+            + ("an unbound system" if ctx is None else f"a context of shape {tuple(ctx.shape)}")
+            + "; bind each input separately with system.bind(context)"
+        )
+    ctx_b = ctx.detach().to(torch.float64).unsqueeze(0).expand(x.v[0].shape[0], -1)
+    return traced_jet(system.module, [x, ctx_b], x, module_jet)
+
+
 def _plant_jet(system: AbstractSystem, x: Jet, u: Jet | None) -> Jet:
-    if isinstance(system, LinearSystem):
+    if _recognised(system, LinearSystem, _SYSTEM_METHODS, "system"):
         out = x.linear(_f64(system.A))
         if system.B is not None and u is not None:
             out = out + u.linear(_f64(system.B))
         return out
-    if isinstance(system, SymbolicSystem):
-        env = {s: x.select(i) for i, s in enumerate(system.states)}
-        for j, s in enumerate(system.input_symbols):
-            env[s] = u.select(j) if u is not None else x.select(0).constant(0.0)
-        like = x.select(0)
-        memo: dict = {}
-        return Jet.stack([expr_jet(e, env, like, memo) for e in system.exprs], dim=1)
-    if isinstance(system, NeuralSystem):
-        if system.inputs == "x":
-            return module_jet(system.module, x, "system.module")
-        from ._fx import traced_jet
-
-        b = x.v[0].shape[0]
-        if system.inputs == "t,x":
-            return traced_jet(system.module, [torch.zeros((), dtype=torch.float64), x], x)
-        ctx = system.context
-        if ctx is None or ctx.ndim != 1:
-            raise UnsupportedOperationError(
-                "system: the certifier needs a data-controlled NeuralSystem bound to one shared "
-                "context of shape (context_dim,); received "
-                + ("an unbound system" if ctx is None else f"a context of shape {tuple(ctx.shape)}")
-                + "; bind each input separately with system.bind(context)"
-            )
-        ctx_b = ctx.detach().to(torch.float64).unsqueeze(0).expand(b, -1)
-        return traced_jet(system.module, [x, ctx_b], x)
+    if _recognised(system, SymbolicSystem, _SYSTEM_METHODS, "system"):
+        return _symbolic_jet(system, x, u)
+    if _recognised(system, NeuralSystem, _SYSTEM_METHODS + _NEURAL_CALLS, "system"):
+        return _neural_system_jet(system, x)
     raise UnsupportedOperationError(
         f"system: {type(system).__name__} is not supported by the certifier; supported "
         f"systems: {', '.join(SYSTEMS)}"
@@ -84,8 +141,9 @@ def _plant_jet(system: AbstractSystem, x: Jet, u: Jet | None) -> Jet:
 
 
 def system_jet(system: AbstractSystem, x: Jet) -> Jet:
-    """The jet of ``f(x)``, shape ``(batch, n_states)``."""
-    if isinstance(system, ClosedLoop):
+    """The jet of ``f(x)``, shape ``(batch, n_states)``; for a time-varying ``NeuralSystem``
+    an enclosure of ``f(t, x)`` over every ``t >= 0``."""
+    if _recognised(system, ClosedLoop, _SYSTEM_METHODS + _LOOP_CALLS, "system"):
         ctrl = system.controller
         if system.gain is not None:
             u = x.linear(-_f64(system.gain))
@@ -153,26 +211,38 @@ def _cross_entropy(V: CrossEntropy, x: Jet) -> tuple[Jet, Jet]:
     return value, soft - x.constant(onehot)
 
 
+def _symbolic_candidate(V: SymbolicCandidate, x: Jet) -> tuple[Jet, Jet]:
+    env = {s: x.select(i) for i, s in enumerate(V.states)}
+    like = x.select(0)
+    memo: dict = {}
+    value = expr_jet(V.expr, env, like, memo)
+    grad = Jet.stack([expr_jet(e, env, like, memo) for e in V.gradient_exprs], dim=1)
+    return value, grad
+
+
 def candidate_jets(V: AbstractCandidate, x: Jet) -> tuple[Jet, Jet]:
-    """Jets of ``V(x)`` (shape ``(batch,)``) and ``grad V(x)`` (shape ``(batch, n)``)."""
-    if isinstance(V, Quadratic):
+    """Jets of ``V(x)`` (shape ``(batch,)``) and ``grad V(x)`` (shape ``(batch, n)``).
+
+    A subclass of a supported candidate that overrides ``value``, ``value_and_gradient``,
+    ``__call__``, ``grad`` or ``forward`` is refused (its own formula is not bounded)."""
+
+    def known(cls: type) -> bool:
+        return _recognised(V, cls, _CANDIDATE_METHODS, "V")
+
+    if known(Quadratic):
         d = _shift(x, V.x_eq)  # type: ignore[arg-type]
         P = _f64(V.P)
         pd = d.linear(P)
         return (d * pd).sum(1), pd.scale(2.0)
-    if isinstance(V, SquaredError) and V.target.ndim == 1:
+    if known(SquaredError) and V.target.ndim == 1:
         d = _shift(x, V.target)
         return F.powi(d, 2).sum(1).scale(0.5), d
-    if isinstance(V, SymbolicCandidate):
-        env = {s: x.select(i) for i, s in enumerate(V.states)}
-        like = x.select(0)
-        memo: dict = {}
-        value = expr_jet(V.expr, env, like, memo)
-        grad = Jet.stack([expr_jet(e, env, like, memo) for e in V.gradient_exprs], dim=1)
-        return value, grad
-    if isinstance(V, NeuralLyapunov):
+    if known(SymbolicCandidate):
+        return _symbolic_candidate(V, x)
+    if known(NeuralLyapunov):
+        check_module_tree(V, "V")
         return _neural(V, x)
-    if isinstance(V, CrossEntropy) and V.label.ndim == 0:
+    if known(CrossEntropy) and V.label.ndim == 0:
         return _cross_entropy(V, x)
     raise UnsupportedOperationError(
         f"V: {type(V).__name__} is not supported by the certifier; supported candidates: "

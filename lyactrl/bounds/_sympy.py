@@ -20,7 +20,9 @@ SYMPY_OPERATIONS = (
     "Integer",
     "Rational",
     "Float",
-    "pi, E",
+    "exact constants (pi, E, sqrt(3), sin(1), ...: any real closed-form number of Rational, pi, E, "
+    "+, *, rational powers, sin, cos, tan, exp, log, tanh, enclosed with mpmath interval "
+    "arithmetic at 60 digits and rounded outward)",
     "Add",
     "Mul",
     "Pow (integer exponent)",
@@ -53,6 +55,74 @@ def _number(sp: Any, node: Any, like: Jet) -> Jet:
     return like.constant(lo, hi)
 
 
+_IV_FUNCS = {"sin": "sin", "cos": "cos", "tan": "tan", "exp": "exp", "log": "log", "tanh": "tanh"}
+
+
+def _iv_eval(sp: Any, iv: Any, node: Any) -> Any:
+    """An mpmath interval containing the exact real value of a constant expression."""
+    if isinstance(node, sp.Rational):
+        return iv.mpf(int(node.p)) / iv.mpf(int(node.q))
+    if isinstance(node, sp.Float):
+        return iv.mpf(sp.Rational(node).p) / iv.mpf(sp.Rational(node).q)
+    if node is sp.pi:
+        return iv.pi
+    if node is sp.E:
+        return iv.e
+    if isinstance(node, (sp.Add, sp.Mul)):
+        parts = [_iv_eval(sp, iv, a) for a in node.args]
+        out = parts[0]
+        for p in parts[1:]:
+            out = out + p if isinstance(node, sp.Add) else out * p
+        return out
+    if isinstance(node, sp.Pow) and node.args[1].is_Rational:
+        base, ex = node.args
+        b = _iv_eval(sp, iv, base)
+        if ex.is_Integer:
+            return b ** int(ex)
+        if ex == sp.Rational(1, 2):
+            return iv.sqrt(b)
+        return iv.exp(_iv_eval(sp, iv, ex) * iv.log(b))
+    name = _IV_FUNCS.get(type(node).__name__)
+    if name is not None and len(node.args) == 1:
+        return getattr(iv, name)(_iv_eval(sp, iv, node.args[0]))
+    raise _unsupported(node, " (a constant without an interval evaluation)")
+
+
+def _outward(lo: Any, hi: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """float64 bounds of the mpmath reals ``[lo, hi]``, rounded outward."""
+    import mpmath
+
+    flo, fhi = float(lo), float(hi)
+    tlo, thi = torch.tensor(flo, dtype=torch.float64), torch.tensor(fhi, dtype=torch.float64)
+    if mpmath.mpf(flo) > lo:
+        tlo = dn(tlo)
+    if mpmath.mpf(fhi) < hi:
+        thi = up(thi)
+    return tlo, thi
+
+
+def exact_constant(node: Any, like: Jet) -> Jet:
+    """A constant jet containing the exact real value of the sympy number ``node`` (a closed
+    form such as ``sqrt(3)/2`` or ``pi/3``): mpmath interval arithmetic at 60 digits, the
+    endpoints rounded outward to float64."""
+    import mpmath
+    import sympy as sp
+
+    iv = mpmath.iv
+    old = iv.prec
+    iv.prec = 200
+    try:
+        r = _iv_eval(sp, iv, node)
+    except (ValueError, ZeroDivisionError, TypeError) as exc:
+        raise _unsupported(node, f" (the constant could not be enclosed: {exc})") from exc
+    finally:
+        iv.prec = old
+    if not (mpmath.isfinite(r.a) and mpmath.isfinite(r.b)):
+        raise _unsupported(node, " (a non-finite or complex constant)")
+    lo, hi = _outward(r.a, r.b)
+    return like.constant(lo, hi)
+
+
 def expr_jet(expr: Any, env: Mapping[Any, Jet], like: Jet, cache: dict | None = None) -> Jet:
     """The jet of a sympy expression, with symbols bound to jets in ``env``.
 
@@ -79,8 +149,10 @@ def expr_jet(expr: Any, env: Mapping[Any, Jet], like: Jet, cache: dict | None = 
             if not node.is_real or not node.is_finite:
                 raise _unsupported(node, " (a non-finite or complex constant)")
             out = _number(sp, node, like)
-        elif isinstance(node, sp.NumberSymbol):  # pi, E: the floats around the real value
-            out = _number(sp, node, like)
+        elif node.is_number:  # pi, sqrt(3)/2, sin(1): an enclosure of the exact real value
+            if node.is_real is False:
+                raise _unsupported(node, " (a complex constant)")
+            out = exact_constant(node, like)
         elif isinstance(node, sp.Add):
             terms = [walk(a) for a in node.args]
             out = terms[0]

@@ -7,33 +7,37 @@ from torch import nn
 
 from .._errors import UnsupportedOperationError
 from . import _functions as F
+from ._fx import traced_jet
 from ._jet import Jet
+from ._stock import MODULE_OPERATIONS, check_module_tree, is_stock, stock_class
 
 __all__ = ["MODULE_OPERATIONS", "module_jet", "mlp_layers", "mlp_value_and_vjp"]
 
-#: The torch modules the certifier supports.
-MODULE_OPERATIONS = (
-    "nn.Sequential",
-    "nn.Linear (with or without bias)",
-    "nn.ReLU",
-    "nn.LeakyReLU",
-    "nn.Tanh",
-    "nn.Sigmoid",
-    "nn.Softplus",
-    "nn.Identity",
-    "nn.Softmax (dim=-1 or 1 on a (batch, k) tensor; in systems and controllers, not inside a "
-    "NeuralLyapunov network)",
-)
+_ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.Softplus, nn.Identity)
 
 
-def _unsupported(module: nn.Module, where: str) -> UnsupportedOperationError:
+def _unsupported(module: nn.Module, where: str, hint: str = "") -> UnsupportedOperationError:
     name = type(module).__name__
     custom = "" if type(module).__module__.startswith("torch.") else " (a custom module)"
+    if isinstance(module, nn.modules.batchnorm._BatchNorm):
+        hint = (
+            " Batch norm is not supported (in train mode it normalises by the statistics of "
+            "each batch); fold it into the preceding Linear layer for the eval-mode network."
+        )
     return UnsupportedOperationError(
         f"{where}: the operation {name}{custom} is not supported by the certifier; supported "
         f"modules: {', '.join(MODULE_OPERATIONS)}. Write the network as an nn.Sequential of "
-        "these, or the system as a SymbolicSystem."
+        f"these, or the system as a SymbolicSystem.{hint}"
     )
+
+
+def _check_eval(module: nn.Module, where: str) -> None:
+    if module.training:
+        raise UnsupportedOperationError(
+            f"{where}: {type(module).__name__} is in train mode (module.training is True), where "
+            "its output is random; the certifier bounds the eval-mode network only: call "
+            "module.eval() first"
+        )
 
 
 def _weights(layer: nn.Linear) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -43,82 +47,94 @@ def _weights(layer: nn.Linear) -> tuple[torch.Tensor, torch.Tensor | None]:
 
 
 def _activation(layer: nn.Module, z: Jet) -> Jet | None:
-    if isinstance(layer, nn.ReLU):
+    cls = stock_class(layer, _ACTIVATIONS)
+    if cls is nn.ReLU:
         return F.relu(z)
-    if isinstance(layer, nn.LeakyReLU):
+    if cls is nn.LeakyReLU:
         return F.leaky_relu(z, float(layer.negative_slope))
-    if isinstance(layer, nn.Tanh):
+    if cls is nn.Tanh:
         return F.tanh(z)
-    if isinstance(layer, nn.Sigmoid):
+    if cls is nn.Sigmoid:
         return F.sigmoid(z)
-    if isinstance(layer, nn.Softplus):
+    if cls is nn.Softplus:
         return F.softplus(z, float(layer.beta), float(layer.threshold))
-    if isinstance(layer, nn.Identity):
+    if cls is nn.Identity:
         return z
     return None
 
 
 def _activation_prime(layer: nn.Module, z: Jet) -> Jet:
-    if isinstance(layer, nn.ReLU):
+    cls = stock_class(layer, _ACTIVATIONS)
+    if cls is nn.ReLU:
         return F.step(z, 0.0, 1.0)
-    if isinstance(layer, nn.LeakyReLU):
+    if cls is nn.LeakyReLU:
         return F.step(z, float(layer.negative_slope), 1.0)
-    if isinstance(layer, nn.Tanh):
+    if cls is nn.Tanh:
         t = F.tanh(z)
         return 1.0 - F.powi(t, 2)
-    if isinstance(layer, nn.Sigmoid):
+    if cls is nn.Sigmoid:
         s = F.sigmoid(z)
         return s * (1.0 - s)
-    if isinstance(layer, nn.Softplus):
+    if cls is nn.Softplus:
         return F.softplus_prime(z, float(layer.beta), float(layer.threshold))
-    if isinstance(layer, nn.Identity):
+    if cls is nn.Identity:
         return z.constant(torch.ones_like(z.v[0][0]))
     raise _unsupported(layer, "module")  # pragma: no cover - filtered before
 
 
 def _flatten(module: nn.Module, where: str) -> list[nn.Module]:
-    if isinstance(module, nn.Sequential):
+    if is_stock(module, nn.Sequential):
         out: list[nn.Module] = []
-        for child in module:
-            out.extend(_flatten(child, where))
+        for i, child in enumerate(module):
+            out.extend(_flatten(child, f"{where}[{i}]"))
         return out
-    if isinstance(module, nn.Linear) or _activation_supported(module):
+    if is_stock(module, nn.Linear) or stock_class(module, _ACTIVATIONS) is not None:
         return [module]
-    raise _unsupported(module, where)
-
-
-def _activation_supported(module: nn.Module) -> bool:
-    return isinstance(
-        module, (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.Softplus, nn.Identity)
+    if is_stock(module, nn.Dropout):
+        _check_eval(module, where)
+        return []
+    raise _unsupported(
+        module,
+        where,
+        " A candidate network is backpropagated layer by layer, so it must be a plain "
+        "nn.Sequential (no custom forward).",
     )
 
 
 def mlp_layers(module: nn.Module, where: str = "module") -> list[nn.Module]:
     """The flat list of supported layers of ``module`` (raises for anything else)."""
+    check_module_tree(module, where)
     return _flatten(module, where)
 
 
 def module_jet(module: nn.Module, x: Jet, where: str = "module") -> Jet:
-    """The jet of ``module(x)``: ``nn.Sequential`` stacks and supported layers directly, custom
-    modules by tracing their ``forward`` with ``torch.fx``."""
-    if isinstance(module, nn.Sequential):
+    """The jet of ``module(x)``: stock ``nn.Sequential`` stacks and supported layers by their
+    closed forms, anything else (a custom ``forward``, including a subclass of a supported
+    class) by tracing its ``forward`` with ``torch.fx``; hooks are refused."""
+    check_module_tree(module, where)
+    return _module_jet(module, x, where)
+
+
+def _module_jet(module: nn.Module, x: Jet, where: str) -> Jet:
+    if is_stock(module, nn.Sequential):
         for i, child in enumerate(module):
-            x = module_jet(child, x, f"{where}[{i}]")
+            x = _module_jet(child, x, f"{where}[{i}]")
         return x
-    if isinstance(module, nn.Linear):
+    if is_stock(module, nn.Linear):
         return x.linear(*_weights(layer=module))
-    if isinstance(module, nn.Softmax):
+    if is_stock(module, nn.Softmax):
         if module.dim not in (1, -1) or x.v[0].ndim != 2:
             raise _unsupported(module, f"{where} (dim={module.dim!r})")
         return F.softmax(x)
+    if is_stock(module, nn.Dropout):
+        _check_eval(module, where)
+        return x
     out = _activation(module, x)
     if out is not None:
         return out
     if type(module).__module__.startswith("torch."):
         raise _unsupported(module, where)
-    from ._fx import traced_jet
-
-    return traced_jet(module, [x], x)
+    return traced_jet(module, [x], x, _module_jet)
 
 
 def mlp_value_and_vjp(
@@ -134,7 +150,7 @@ def mlp_value_and_vjp(
     pre: list[tuple[nn.Module, Jet]] = []
     out = x
     for layer in layers:
-        if isinstance(layer, nn.Linear):
+        if is_stock(layer, nn.Linear):
             out = out.linear(*_weights(layer))
         else:
             pre.append((layer, out))
@@ -142,7 +158,7 @@ def mlp_value_and_vjp(
     g = cotangent(out)
     acts = iter(reversed(pre))
     for layer in reversed(layers):
-        if isinstance(layer, nn.Linear):
+        if is_stock(layer, nn.Linear):
             W, _ = _weights(layer)
             g = g.linear(W.T.contiguous())
         else:

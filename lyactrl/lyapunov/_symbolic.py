@@ -9,7 +9,7 @@ import torch
 from .._api import checked_kwargs, optional_import
 from .._errors import InvalidArgumentError, InvalidValueError
 from .._tensors import as_vector
-from ..systems._symbolic import broadcast_outputs, parse_symbols
+from ..systems._symbolic import broadcast_outputs, numeric_constants, parse_symbols
 from ._base import AbstractCandidate
 
 __all__ = ["SymbolicCandidate"]
@@ -60,7 +60,8 @@ class SymbolicCandidate(AbstractCandidate):
             )
         self.n_states = len(self.states)
         self.gradient_exprs = [sp.diff(self.expr, s) for s in self.states]
-        self._fn = sp.lambdify(self.states, [self.expr, *self.gradient_exprs], modules="torch")
+        exprs = [numeric_constants(sp, e) for e in (self.expr, *self.gradient_exprs)]
+        self._fn = sp.lambdify(self.states, exprs, modules="torch")
         self.x_eq = None if x_eq is None else as_vector(x_eq, self.n_states, name="x_eq")
         if self.x_eq is not None:
             v0 = float(self.value(self.x_eq.unsqueeze(0))[0])

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._errors import InvalidArgumentError, ShapeError, UnsupportedOperationError
+from ..bounds import check_module_tree, is_stock
 
 __all__ = ["Op", "flatten_module", "ACTIVATION_SLOPES", "activation_slopes"]
 
@@ -38,10 +39,10 @@ _RESHAPES = (nn.Flatten, nn.Unflatten, nn.Identity)
 
 def activation_slopes(module: nn.Module) -> tuple[float, float] | None:
     """``(alpha, beta)`` slope bounds of an elementwise activation, or ``None``."""
-    if isinstance(module, nn.LeakyReLU):
+    if is_stock(module, nn.LeakyReLU):
         s = float(module.negative_slope)
         return (min(s, 1.0), max(s, 1.0))
-    if isinstance(module, nn.ELU):
+    if is_stock(module, nn.ELU):
         a = float(module.alpha)
         if a < 0:
             return None
@@ -79,7 +80,7 @@ class Op:
 
 
 def _leaves(module: nn.Module, prefix: str) -> list[tuple[str, nn.Module]]:
-    if isinstance(module, nn.Sequential):
+    if is_stock(module, nn.Sequential):
         out: list[tuple[str, nn.Module]] = []
         for name, child in module.named_children():
             out.extend(_leaves(child, f"{prefix}.{name}" if prefix else name))
@@ -95,7 +96,7 @@ def _flat_apply(fn: Callable[[torch.Tensor], torch.Tensor], in_shape: tuple[int,
 
 
 def _linear_op(name: str, m: nn.Module, shape: tuple[int, ...]) -> Op:
-    if isinstance(m, nn.Linear):
+    if is_stock(m, nn.Linear):
         if shape[-1] != m.in_features:
             raise ShapeError(
                 f"module: layer {name!r} expects {m.in_features} input features, received "
@@ -109,8 +110,8 @@ def _linear_op(name: str, m: nn.Module, shape: tuple[int, ...]) -> Op:
             )
         w = m.weight
         return Op("linear", name, shape, out, lambda z: z @ w.to(z.dtype).T, module=m)
-    if isinstance(m, (nn.Conv1d, nn.Conv2d)):
-        dims = 1 if isinstance(m, nn.Conv1d) else 2
+    if _stock(m, (nn.Conv1d, nn.Conv2d)):
+        dims = 1 if is_stock(m, nn.Conv1d) else 2
         if len(shape) != dims + 1 or shape[0] != m.in_channels:
             raise ShapeError(
                 f"module: layer {name!r} expects input shape (C={m.in_channels}, "
@@ -131,19 +132,28 @@ def _linear_op(name: str, m: nn.Module, shape: tuple[int, ...]) -> Op:
             probe = fn(torch.zeros(1, *shape, dtype=w.dtype, device=w.device))
         out = tuple(probe.shape[1:])
         return Op("linear", name, shape, out, _flat_apply(fn, shape), module=m)
-    if isinstance(m, nn.AvgPool2d):
+    if is_stock(m, nn.AvgPool2d):
         with torch.no_grad():
             out = tuple(m(torch.zeros(1, *shape)).shape[1:])
         return Op("linear", name, shape, out, _flat_apply(m, shape), module=m)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _per_dim(value: int | tuple[int, ...], dims: int) -> tuple[int, ...]:
+    """A pooling argument (an int or a tuple) as one int per spatial dimension."""
+    t = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    return tuple(int(v) for v in (t * dims if len(t) == 1 else t))
+
+
+def _stock(m: nn.Module, classes: tuple[type, ...]) -> bool:
+    return any(is_stock(m, c) for c in classes)
+
+
 def _pool_op(name: str, m: nn.Module, shape: tuple[int, ...]) -> Op:
     """Max pooling with non-overlapping windows: 1-Lipschitz in every p-norm."""
-    k = m.kernel_size if isinstance(m.kernel_size, tuple) else (m.kernel_size,)
-    st = m.stride if isinstance(m.stride, tuple) else (m.stride,)
-    dil = m.dilation if isinstance(m.dilation, tuple) else (m.dilation,)
-    if any(d != 1 for d in dil) or any(a > b for a, b in zip(k, st, strict=False)):
+    dims = 1 if is_stock(m, nn.MaxPool1d) else 2
+    k, st, dil = (_per_dim(v, dims) for v in (m.kernel_size, m.stride or m.kernel_size, m.dilation))
+    if any(d != 1 for d in dil) or any(a > b for a, b in zip(k, st, strict=True)):
         raise UnsupportedOperationError(
             f"module: layer {name!r} ({type(m).__name__}) has overlapping windows (kernel "
             f"{m.kernel_size}, stride {m.stride}); only non-overlapping max pooling "
@@ -167,10 +177,11 @@ def flatten_module(module: nn.Module, input_shape: tuple[int, ...] | None) -> li
         raise InvalidArgumentError(
             f"module: expected a torch.nn.Module, received {type(module).__name__}"
         )
+    check_module_tree(module, "module")
     leaves = _leaves(module, "")
     if input_shape is None:
-        first = next((m for _, m in leaves if isinstance(m, nn.Linear)), None)
-        needs_shape = any(isinstance(m, (nn.Conv1d, nn.Conv2d, nn.AvgPool2d)) for _, m in leaves)
+        first = next((m for _, m in leaves if is_stock(m, nn.Linear)), None)
+        needs_shape = any(_stock(m, (nn.Conv1d, nn.Conv2d, nn.AvgPool2d)) for _, m in leaves)
         if first is None or needs_shape:
             raise InvalidArgumentError(
                 "input_shape: expected the input shape without the batch dimension (e.g. "
@@ -181,28 +192,36 @@ def flatten_module(module: nn.Module, input_shape: tuple[int, ...] | None) -> li
     shape = tuple(int(s) for s in input_shape)
     ops: list[Op] = []
     for name, m in leaves:
-        if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.AvgPool2d)):
-            op = _linear_op(name, m, shape)
-        elif isinstance(m, (nn.MaxPool1d, nn.MaxPool2d)):
-            op = _pool_op(name, m, shape)
-        elif isinstance(m, (*_RESHAPES, nn.Dropout)):
-            with torch.no_grad():
-                out = (
-                    tuple(m.eval()(torch.zeros(1, *shape)).shape[1:])
-                    if not isinstance(m, nn.Dropout)
-                    else shape
-                )
-            op = Op("reshape", name, shape, out, module=m)
-        else:
-            slopes = activation_slopes(m)
-            if slopes is None:
-                raise UnsupportedOperationError(
-                    f"module: layer {name!r} ({type(m).__name__}) is not supported; expected "
-                    "Linear, Conv1d, Conv2d, AvgPool2d, Flatten, Identity, Dropout or an "
-                    f"elementwise activation ({', '.join(c.__name__ for c in ACTIVATION_SLOPES)}, "
-                    "LeakyReLU, ELU)"
-                )
-            op = Op("activation", name, shape, shape, slopes=slopes, module=m)
+        op = _op(name, m, shape)
         ops.append(op)
         shape = op.out_shape
     return ops
+
+
+def _op(name: str, m: nn.Module, shape: tuple[int, ...]) -> Op:
+    """One leaf as an op; a recognised class only with its stock ``forward``."""
+    if _stock(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.AvgPool2d)):
+        return _linear_op(name, m, shape)
+    if _stock(m, (nn.MaxPool1d, nn.MaxPool2d)):
+        return _pool_op(name, m, shape)
+    if _stock(m, (nn.Dropout,)):
+        if m.training:
+            raise UnsupportedOperationError(
+                f"module: layer {name!r} (Dropout) is in train mode (module.training is True), "
+                "where it zeroes and rescales its input at random; call module.eval() first"
+            )
+        return Op("reshape", name, shape, shape, module=m)
+    if _stock(m, _RESHAPES):
+        with torch.no_grad():
+            out = tuple(m(torch.zeros(1, *shape)).shape[1:])
+        return Op("reshape", name, shape, out, module=m)
+    slopes = activation_slopes(m)
+    if slopes is None:
+        raise UnsupportedOperationError(
+            f"module: layer {name!r} ({type(m).__name__}) is not supported; expected "
+            "Linear, Conv1d, Conv2d, AvgPool2d, MaxPool1d/2d, Flatten, Identity, Dropout (eval) "
+            f"or an elementwise activation ({', '.join(c.__name__ for c in ACTIVATION_SLOPES)}, "
+            "LeakyReLU, ELU), each with its stock forward (a subclass with its own forward, "
+            "e.g. of nn.Sequential, is not bounded by its children)"
+        )
+    return Op("activation", name, shape, shape, slopes=slopes, module=m)

@@ -220,18 +220,8 @@ def lipschitz_bound(
     (3.0, True)
     """
     t0 = time.perf_counter()
-    if method not in METHODS:
-        raise InvalidValueError(f"method: expected one of {METHODS}, received {method!r}")
-    nm = _norm_name(norm)
-    if isinstance(split, bool) or not isinstance(split, int) or split < 1:
-        raise InvalidValueError(f"split: expected an int >= 1, received {split!r}")
-    if method != "product" and nm != "2":
-        raise InvalidValueError(
-            f"norm: method {method!r} bounds the 2-norm only; received norm={norm!r} (use "
-            "method='product' for 'inf')"
-        )
-    ops = flatten_module(module, input_shape)
-    segs = _segments(ops)
+    nm = _check_options(method, norm, split)
+    segs = _segments(flatten_module(module, input_shape))
     if method != "product" and any(kind == "pool" for kind, _ in segs):
         raise UnsupportedOperationError(
             f"module: method {method!r} handles elementwise activations only, received a "
@@ -242,6 +232,28 @@ def lipschitz_bound(
         return LipschitzBound(
             value, nm, method, exact, acc, time.perf_counter() - t0, [f.to_dict() for f in factors]
         )
+    return _lipsdp_result(segs, nm, method, split, solver, t0)
+
+
+def _check_options(method: str, norm: Any, split: Any) -> str:
+    """Validate the options of :func:`lipschitz_bound`; return the norm's name."""
+    if method not in METHODS:
+        raise InvalidValueError(f"method: expected one of {METHODS}, received {method!r}")
+    nm = _norm_name(norm)
+    if isinstance(split, bool) or not isinstance(split, int) or split < 1:
+        raise InvalidValueError(f"split: expected an int >= 1, received {split!r}")
+    if method != "product" and nm != "2":
+        raise InvalidValueError(
+            f"norm: method {method!r} bounds the 2-norm only; received norm={norm!r} (use "
+            "method='product' for 'inf')"
+        )
+    return nm
+
+
+def _lipsdp_result(
+    segs: list[Any], nm: str, method: str, split: int, solver: str | None, t0: float
+) -> LipschitzBound:
+    """The LipSDP bound (or the product bound when there is no activation)."""
     value, solver_value, used, factors = _lipsdp(
         segs, split if method == "lipsdp-split" else None, solver
     )

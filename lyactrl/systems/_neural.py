@@ -47,6 +47,16 @@ class NeuralSystem(AbstractSystem):
 
     Notes
     -----
+    Construction never calls the module; the output shape is checked when the system is
+    evaluated (a :class:`~lyactrl.ShapeError` then names the expected and received shapes).
+
+    A time-varying module (``inputs="t,x"``) is evaluated at ``t = 0`` by ``system(x)`` and at
+    the solver's times by :func:`~lyactrl.simulate`. The certifier bounds it with ``t`` as the
+    interval ``[0, +inf)``, so a certificate holds for every ``t >= 0`` (invariant sets and decay
+    constants included); a module whose output is unbounded in ``t`` gets infinite bounds and
+    the certifier answers ``unknown``. A module that ignores ``t`` is bounded as an autonomous
+    one.
+
     States are cast to the module's parameter dtype and the result back to the dtype of the
     states. For float64 verification convert the module first (``module.double()``).
 
@@ -95,8 +105,7 @@ class NeuralSystem(AbstractSystem):
                 f"{tuple(self.context.shape)}"
             )
         self._dtype = _module_dtype(module)
-        if self.is_bound:
-            self._check_output_shape()
+        self._checked = False  # the output shape is checked on every evaluation, not here
 
     @property
     def is_bound(self) -> bool:
@@ -115,48 +124,49 @@ class NeuralSystem(AbstractSystem):
             self.module, self.n_states, inputs=self.inputs, context=context, x_eq=x_eq
         )
 
-    def _check_output_shape(self) -> None:
-        probe = self.x_eq.unsqueeze(0).repeat(2, 1)
-        if self.context is not None and self.context.ndim == 2:
-            probe = probe[:1].repeat(self.context.shape[0], 1)
+    def _call_module(self, t: float | torch.Tensor, xin: torch.Tensor) -> torch.Tensor:
+        if self.inputs == "x":
+            return self.module(xin)
+        if self.inputs == "t,x":
+            return self.module(torch.as_tensor(t, dtype=xin.dtype, device=xin.device), xin)
+        if self.context is None:
+            raise InvalidArgumentError(
+                "context: this data-controlled system is unbound; call system.bind(context)"
+            )
+        ctx = self.context.to(dtype=xin.dtype, device=xin.device)
+        if ctx.ndim == 1:
+            ctx = ctx.unsqueeze(0).expand(xin.shape[0], -1)
+        elif ctx.shape[0] != xin.shape[0]:
+            raise ShapeError(
+                f"x: the bound context has batch {ctx.shape[0]}, so x must have batch "
+                f"{ctx.shape[0]}; received {xin.shape[0]}"
+            )
+        return self.module(xin, ctx)
+
+    def _first_call(self, t: float | torch.Tensor, xin: torch.Tensor) -> torch.Tensor:
+        """The first evaluation: a failing call is reported as a shape error."""
         try:
-            with torch.no_grad():
-                out = self.vector_field(0.0, probe)
+            out = self._call_module(t, xin)
         except RuntimeError as exc:
             raise ShapeError(
-                f"module: calling it on states of shape {tuple(probe.shape)} failed ({exc}); "
+                f"module: calling it on states of shape {tuple(xin.shape)} failed ({exc}); "
                 f"expected a module mapping (batch, {self.n_states}) to (batch, {self.n_states})"
             ) from exc
-        if not isinstance(out, torch.Tensor) or tuple(out.shape) != tuple(probe.shape):
-            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise ShapeError(
-                f"module: expected output shape {tuple(probe.shape)} for input "
-                f"{tuple(probe.shape)}, received {got}"
-            )
+        self._checked = True
+        return out
 
     def vector_field(
         self, t: float | torch.Tensor, x: torch.Tensor, u: torch.Tensor | None = None
     ) -> torch.Tensor:
         xin = x if self._dtype is None or x.dtype == self._dtype else x.to(self._dtype)
-        if self.inputs == "x":
-            out = self.module(xin)
-        elif self.inputs == "t,x":
-            tt = torch.as_tensor(t, dtype=xin.dtype, device=xin.device)
-            out = self.module(tt, xin)
-        else:
-            if self.context is None:
-                raise InvalidArgumentError(
-                    "context: this data-controlled system is unbound; call system.bind(context)"
-                )
-            ctx = self.context.to(dtype=xin.dtype, device=xin.device)
-            if ctx.ndim == 1:
-                ctx = ctx.unsqueeze(0).expand(xin.shape[0], -1)
-            elif ctx.shape[0] != xin.shape[0]:
-                raise ShapeError(
-                    f"x: the bound context has batch {ctx.shape[0]}, so x must have batch "
-                    f"{ctx.shape[0]}; received {xin.shape[0]}"
-                )
-            out = self.module(xin, ctx)
+        out = self._call_module(t, xin) if self._checked else self._first_call(t, xin)
+        if not isinstance(out, torch.Tensor) or out.shape != x.shape:
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ShapeError(
+                f"module: expected output shape {tuple(x.shape)} for input {tuple(x.shape)}, "
+                f"received {got}; expected a module mapping (batch, {self.n_states}) to "
+                f"(batch, {self.n_states})"
+            )
         return out if out.dtype == x.dtype else out.to(x.dtype)
 
     def __repr__(self) -> str:

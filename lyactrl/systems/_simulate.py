@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time as _time
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from .._api import checked_kwargs
 from .._errors import InvalidArgumentError, InvalidValueError, ShapeError
+from .._results import Status
 from .._tensors import _to_tensor, as_states, check_finite
 from ._base import AbstractSystem
 
@@ -41,21 +44,44 @@ class Trajectory:
         States, batch first.
     method : str
         The solver used.
+    status : Status
+        ``Status.ESTIMATED`` for a completed simulation (a numerical solution, not a bound);
+        ``Status.DIVERGED`` when the solution left the floats or the adaptive solver's step
+        underflowed (a finite-time blow-up) before the last time.
+    message : str
+        Why the trajectory stops early ("" when it reached the last time).
+    seconds : float
+        Wall time of the integration.
 
     Attributes
     ----------
     t : torch.Tensor
-        Times, shape ``(T,)``.
+        Times reached, shape ``(T,)``: the requested times up to the blow-up, if any.
     x : torch.Tensor
         States, shape ``(batch, T, n)`` (batch first), or ``(T, n)`` when ``x0`` was 1-D.
     method : str
         The torchdiffeq solver used.
+    status, message, seconds
+        As above.
     """
 
-    def __init__(self, t: torch.Tensor, x: torch.Tensor, method: str) -> None:
+    @checked_kwargs
+    def __init__(
+        self,
+        t: torch.Tensor,
+        x: torch.Tensor,
+        method: str,
+        *,
+        status: Status = Status.ESTIMATED,
+        message: str = "",
+        seconds: float = 0.0,
+    ) -> None:
         self.t = t
         self.x = x
         self.method = method
+        self.status = status
+        self.message = message
+        self.seconds = seconds
 
     @property
     def final(self) -> torch.Tensor:
@@ -63,7 +89,67 @@ class Trajectory:
         return self.x[..., -1, :]
 
     def __repr__(self) -> str:
-        return f"Trajectory(t: {tuple(self.t.shape)}, x: {tuple(self.x.shape)}, method={self.method!r})"
+        return (
+            f"Trajectory(t: {tuple(self.t.shape)}, x: {tuple(self.x.shape)}, "
+            f"method={self.method!r}, status={self.status.value!r})"
+        )
+
+
+def _is_blow_up(exc: BaseException) -> bool:
+    return isinstance(exc, OverflowError) or (
+        isinstance(exc, AssertionError) and "underflow in dt" in str(exc)
+    )
+
+
+def _finite_prefix(xs: torch.Tensor) -> int:
+    """The number of leading times (dimension 0) at which every state is finite."""
+    ok = torch.isfinite(xs.reshape(xs.shape[0], -1)).all(dim=1)
+    bad = (~ok).nonzero()
+    return int(bad[0, 0]) if bad.numel() else xs.shape[0]
+
+
+def _stepwise(solve: Callable, x: torch.Tensor, tt: torch.Tensor) -> tuple[torch.Tensor, str]:
+    """Integrate from output time to output time until the solver fails (after a failure of
+    the whole run): the trajectory up to the last time reached."""
+    states = [x]
+    why = ""
+    for i in range(tt.shape[0] - 1):
+        try:
+            nxt = solve(states[-1], tt[i : i + 2])[-1]
+        except (AssertionError, OverflowError) as exc:
+            if not _is_blow_up(exc):
+                raise
+            why = f"{type(exc).__name__}: {exc}"
+            break
+        if not bool(torch.isfinite(nxt).all()):
+            why = "non-finite states"
+            break
+        states.append(nxt)
+    return torch.stack(states), why
+
+
+def _integrate(
+    solve: Callable, x: torch.Tensor, tt: torch.Tensor
+) -> tuple[torch.Tensor, Status, str]:
+    """``(states (T', batch, n), status, message)``, truncated at a finite-time blow-up."""
+    try:
+        xs = solve(x, tt)
+        why = "non-finite states"
+    except (AssertionError, OverflowError) as exc:
+        if not _is_blow_up(exc):
+            raise
+        xs, why = _stepwise(solve, x, tt)
+    k = _finite_prefix(xs)
+    xs = xs[:k]
+    if k == tt.shape[0]:
+        return xs, Status.ESTIMATED, ""
+    stop = float(tt[k - 1])
+    message = (
+        f"the solution blows up (or leaves the float64 range) after t = {stop:.6g}: the "
+        f"solver stopped ({why}) before t = {float(tt[k]):.6g}; the trajectory ends at the "
+        f"last time reached"
+    )
+    return xs, Status.DIVERGED, message
 
 
 @checked_kwargs
@@ -101,7 +187,9 @@ def simulate(
     Returns
     -------
     Trajectory
-        With ``.t`` and ``.x``, batch first.
+        With ``.t`` and ``.x``, batch first. A finite-time blow-up (``x' = x**2`` from 1
+        escapes at ``t = 1``) does not raise: the trajectory stops at the last output time
+        reached, with ``status`` ``Status.DIVERGED`` and a ``message``.
 
     Examples
     --------
@@ -113,6 +201,64 @@ def simulate(
     """
     import torchdiffeq
 
+    single, x, tt = _check_inputs(system, method, x0, t)
+    options: dict[str, Any] = {}
+    if method in _FIXED and step_size is not None:
+        options["step_size"] = step_size
+
+    def rhs(time: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        return system.vector_field(time, state)
+
+    solve = _solver(system, rhs, adjoint, torchdiffeq, method, rtol, atol, options)
+    t0 = _time.perf_counter()
+    xs, status, message = _integrate(solve, x, tt)
+    xs = xs.transpose(0, 1)
+    return Trajectory(
+        tt[: xs.shape[1]],
+        xs[0] if single else xs,
+        method,
+        status=status,
+        message=message,
+        seconds=_time.perf_counter() - t0,
+    )
+
+
+def _solver(
+    system: AbstractSystem,
+    rhs: Callable,
+    adjoint: bool,
+    torchdiffeq: Any,
+    method: str,
+    rtol: float,
+    atol: float,
+    options: dict[str, Any],
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``solve(x0, times)`` with torchdiffeq (the adjoint method on a module when asked)."""
+    kw = {"method": method, "rtol": rtol, "atol": atol, "options": options}
+    if not adjoint:
+        return lambda x0, times: torchdiffeq.odeint(rhs, x0, times, **kw)
+    module = getattr(system, "module", None)
+    if not isinstance(module, torch.nn.Module):
+        raise InvalidArgumentError(
+            "adjoint: the adjoint method needs a NeuralSystem (parameters in an nn.Module)"
+        )
+
+    class _Func(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = module
+
+        def forward(self, time: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+            return rhs(time, state)
+
+    func = _Func()
+    return lambda x0, times: torchdiffeq.odeint_adjoint(func, x0, times, **kw)
+
+
+def _check_inputs(
+    system: Any, method: str, x0: Any, t: Any
+) -> tuple[bool, torch.Tensor, torch.Tensor]:
+    """Validate the arguments of :func:`simulate`: ``(x0 was 1-D, states, times)``."""
     if not isinstance(system, AbstractSystem):
         raise InvalidArgumentError(
             f"system: expected a lyactrl system, received {type(system).__name__}"
@@ -128,32 +274,4 @@ def simulate(
         )
     if not bool((tt[1:] > tt[:-1]).all()):
         raise InvalidValueError("t: expected strictly increasing times")
-    options: dict[str, Any] = {}
-    if method in _FIXED and step_size is not None:
-        options["step_size"] = step_size
-
-    def rhs(time: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
-        return system.vector_field(time, state)
-
-    if adjoint:
-        module = getattr(system, "module", None)
-        if not isinstance(module, torch.nn.Module):
-            raise InvalidArgumentError(
-                "adjoint: the adjoint method needs a NeuralSystem (parameters in an nn.Module)"
-            )
-
-        class _Func(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.inner = module
-
-            def forward(self, time: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
-                return rhs(time, state)
-
-        xs = torchdiffeq.odeint_adjoint(
-            _Func(), x, tt, method=method, rtol=rtol, atol=atol, options=options
-        )
-    else:
-        xs = torchdiffeq.odeint(rhs, x, tt, method=method, rtol=rtol, atol=atol, options=options)
-    xs = xs.transpose(0, 1)
-    return Trajectory(tt, xs[0] if single else xs, method)
+    return single, x, tt

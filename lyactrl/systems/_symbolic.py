@@ -33,6 +33,25 @@ def parse_symbols(sp: Any, items: Any, name: str) -> list[Any]:
     return out
 
 
+def numeric_constants(sp: Any, expr: Any) -> Any:
+    """``expr`` with every closed-form real constant that is not a plain number (``sqrt(3)/2``,
+    ``sin(1)``, ``pi``) replaced by its nearest float64, for the lambdified torch code (which
+    would otherwise call ``torch.sqrt(3)`` on a Python int). The exact expression is kept for
+    the certifier, which encloses these constants soundly."""
+
+    def walk(e: Any) -> Any:
+        if e.is_number and not isinstance(e, sp.Number):
+            v = e.evalf(30)
+            if v.is_real and v.is_finite:
+                return sp.Float(float(v), 17)
+            return e
+        if not e.args or e.is_Atom:
+            return e
+        return e.func(*[walk(a) for a in e.args])
+
+    return walk(sp.sympify(expr))
+
+
 def broadcast_outputs(outs: Sequence[Any], like: torch.Tensor) -> list[torch.Tensor]:
     """Broadcast lambdified outputs (tensors or Python constants) to ``(batch,)``."""
     shape = (like.shape[0],)
@@ -64,7 +83,9 @@ class SymbolicSystem(AbstractSystem):
     Attributes
     ----------
     exprs : list of sympy expressions
-        The right-hand sides after substitution of ``parameters``.
+        The right-hand sides after substitution of ``parameters``, exact: closed-form constants
+        such as ``sqrt(3)/2`` stay symbolic (the certifier encloses their real value); the
+        torch evaluation uses their nearest float64.
 
     Examples
     --------
@@ -120,7 +141,8 @@ class SymbolicSystem(AbstractSystem):
         self.exprs = parsed
         self.n_states = len(self.states)
         self.n_inputs = len(self.input_symbols)
-        self._fn = sp.lambdify(self.states + self.input_symbols, parsed, modules="torch")
+        numeric = [numeric_constants(sp, p) for p in parsed]
+        self._fn = sp.lambdify(self.states + self.input_symbols, numeric, modules="torch")
         self.x_eq = as_equilibrium(x_eq, self.n_states)
         u0 = torch.zeros(1, self.n_inputs, dtype=torch.float64) if self.n_inputs else None
         residual = self.vector_field(0.0, self.x_eq.unsqueeze(0), u0).abs().max()
