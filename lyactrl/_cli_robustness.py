@@ -55,9 +55,8 @@ def robustness_report(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from ._errors import InvalidValueError
-    from .data import load_dataset
     from .robust import attack_accuracy, certified_radius
-    from .train._classifier_fit import load_classifier
+    from .train.lyanet import load_classifier, load_dataset
 
     model, _ = load_classifier(args.checkpoint)
     shape = tuple(model.config.get("input_shape", ()))

@@ -44,8 +44,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 def _settings(dataset: str, method: str, epochs: int | None) -> tuple[dict, dict]:
     from ._errors import InvalidValueError
-    from .train._classifier_fit import LYANET_DEFAULTS, TRAIN_DEFAULTS
-    from .train._lyanet import METHODS
+    from .train.lyanet import LYANET_DEFAULTS, METHODS, TRAIN_DEFAULTS
 
     if dataset not in MODEL_DEFAULTS:
         raise InvalidValueError(
@@ -76,10 +75,8 @@ def train_and_evaluate(
     import time
     from pathlib import Path
 
-    from .data import load_dataset
-    from .train._checkpoint import write_json
-    from .train._classifier import build_classifier
-    from .train._classifier_fit import evaluate_classifier, train_classifier
+    from .train.checkpoint import write_json
+    from .train.lyanet import build_classifier, evaluate_classifier, load_dataset, train_classifier
 
     arch, train = _settings(dataset, method, epochs)
     data = load_dataset(dataset, data_dir=data_dir, seed=0)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import lyactrl
-from lyactrl.data import Dataset
+from lyactrl.train.lyanet import Dataset
 from lyactrl.train import (
     LyaNetBallSampler,
     LyaNetClassifier,

@@ -6,14 +6,15 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
-from .._api import checked_kwargs
+from .._api import checked_kwargs, choice
 from .._errors import InvalidArgumentError, InvalidValueError, ShapeError
 from .._hinge import hinge_loss
-from .._tensors import as_states, positive_int
+from .._tensors import as_positive, as_states, positive_int
 from ..conditions import AbstractCondition
-from ._distributed import all_reduce_max, all_reduce_sum, rank_and_world, shard_slice
 from ._samplers import AbstractSampler
+from .distributed import all_reduce_max, all_reduce_sum, rank_and_world, shard_slice
 
 __all__ = ["ConditionLoss", "batch_size_of"]
 
@@ -58,6 +59,12 @@ class ConditionLoss:
         Penalise residuals above ``-margin``.
     weights : callable, optional
         ``weights(x) -> (n,)`` non-negative weights per sampled state.
+    scale : callable, optional
+        ``scale(x) -> (n,)`` positive scales: the penalty is taken of ``residual / scale(x)``
+        (same sign; LyaNet's relative residual divides by ``V(x)``).
+    smooth : float, optional
+        Replace ``ReLU(r)`` by the smooth upper bound ``softplus(smooth * r) / smooth``, which
+        keeps pushing satisfied states towards a margin; ``None`` (default) for the hinge.
     dtype : torch.dtype, optional
         Dtype of the sampled states (``torch.get_default_dtype()`` by default).
     device : torch.device or str, optional
@@ -89,6 +96,8 @@ class ConditionLoss:
         squared: bool = False,
         margin: float = 0.0,
         weights: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        scale: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        smooth: float | None = None,
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
         shard: bool = True,
@@ -108,18 +117,16 @@ class ConditionLoss:
                 f"condition, received {sampler.n_states}"
             )
         if isinstance(n_samples, str):
-            if n_samples not in _N_SAMPLES:
-                raise InvalidValueError(
-                    f"n_samples: expected a positive int or one of {_N_SAMPLES}, received {n_samples!r}"
-                )
+            choice(n_samples, "n_samples", _N_SAMPLES)
         else:
             positive_int(n_samples, "n_samples")
         if isinstance(margin, bool) or not isinstance(margin, (int, float)) or margin != margin:
             raise InvalidValueError(f"margin: expected a real number, received {margin!r}")
-        if weights is not None and not callable(weights):
-            raise InvalidArgumentError(
-                f"weights: expected a callable x -> (n,) weights, received {type(weights).__name__}"
-            )
+        for name, fn in (("weights", weights), ("scale", scale)):
+            if fn is not None and not callable(fn):
+                raise InvalidArgumentError(
+                    f"{name}: expected a callable x -> (n,) {name}, received {type(fn).__name__}"
+                )
         if dtype is not None and (
             not isinstance(dtype, torch.dtype) or not dtype.is_floating_point
         ):
@@ -132,6 +139,8 @@ class ConditionLoss:
         self.squared = bool(squared)
         self.margin = float(margin)
         self.weights = weights
+        self.scale = scale
+        self.smooth = None if smooth is None else as_positive(smooth, name="smooth")
         self.dtype = dtype
         self.device = None if device is None else torch.device(device)
         self.shard = bool(shard)
@@ -202,7 +211,9 @@ class ConditionLoss:
                     f"weights: expected finite non-negative weights of shape {tuple(r.shape)}, "
                     f"received shape {tuple(w.shape)}"
                 )
-        loss, frac = hinge_loss(r, squared=self.squared, weights=w, margin=self.margin)
+        if self.scale is not None:
+            r = r / self.scale(x).to(r)
+        loss, frac = self._penalty(r, w)
         _, world = rank_and_world() if self.shard and states is None else (0, 1)
         rd = r.detach()
         if world > 1:
@@ -236,6 +247,22 @@ class ConditionLoss:
             "mean_residual": mean_f,
             "n_samples": int(total),
         }
+
+    def _penalty(
+        self, r: torch.Tensor, w: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean hinge (or smooth hinge) of the residuals and the violation fraction."""
+        if self.smooth is None:
+            return hinge_loss(r, squared=self.squared, weights=w, margin=self.margin)
+        beta = self.smooth
+        h = F.softplus(beta * (r + self.margin))
+        if self.squared:
+            h, beta = h * h, beta * beta
+        if w is None:
+            loss = h.mean() / beta
+        else:
+            loss = (w * h).sum() / w.sum().clamp_min(torch.finfo(h.dtype).tiny) / beta
+        return loss, (r.detach() > 0).to(r.dtype).mean()
 
     def __repr__(self) -> str:
         return (
