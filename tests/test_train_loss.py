@@ -139,3 +139,23 @@ def test_bad_arguments():
         ConditionLoss(cond, box, n_samples="batch").loss(None)
     with pytest.raises(InvalidValueError, match="weights"):
         ConditionLoss(cond, box, weights=lambda s: -torch.ones(s.shape[0])).loss()
+
+
+def test_scale_and_smooth_hinge():
+    cond = _cond([0.5, 0.0, 0.0, -2.0], rate=1.0)  # residuals of both signs on the box
+    states = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5], [0.0, 0.0]], dtype=torch.float64)
+    r = cond.residual(states)
+    scale = lambda x: 1.0 + (x * x).sum(-1)  # noqa: E731
+    box = BoxSampler([-1.0, -1.0], [1.0, 1.0])
+    plain, diag = ConditionLoss(cond, box, scale=scale).loss(states=states)
+    torch.testing.assert_close(plain, torch.relu(r / scale(states)).mean())
+    assert diag["violation_fraction"] == float((r > 0).double().mean())
+    smooth, _ = ConditionLoss(cond, box, smooth=3.0, margin=0.1).loss(states=states)
+    torch.testing.assert_close(smooth, torch.nn.functional.softplus(3.0 * (r + 0.1)).mean() / 3.0)
+    assert float(smooth) > float(torch.relu(r + 0.1).mean())  # softplus bounds the hinge above
+    sq, _ = ConditionLoss(cond, box, smooth=2.0, squared=True).loss(states=states)
+    torch.testing.assert_close(sq, (torch.nn.functional.softplus(2.0 * r) / 2.0).pow(2).mean())
+    with pytest.raises(InvalidValueError, match="smooth"):
+        ConditionLoss(cond, box, smooth=0.0)
+    with pytest.raises(InvalidArgumentError, match="scale"):
+        ConditionLoss(cond, box, scale=2.0)
