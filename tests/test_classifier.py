@@ -8,7 +8,6 @@ import pytest
 import torch
 
 import lyactrl
-from lyactrl.train.lyanet import Dataset
 from lyactrl.train import (
     LyaNetBallSampler,
     LyaNetClassifier,
@@ -21,6 +20,7 @@ from lyactrl.train import (
     sample_states,
     train_classifier,
 )
+from lyactrl.train.lyanet import Dataset
 
 
 def _tiny(n: int = 40, seed: int = 0) -> Dataset:
@@ -321,3 +321,15 @@ def test_strategies_are_validated_against_their_registry():
         train_classifier(_model(), _tiny(), method="lyanat", epochs=1)
     with pytest.raises(lyactrl.InvalidValueError, match="method"):
         _model().integrate(torch.zeros(2, 8), method="rk5")
+
+
+def test_the_trained_digits_classifier_is_accurate_and_decays(trained_digits):
+    model, data, s = trained_digits.model, trained_digits.data, trained_digits.settings
+    ev = evaluate_classifier(
+        model, data.x_test, data.y_test, steps=(2, 10), rate=s["rate"], radius=s["radius"]
+    )
+    assert ev["accuracy_rk4"]["10"] > 0.8 and ev["accuracy_rk4"]["2"] > 0.8  # chance: 0.1
+    assert ev["violation_rate"] < 0.4 and ev["decay_fraction"] > 0.6
+    loaded, meta = load_classifier(trained_digits.checkpoint)
+    assert meta["config"]["training"]["rate"] == s["rate"]
+    torch.testing.assert_close(loaded(data.x_test[:5]), model(data.x_test[:5]))
