@@ -32,6 +32,7 @@ from ._data import read_idx as read_idx
 from ._demo import run_lyanet_demo as run_lyanet_demo
 from ._lyanet import METHODS as METHODS
 from ._lyanet import SAMPLE_AROUND as SAMPLE_AROUND
+from ._lyanet import lyanet_condition_loss as lyanet_condition_loss
 from ._lyanet import lyanet_loss as lyanet_loss
 from ._lyanet import lyapunov_residual as lyapunov_residual
 from ._lyanet import node_loss as node_loss

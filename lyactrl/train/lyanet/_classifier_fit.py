@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from ._classifier import LyaNetClassifier, build_classifier
 from ._lyanet import (
     METHODS,
     SAMPLE_AROUND,
-    lyanet_loss,
+    lyanet_condition_loss,
     lyapunov_residual,
     node_loss,
     sample_states,
@@ -69,19 +69,6 @@ class _Batches:
 
     def __len__(self) -> int:
         return math.ceil(self.x.shape[0] / self.batch_size)
-
-
-class _GeneratorState:
-    """A generator with ``state_dict``/``load_state_dict``, so resume restores it."""
-
-    def __init__(self, seed: int) -> None:
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"state": self.generator.get_state()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.generator.set_state(state["state"])
 
 
 def _warmup_cosine(epochs: int):  # noqa: ANN202
@@ -196,8 +183,7 @@ def train_classifier(
         "node_steps": positive_int(node_steps, "node_steps"),
         "seed": seed,
     }
-    rng = _GeneratorState(seed + 12345)
-    adapter = TrainingAdapter(model, task_loss=_rule(model, settings, rng.generator))
+    adapter = _adapter(model, settings)
     opt = torch.optim.AdamW(
         model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"]
     )
@@ -209,44 +195,34 @@ def train_classifier(
         epochs=settings["epochs"],
         train_data=_Batches(data.x_train, data.y_train, settings["batch_size"], seed),
         scheduler=sched,
-        seed=seed,
+        seed=seed + 12345,  # the sampled states' generator (the data order uses seed)
         checkpoint_dir=out,
         resume=resume,
         metrics_path=None if out is None else out / "history.json",
-        extra_state={"sampler_rng": rng},
         config={"model": model.config, "training": settings},
         quiet=quiet,
     )
 
 
-def _rule(
-    model: LyaNetClassifier, settings: dict[str, Any], generator: torch.Generator
-) -> Callable[[Any], tuple[torch.Tensor, dict[str, float]]]:
-    """The training rule of ``settings["method"]`` as the adapter's loss of a batch."""
+def _adapter(model: LyaNetClassifier, settings: dict[str, Any]) -> TrainingAdapter:
+    """The objective of ``settings["method"]``: LyaNet's condition loss or the solver's CE."""
     if settings["method"] == "node":
 
         def node(batch: Any) -> tuple[torch.Tensor, dict[str, float]]:
             loss, err = node_loss(model, *batch, steps=settings["node_steps"])
             return loss, {"train_error": float(err)}
 
-        return node
-    sampler = LyaNetBallSampler(torch.zeros(model.n_classes), settings["radius"])
-
-    def lyanet(batch: Any) -> tuple[torch.Tensor, dict[str, float]]:
-        loss, frac = lyanet_loss(
-            model,
-            *batch,
-            rate=settings["rate"],
-            sampler=sampler,
-            n_states=settings["n_states"],
-            around=settings["around"],
-            relative=settings["relative"],
-            smooth=settings["smooth"],
-            generator=generator,
-        )
-        return loss, {"violation_fraction": float(frac)}
-
-    return lyanet
+        return TrainingAdapter(model, task_loss=node)
+    closs = lyanet_condition_loss(
+        model,
+        rate=settings["rate"],
+        radius=settings["radius"],
+        n_states=settings["n_states"],
+        around=settings["around"],
+        relative=settings["relative"],
+        smooth=settings["smooth"],
+    )
+    return TrainingAdapter(model, closs)
 
 
 def _decays(

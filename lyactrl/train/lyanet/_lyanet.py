@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
@@ -25,6 +27,7 @@ from ._classifier import LyaNetClassifier
 
 __all__ = [
     "lyanet_loss",
+    "lyanet_condition_loss",
     "node_loss",
     "lyapunov_residual",
     "sample_states",
@@ -83,6 +86,18 @@ class _LabelStates(AbstractSampler):
         return f"_LabelStates({self.y_rep.shape[0]} states, around={self.around!r}, {self.ball!r})"
 
 
+def _ball(model: LyaNetClassifier, radius: float, sampler: AbstractSampler | None) -> Any:
+    """The offsets' sampler: ``sampler``, or LyaNet's ball of ``radius`` around 0."""
+    k = model.n_classes
+    if sampler is None:
+        return LyaNetBallSampler(torch.zeros(k), as_positive(radius, name="radius"))
+    if not isinstance(sampler, AbstractSampler) or sampler.n_states != k:
+        raise InvalidArgumentError(
+            f"sampler: expected a sampler of {k} states, received {sampler!r}"
+        )
+    return sampler
+
+
 def _label_states(
     model: LyaNetClassifier,
     y: torch.Tensor,
@@ -93,14 +108,7 @@ def _label_states(
 ) -> _LabelStates:
     n = positive_int(n_states, "n_states")
     around = choice(around, "around", SAMPLE_AROUND)
-    k = model.n_classes
-    if sampler is None:
-        sampler = LyaNetBallSampler(torch.zeros(k), as_positive(radius, name="radius"))
-    elif not isinstance(sampler, AbstractSampler) or sampler.n_states != k:
-        raise InvalidArgumentError(
-            f"sampler: expected a sampler of {k} states, received {sampler!r}"
-        )
-    return _LabelStates(model, y, n, sampler, around)
+    return _LabelStates(model, y, n, _ball(model, radius, sampler), around)
 
 
 def lyapunov_residual(
@@ -163,6 +171,83 @@ def sample_states(
     return states.sample(states.y_rep.shape[0], generator=generator, dtype=dtype)
 
 
+class _LyaNetBatches:
+    """The per-batch condition and sampler of LyaNet's loss, for batches ``(x, y)``."""
+
+    def __init__(
+        self, model: LyaNetClassifier, rate: float, n_states: int, around: str, ball: Any
+    ) -> None:
+        self.model, self.rate, self.n, self.around, self.ball = model, rate, n_states, around, ball
+
+    def condition(self, batch: Any) -> ExponentialStability:
+        x, y = _xy(batch)
+        ctx = self.model.context(x).repeat_interleave(self.n, dim=0)
+        return self.model.condition_for_contexts(ctx, y.repeat_interleave(self.n), self.rate)
+
+    def sampler(self, batch: Any) -> _LabelStates:
+        return _LabelStates(self.model, _xy(batch)[1], self.n, self.ball, self.around)
+
+
+def _xy(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    if (
+        not isinstance(batch, (tuple, list))
+        or len(batch) != 2
+        or not all(isinstance(t, torch.Tensor) for t in batch)
+    ):
+        raise InvalidArgumentError(
+            f"batch: expected a pair (x, y) of tensors, received {type(batch).__name__}"
+        )
+    return batch[0], batch[1]
+
+
+@checked_kwargs
+def lyanet_condition_loss(
+    model: LyaNetClassifier,
+    *,
+    rate: float = 2.0,
+    radius: float = 2.0,
+    n_states: int = 8,
+    around: str = "path",
+    relative: bool = True,
+    smooth: float | None = 4.0,
+    sampler: AbstractSampler | None = None,
+) -> ConditionLoss:
+    """LyaNet's loss as a :class:`ConditionLoss` on batches ``(x, y)``.
+
+    For each batch the condition is ``ExponentialStability(system, V, rate)`` with the flow
+    bound to the contexts of ``x`` and the potentials ``V_y``, one row per sampled state
+    (:meth:`LyaNetClassifier.condition_for_contexts`); the states are drawn per batch as
+    :func:`sample_states` draws them. Pass it to :class:`TrainingAdapter` as its condition
+    loss. The parameters are those of :func:`lyanet_loss`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lyactrl.train import build_classifier
+    >>> from lyactrl.train.lyanet import lyanet_condition_loss
+    >>> model = build_classifier((1, 8, 8), 10, seed=0)
+    >>> closs = lyanet_condition_loss(model, n_states=4)
+    >>> loss, diag = closs.loss((torch.rand(2, 1, 8, 8), torch.tensor([0, 1])))
+    >>> diag["n_samples"]
+    8
+    """
+    n = positive_int(n_states, "n_states")
+    around = choice(around, "around", SAMPLE_AROUND)
+    ball = _ball(model, radius, sampler)
+    batches = _LyaNetBatches(model, as_positive(rate, name="rate"), n, around, ball)
+    param = next((p for p in model.parameters() if p.is_floating_point()), model.eta0)
+    return ConditionLoss(
+        batches.condition,
+        batches.sampler,
+        n_samples="batch",
+        per_row=n,
+        relative=relative,
+        smooth=smooth,
+        dtype=param.dtype,
+        device=param.device,
+    )
+
+
 @checked_kwargs
 def lyanet_loss(
     model: LyaNetClassifier,
@@ -180,10 +265,9 @@ def lyanet_loss(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """LyaNet's sampled Lyapunov loss on a batch, and the violation fraction.
 
-    The batch's condition is ``ExponentialStability(system, V, rate)`` with the flow bound to
-    the contexts of ``x`` and the potentials ``V_y`` (one row per sampled state, see
-    :meth:`LyaNetClassifier.condition_for_contexts`); a :class:`ConditionLoss` draws the
-    states (see :func:`sample_states`) and takes the hinge of the residuals.
+    The loss of :func:`lyanet_condition_loss` on the batch ``(x, y)``: the (smooth) hinge of
+    the residuals of the batch's ``ExponentialStability(system, V, rate)`` condition at the
+    sampled states.
 
     Parameters
     ----------
@@ -214,30 +298,18 @@ def lyanet_loss(
     >>> bool(loss > 0), 0.0 <= float(frac) <= 1.0
     (True, True)
     """
-    rate = as_positive(rate, name="rate")
-    states = _label_states(model, y, n_states, radius, around, sampler)
-    n = states.n_per
-    ctx = model.context(x)
-    cond = model.condition_for_contexts(ctx.repeat_interleave(n, dim=0), states.y_rep, rate)
-    closs = ConditionLoss(
-        cond,
-        states,
-        n_samples=states.y_rep.shape[0],
-        scale=_relative_scale(cond) if relative else None,
+    closs = lyanet_condition_loss(
+        model,
+        rate=rate,
+        radius=radius,
+        n_states=n_states,
+        around=around,
+        relative=relative,
         smooth=smooth,
-        dtype=ctx.dtype,
-        device=ctx.device,
-        shard=False,  # each rank has its own batch, hence its own states
+        sampler=sampler,
     )
-    loss, diag = closs.loss(generator=generator)
+    loss, diag = closs.loss((x, y), generator=generator)
     return loss, torch.tensor(diag["violation_fraction"], dtype=loss.dtype)
-
-
-def _relative_scale(cond: ExponentialStability):  # noqa: ANN202
-    def scale(eta: torch.Tensor) -> torch.Tensor:
-        return cond.V.value(eta).clamp_min(_MIN_V)
-
-    return scale
 
 
 @checked_kwargs
