@@ -76,7 +76,8 @@ class _LabelStates(AbstractSampler):
             u = torch.rand(n, 1, generator=generator, dtype=dtype).to(where)
             vertex = model.target_scale * F.one_hot(self.y_rep.to(where), k).to(dtype)
             center = center + u * (vertex - center)
-        offset = self.ball.sample(n, generator=generator, dtype=dtype, device=where)
+        # drawn on the CPU (where the generator lives), then moved
+        offset = self.ball.sample(n, generator=generator, dtype=dtype).to(where)
         if self.around == "origin":
             offset.view(-1, self.n_per, k)[:, 0] = 0.0  # eta(0) itself is always sampled
         out = center + offset
