@@ -27,9 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine  # noqa: E402
 
 from lyactrl.cli._train import train_and_evaluate  # noqa: E402
-from lyactrl.data import load_dataset  # noqa: E402
 from lyactrl.train import evaluate_classifier, load_classifier  # noqa: E402
-from lyactrl.train._classifier_fit import LYANET_DEFAULTS  # noqa: E402
+from lyactrl.train.lyanet import (
+    LYANET_DEFAULTS,  # noqa: E402
+    load_dataset,  # noqa: E402
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = ("1", "2", "4", "10", "20")
@@ -100,7 +102,7 @@ def step_times(dataset: str, data, repeats: int = 15) -> dict[str, float]:  # no
     """
     from lyactrl.cli._train import MODEL_DEFAULTS
     from lyactrl.train import build_classifier, lyanet_loss, node_loss
-    from lyactrl.train._classifier_fit import TRAIN_DEFAULTS
+    from lyactrl.train.lyanet import TRAIN_DEFAULTS
 
     bs = TRAIN_DEFAULTS[dataset]["batch_size"]
     x, y = data.x_train[:bs], data.y_train[:bs]

@@ -22,9 +22,8 @@ from pathlib import Path
 import torch
 
 from lyactrl.cli._train import train_and_evaluate
-from lyactrl.data import load_dataset
 from lyactrl.robust import attack_accuracy, certified_radius, lipschitz_bound
-from lyactrl.train._classifier_fit import load_classifier
+from lyactrl.train.lyanet import load_classifier, load_dataset
 
 LINF = [0.0, 0.02, 0.05, 0.1, 0.2, 0.3]
 L2 = [0.0, 0.25, 0.5, 1.0, 1.5, 2.0]

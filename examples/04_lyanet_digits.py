@@ -18,8 +18,8 @@ import time
 import torch
 
 import lyactrl
-from lyactrl.data import load_digits
 from lyactrl.train import build_classifier, evaluate_classifier, train_classifier
+from lyactrl.train.lyanet import load_digits
 
 
 def main() -> None:

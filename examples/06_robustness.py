@@ -73,9 +73,7 @@ def iss_demo() -> None:
 
 
 def classifier_demo(fast: bool) -> None:
-    from lyactrl.data import load_digits
-    from lyactrl.train import build_classifier
-    from lyactrl.train._lyanet import lyanet_loss
+    from lyactrl.train.lyanet import build_classifier, load_digits, lyanet_loss
 
     ds = load_digits()
     torch.manual_seed(0)

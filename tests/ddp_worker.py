@@ -15,14 +15,11 @@ import torch
 from torch import nn
 
 import lyactrl
-from lyactrl.train import (
-    BoxSampler,
-    TrainingAdapter,
-    fit,
+from lyactrl.train import BoxSampler, TrainingAdapter, fit, save_checkpoint
+from lyactrl.train.distributed import (
     init_distributed,
     is_main_process,
     rank_and_world,
-    save_checkpoint,
     shard_slice,
 )
 

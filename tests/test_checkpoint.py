@@ -12,7 +12,9 @@ import torch
 
 from lyactrl import CheckpointError
 from lyactrl._errors import InvalidArgumentError
-from lyactrl.train import _checkpoint, load_checkpoint, save_checkpoint, write_json
+from lyactrl.train import checkpoint as _checkpoint
+from lyactrl.train import load_checkpoint, save_checkpoint
+from lyactrl.train.checkpoint import write_json
 
 
 def _state() -> dict:

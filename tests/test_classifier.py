@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
 import lyactrl
-from lyactrl.data import Dataset
 from lyactrl.train import (
     LyaNetBallSampler,
     LyaNetClassifier,
@@ -16,8 +17,10 @@ from lyactrl.train import (
     lyanet_loss,
     lyapunov_residual,
     node_loss,
+    sample_states,
     train_classifier,
 )
+from lyactrl.train.lyanet import Dataset
 
 
 def _tiny(n: int = 40, seed: int = 0) -> Dataset:
@@ -187,3 +190,146 @@ def test_run_lyanet_demo_reports_the_figures():
     r = run_lyanet_demo(seed=0, epochs=2)
     assert {"accuracy", "accuracy_rk4_1", "accuracy_rk4_2", "decay_fraction", "seconds"} <= set(r)
     assert r["accuracy"] > 0.5 and 0.0 <= r["decay_fraction"] <= 1.0 and r["n_test"] == 360
+
+
+def _direct_lyanet_loss(model, x, y, *, rate, radius, n, around, relative, smooth, seed):
+    """LyaNet's loss written out: states by hand, ``grad V . f + rate V``, the (smooth) hinge."""
+    g = torch.Generator().manual_seed(seed)
+    k = model.n_classes
+    y_rep = y.repeat_interleave(n)
+    center = torch.zeros(y_rep.shape[0], k)
+    if around == "path":
+        u = torch.rand(y_rep.shape[0], 1, generator=g)
+        center = u * model.target_scale * torch.nn.functional.one_hot(y_rep, k).float()
+    offset = LyaNetBallSampler(torch.zeros(k), radius).sample(
+        y_rep.shape[0], generator=g, dtype=torch.float32
+    )
+    if around == "origin":
+        offset.view(-1, n, k)[:, 0] = 0.0
+    eta = center + offset
+    onehot = torch.nn.functional.one_hot(y_rep, k).float()
+    if model.potential == "cross_entropy":  # closed forms (checked against autograd above)
+        v = torch.logsumexp(eta, -1) - (eta * onehot).sum(-1)
+        grad_v = torch.softmax(eta, -1) - onehot
+    else:
+        v = 0.5 * ((eta - model.target_scale * onehot) ** 2).sum(-1)
+        grad_v = eta - model.target_scale * onehot
+    f = model.dynamics(eta, model.context(x).repeat_interleave(n, dim=0))
+    res = (grad_v * f).sum(-1) + rate * v
+    if relative:
+        res = res / v.clamp_min(1e-6)
+    if smooth is None:
+        return torch.relu(res).mean(), (res > 0).float().mean()
+    return torch.nn.functional.softplus(smooth * res).mean() / smooth, (res > 0).float().mean()
+
+
+@pytest.mark.parametrize(
+    "around, relative, smooth, potential",
+    [
+        ("path", True, 4.0, "cross_entropy"),
+        ("origin", False, None, "cross_entropy"),
+        ("path", False, 2.0, "squared_error"),
+        ("origin", True, None, "squared_error"),
+    ],
+)
+def test_lyanet_loss_is_the_hinge_of_grad_v_dot_f_plus_rate_v(around, relative, smooth, potential):
+    data = _tiny()
+    x, y = data.x_train[:6], data.y_train[:6]
+    opts = dict(rate=1.5, radius=3.0, around=around, relative=relative, smooth=smooth)
+    grads = []
+    for how in ("lyactrl", "direct"):
+        model = _model(seed=4, potential=potential)
+        if how == "lyactrl":
+            g = torch.Generator().manual_seed(7)
+            loss, frac = lyanet_loss(model, x, y, n_states=5, generator=g, **opts)
+        else:
+            loss, frac = _direct_lyanet_loss(model, x, y, n=5, seed=7, **opts)
+        loss.backward()
+        grads.append((loss.detach(), frac, [p.grad.clone() for p in model.parameters()]))
+    (la, fa, ga), (lb, fb, gb) = grads
+    assert float(la) > 0 and 0.0 < float(fa) <= 1.0
+    torch.testing.assert_close(la, lb, rtol=1e-6, atol=1e-7)
+    assert float(fa) == float(fb)
+    for a, b in zip(ga, gb, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_lyanet_loss_is_a_condition_loss_of_exponential_stability():
+    model, data = _model(seed=5), _tiny()
+    x, y = data.x_train[:4], data.y_train[:4]
+    states = sample_states(model, y, 3, radius=2.0, generator=torch.Generator().manual_seed(1))
+    cond = model.condition_for_contexts(
+        model.context(x).repeat_interleave(3, 0), y.repeat_interleave(3), 2.0
+    )
+    assert isinstance(cond, lyactrl.ExponentialStability)
+    closs = lyactrl.ConditionLoss(cond, LyaNetBallSampler(torch.zeros(3), 1.0), n_samples=12)
+    by_states, _ = closs.loss(states=states)
+    loss, _ = lyanet_loss(
+        model,
+        x,
+        y,
+        n_states=3,
+        relative=False,
+        smooth=None,
+        generator=torch.Generator().manual_seed(1),
+    )
+    torch.testing.assert_close(loss, by_states)
+
+
+def test_build_classifier_honours_channels():
+    def n_params(**kw):
+        m = build_classifier((1, 8, 8), 4, encoder="cnn", context_dim=8, seed=0, **kw)
+        return sum(p.numel() for p in m.encoder.parameters())
+
+    # conv1 (1 -> a), conv2 (a -> b), linear (b * 2 * 2 -> 8), all with biases
+    for a, b in ((32, 64), (4, 6), (2, 3)):
+        assert n_params(channels=(a, b)) == (9 * a + a) + (9 * a * b + b) + (4 * b * 8 + 8)
+    model = build_classifier((1, 8, 8), 4, encoder="cnn", channels=(3, 5), seed=0)
+    assert model.encoder[0].out_channels == 3 and model.encoder[3].out_channels == 5
+    loaded = build_classifier(
+        model.config.pop("input_shape"),
+        4,
+        **{k: v for k, v in model.config.items() if k != "n_classes"},
+    )
+    assert loaded.encoder[3].out_channels == 5  # the config rebuilds the same architecture
+    with pytest.raises(ValueError, match="channels"):
+        build_classifier((1, 8, 8), 4, channels=(3,))
+
+
+def test_seeded_building_and_training_leave_the_global_rng_alone():
+    state = torch.random.get_rng_state()
+    a = build_classifier((1, 4, 4), 3, seed=11)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    b = build_classifier((1, 4, 4), 3, seed=11)
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+    train_classifier(a, _tiny(), epochs=1, batch_size=20)
+    assert torch.equal(torch.random.get_rng_state(), state)
+
+
+def test_strategies_are_validated_against_their_registry():
+    from lyactrl.train import lyanet
+
+    for kw, registry in (
+        ({"encoder": "resnet"}, lyanet.ENCODERS),
+        ({"dynamics": "ode"}, lyanet.DYNAMICS),
+        ({"potential": "hinge"}, lyanet.POTENTIALS),
+    ):
+        with pytest.raises(lyactrl.InvalidValueError, match=re.escape(str(registry))):
+            build_classifier((1, 4, 4), 3, **kw)
+    with pytest.raises(lyactrl.InvalidValueError, match="Did you mean 'lyanet'"):
+        train_classifier(_model(), _tiny(), method="lyanat", epochs=1)
+    with pytest.raises(lyactrl.InvalidValueError, match="method"):
+        _model().integrate(torch.zeros(2, 8), method="rk5")
+
+
+def test_the_trained_digits_classifier_is_accurate_and_decays(trained_digits):
+    model, data, s = trained_digits.model, trained_digits.data, trained_digits.settings
+    ev = evaluate_classifier(
+        model, data.x_test, data.y_test, steps=(2, 10), rate=s["rate"], radius=s["radius"]
+    )
+    assert ev["accuracy_rk4"]["10"] > 0.8 and ev["accuracy_rk4"]["2"] > 0.8  # chance: 0.1
+    assert ev["violation_rate"] < 0.4 and ev["decay_fraction"] > 0.6
+    loaded, meta = load_classifier(trained_digits.checkpoint)
+    assert meta["config"]["training"]["rate"] == s["rate"]
+    torch.testing.assert_close(loaded(data.x_test[:5]), model(data.x_test[:5]))

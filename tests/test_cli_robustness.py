@@ -10,27 +10,10 @@ from lyactrl._results import EXIT_BAD_INPUT
 from lyactrl.cli import main
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> str:
-    out = tmp_path_factory.mktemp("ck")
-    assert (
-        main(
-            [
-                "train",
-                "--dataset",
-                "digits",
-                "--method",
-                "lyanet",
-                "--epochs",
-                "1",
-                "--out",
-                str(out),
-                "--quiet",
-            ]
-        )
-        == 0
-    )
-    return str(out / "last.pt")
+@pytest.fixture
+def checkpoint(trained_digits) -> str:  # noqa: ANN001
+    """The checkpoint of the session's trained digits classifier."""
+    return str(trained_digits.checkpoint)
 
 
 def test_json_report(checkpoint: str, capsys: pytest.CaptureFixture[str]) -> None:

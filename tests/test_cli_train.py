@@ -56,7 +56,7 @@ def test_train_digits_one_epoch(tmp_path, capsys, method):
     assert ck.metadata["config"]["training"]["method"] == method
     model, _ = load_classifier(out / "last.pt")
     torch.load(out / "last.pt", weights_only=True)
-    from lyactrl.data import load_digits
+    from lyactrl.train.lyanet import load_digits
 
     data = load_digits()
     acc = float((model.predict(data.x_test, steps=10) == data.y_test).double().mean())

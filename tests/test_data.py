@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import lyactrl
-from lyactrl.data import (
+from lyactrl.train.lyanet import (
     DataError,
     load_cifar10,
     load_dataset,

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from lyactrl._errors import InvalidValueError
-from lyactrl.train import init_distributed, load_checkpoint, rank_and_world, shard_slice
+from lyactrl.train import load_checkpoint
+from lyactrl.train.distributed import init_distributed, rank_and_world, shard_slice
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 

@@ -16,29 +16,10 @@ from lyactrl.robust import (
 )
 
 
-@pytest.fixture(scope="module")
-def trained():  # noqa: ANN201
-    from lyactrl.data import load_digits
-    from lyactrl.train import build_classifier
-    from lyactrl.train._lyanet import lyanet_loss
-
-    ds = load_digits()
-    torch.manual_seed(0)
-    model = build_classifier((1, 8, 8), 10, seed=0, hidden=64, context_dim=32, dynamics_hidden=32)
-    opt = torch.optim.Adam(model.parameters(), 1e-2)
-    g = torch.Generator().manual_seed(0)
-    for _ in range(6):
-        perm = torch.randperm(ds.x_train.shape[0], generator=g)
-        for i in range(0, len(perm), 128):
-            idx = perm[i : i + 128]
-            loss, _ = lyanet_loss(
-                model, ds.x_train[idx], ds.y_train[idx], rate=3.0, radius=5.0, generator=g
-            )
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    model.eval()
-    return model, ds.x_test[:40], ds.y_test[:40]
+@pytest.fixture
+def trained(trained_digits):  # noqa: ANN001, ANN201
+    """The session's trained digits classifier and 40 test images."""
+    return trained_digits.model, trained_digits.x, trained_digits.y
 
 
 def test_radius_from_rate_closed_forms() -> None:

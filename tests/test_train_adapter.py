@@ -11,6 +11,7 @@ from torch import nn
 import lyactrl
 from lyactrl import CheckpointError
 from lyactrl._errors import InvalidArgumentError, InvalidValueError
+from lyactrl._results import Status
 from lyactrl.train import (
     BoxSampler,
     ConditionLoss,
@@ -239,6 +240,7 @@ def test_early_stopping_best_checkpoint_and_metrics(tmp_path):
         quiet=True,
     )
     assert res.status == "stopped_early" and res.epochs == 5
+    assert "for 3 epochs" in res.message and "best epoch 2" in res.message
     assert res.best_epoch == 2 and res.best_metric == 1.0
     assert torch.equal(f[0].weight, weights_at[2])  # restore_best
     best = load_checkpoint(tmp_path / "best.pt")
@@ -260,6 +262,32 @@ def test_divergence_is_a_status():
         adapter, torch.optim.SGD(f.parameters(), lr=0.1), epochs=3, steps_per_epoch=2, quiet=True
     )
     assert res.status == "diverged" and res.steps == 0
+    assert isinstance(res.status, Status) and "nan" in res.message
+    assert res.to_dict()["status"] == "diverged" and res.method == "fit" and res.seconds >= 0
+
+
+def test_fit_leaves_the_global_rng_alone_and_its_seed_drives_the_samples():
+    V = lyactrl.Quadratic(torch.eye(2, dtype=torch.float64))
+    runs = []
+    for _ in range(2):
+        f = _mlp(6)
+        adapter = TrainingAdapter.for_dynamics(
+            f, 2, V, rate=0.5, sampler=BoxSampler([-1.0, -1.0], [1.0, 1.0]), n_samples=16
+        )
+        state = torch.random.get_rng_state()
+        res = fit(
+            adapter,
+            torch.optim.SGD(f.parameters(), lr=0.1),
+            epochs=2,
+            steps_per_epoch=3,
+            seed=5,
+            quiet=True,
+        )
+        assert torch.equal(torch.random.get_rng_state(), state)
+        assert res.status is Status.COMPLETED and res.message == ""
+        runs.append([h["loss"] for h in res.history])
+        torch.rand(3)  # the global RNG moves on: the runs still agree (the seed is local)
+    assert runs[0] == runs[1]
 
 
 def test_bad_arguments(tmp_path):

@@ -139,3 +139,43 @@ def test_bad_arguments():
         ConditionLoss(cond, box, n_samples="batch").loss(None)
     with pytest.raises(InvalidValueError, match="weights"):
         ConditionLoss(cond, box, weights=lambda s: -torch.ones(s.shape[0])).loss()
+
+
+def test_relative_residual_and_smooth_hinge():
+    cond = _cond([0.5, 0.0, 0.0, -2.0], rate=1.0)  # residuals of both signs
+    states = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5], [1e-4, 0.0]], dtype=torch.float64)
+    r = cond.residual(states)
+    v = (states * states).sum(-1)
+    box = BoxSampler([-1.0, -1.0], [1.0, 1.0])
+    rel, diag = ConditionLoss(cond, box, relative=True).loss(states=states)
+    torch.testing.assert_close(rel, torch.relu(r / v.clamp_min(1e-6)).mean())
+    assert diag["violation_fraction"] == float((r > 0).double().mean())  # the sign is kept
+    smooth, _ = ConditionLoss(cond, box, smooth=3.0, margin=0.1).loss(states=states)
+    torch.testing.assert_close(smooth, torch.nn.functional.softplus(3.0 * (r + 0.1)).mean() / 3.0)
+    assert float(smooth) > float(torch.relu(r + 0.1).mean())  # softplus bounds the hinge above
+    sq, _ = ConditionLoss(cond, box, smooth=2.0, squared=True).loss(states=states)
+    torch.testing.assert_close(sq, (torch.nn.functional.softplus(2.0 * r) / 2.0).pow(2).mean())
+    with pytest.raises(InvalidValueError, match="smooth"):
+        ConditionLoss(cond, box, smooth=0.0)
+    sys = lyactrl.LinearSystem([[-1.0, 0.0], [0.0, -1.0]])
+    barrier = lyactrl.BarrierCondition(sys, lyactrl.SymbolicCandidate("x1**2 - 1", "x1, x2"), 1.0)
+    with pytest.raises(InvalidArgumentError, match="relative"):
+        ConditionLoss(barrier, box, relative=True).loss(states=states)
+
+
+def test_per_batch_sampler_draws_per_row_states_for_each_batch():
+    cond = _cond([-1.0, 0.0, 0.0, -1.0], rate=0.5)
+    seen = []
+
+    def sampler(batch):
+        seen.append(batch.shape[0])
+        return BoxSampler([float(batch.sum())] * 2, [float(batch.sum()) + 1e-9] * 2)
+
+    closs = ConditionLoss(cond, sampler, n_samples="batch", per_row=3, dtype=torch.float64)
+    x = closs.draw(torch.ones(4, 1), generator=torch.Generator().manual_seed(0))
+    assert x.shape == (12, 2) and seen == [4]
+    torch.testing.assert_close(x, torch.full((12, 2), 4.0, dtype=torch.float64))
+    loss, diag = closs.loss(torch.zeros(2, 1))
+    assert diag["n_samples"] == 6 and float(loss) == 0.0  # states at the origin: r = 0
+    with pytest.raises(InvalidArgumentError, match="factory must return a sampler"):
+        ConditionLoss(cond, lambda b: 3, n_samples=4).draw(None)

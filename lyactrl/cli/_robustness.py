@@ -52,8 +52,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 def _load(args: argparse.Namespace) -> tuple[Any, str, Any]:
     """The classifier of the checkpoint, its data set's name and that data set."""
     from .._errors import InvalidValueError
-    from ..data import load_dataset
-    from ..train import load_classifier
+    from ..train.lyanet import load_classifier, load_dataset
 
     model, _ = load_classifier(args.checkpoint)
     shape = tuple(model.config.get("input_shape", ()))

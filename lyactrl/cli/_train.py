@@ -47,9 +47,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 def _defaults() -> tuple[dict[str, dict[str, Any]], dict[str, Any], tuple[str, ...]]:
     """The benchmark's training settings per data set, LyaNet's loss settings, the methods."""
-    # not exported by lyactrl.train (yet): the one place the command line reads its privates
-    from ..train._classifier_fit import LYANET_DEFAULTS, TRAIN_DEFAULTS
-    from ..train._lyanet import METHODS
+    from ..train.lyanet import LYANET_DEFAULTS, METHODS, TRAIN_DEFAULTS
 
     return TRAIN_DEFAULTS, LYANET_DEFAULTS, METHODS
 
@@ -90,8 +88,8 @@ def train_and_evaluate(
     >>> sorted(m["accuracy_rk4"])  # doctest: +SKIP
     ['1', '10', '2', '20', '4']
     """
-    from ..data import load_dataset
-    from ..train import build_classifier, train_classifier, write_json
+    from ..train.checkpoint import write_json
+    from ..train.lyanet import build_classifier, load_dataset, train_classifier
 
     arch, train = _settings(dataset, method, epochs)
     data = load_dataset(dataset, data_dir=data_dir, seed=0)

@@ -15,7 +15,7 @@ from .._api import checked_kwargs
 from .._errors import InvalidValueError
 from .._tensors import as_positive, positive_int, to_numpy
 from ..systems import simulate
-from ..train.lyanet import POTENTIALS, SCALE, WINDOW, ToyResult, grid_starts, train_toy
+from ..train.lyanet import SCALE, TOY_POTENTIALS, WINDOW, ToyResult, grid_starts, train_toy
 from ._base import finish_figure, new_figure
 
 __all__ = ["lyanet_toy_figure", "draw_toy"]
@@ -163,8 +163,8 @@ def lyanet_toy_figure(
     >>> from lyactrl.plot import lyanet_toy_figure
     >>> fig = lyanet_toy_figure(path="lyanet_toy")  # doctest: +SKIP
     """
-    if potential not in POTENTIALS:
-        raise InvalidValueError(f"potential: expected one of {POTENTIALS}, received {potential!r}")
+    if potential not in TOY_POTENTIALS:
+        raise InvalidValueError(f"potential: expected one of {TOY_POTENTIALS}, received {potential!r}")
     steps = positive_int(steps, "steps")
     n_initial = positive_int(n_initial, "n_initial")
     rate = as_positive(rate, name="rate")

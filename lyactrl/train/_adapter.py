@@ -16,8 +16,9 @@ from ..conditions import AbstractCondition, ExponentialStability
 from ..lyapunov import AbstractCandidate
 from ..systems import NeuralSystem
 from ._condition_loss import ConditionLoss
-from ._distributed import all_reduce_sum, rank_and_world
+from ._fit import FitResult, fit
 from ._samplers import AbstractSampler
+from .distributed import all_reduce_sum, rank_and_world
 
 __all__ = ["TrainingAdapter"]
 
@@ -272,10 +273,8 @@ class TrainingAdapter:
         )
         return total, diag
 
-    def fit(self, optimizer: torch.optim.Optimizer, **options: Any) -> Any:
+    def fit(self, optimizer: torch.optim.Optimizer, **options: Any) -> FitResult:
         """Train with :func:`~lyactrl.train.fit` (see there for the options)."""
-        from ._fit import fit
-
         return fit(self, optimizer, **options)
 
     def __repr__(self) -> str:

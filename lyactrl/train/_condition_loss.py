@@ -6,17 +6,29 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
-from .._api import checked_kwargs
+from .._api import checked_kwargs, choice
 from .._errors import InvalidArgumentError, InvalidValueError, ShapeError
-from .._tensors import as_states, positive_int
+from .._tensors import as_positive, as_states, positive_int
 from ..conditions import AbstractCondition, hinge_loss
-from ._distributed import all_reduce_max, all_reduce_sum, rank_and_world, shard_slice
 from ._samplers import AbstractSampler
+from .distributed import all_reduce_max, all_reduce_sum, rank_and_world, shard_slice
 
 __all__ = ["ConditionLoss", "batch_size_of"]
 
 _N_SAMPLES = ("batch",)
+_MIN_V = 1e-6  # relative residuals divide by max(V, _MIN_V)
+
+
+def _candidate(cond: AbstractCondition) -> Any:
+    V = getattr(cond, "V", None)
+    if V is None:
+        raise InvalidArgumentError(
+            f"relative: expected a condition with a candidate V (e.g. ExponentialStability), "
+            f"received {type(cond).__name__}"
+        )
+    return V
 
 
 def batch_size_of(batch: Any) -> int:
@@ -47,16 +59,28 @@ class ConditionLoss:
     condition : AbstractCondition or callable
         The condition, or a factory ``condition(batch) -> AbstractCondition`` called on every
         batch (to bind a context or build a per-batch candidate such as ``CrossEntropy``).
-    sampler : AbstractSampler
-        Where states are drawn.
+    sampler : AbstractSampler or callable
+        Where states are drawn, or a factory ``sampler(batch) -> AbstractSampler`` called on
+        every batch (states that depend on the batch, such as LyaNet's balls along each
+        example's path); a per-batch sampler draws this rank's states only (no sharding).
     n_samples : int or {"batch"}
-        States per call; ``"batch"`` draws one per row of the batch (for bound contexts).
+        States per call; ``"batch"`` draws ``per_row`` per row of the batch (for bound
+        contexts: state ``i * per_row + j`` belongs to row ``i``).
+    per_row : int
+        States per row of the batch with ``n_samples="batch"``.
     squared : bool
         Square the hinge.
     margin : float
         Penalise residuals above ``-margin``.
     weights : callable, optional
         ``weights(x) -> (n,)`` non-negative weights per sampled state.
+    relative : bool
+        Penalise ``residual / max(V(x), 1e-6)`` (same sign) for a condition with a candidate
+        ``V`` (:class:`~lyactrl.ExponentialStability`): for the exponential-stability
+        condition that is ``d log V / dt + rate``, which weighs every state alike (LyaNet).
+    smooth : float, optional
+        Replace ``ReLU(r)`` by the smooth upper bound ``softplus(smooth * r) / smooth``, which
+        keeps pushing satisfied states towards a margin; ``None`` (default) for the hinge.
     dtype : torch.dtype, optional
         Dtype of the sampled states (``torch.get_default_dtype()`` by default).
     device : torch.device or str, optional
@@ -82,12 +106,15 @@ class ConditionLoss:
     def __init__(
         self,
         condition: AbstractCondition | Callable[[Any], AbstractCondition],
-        sampler: AbstractSampler,
+        sampler: AbstractSampler | Callable[[Any], AbstractSampler],
         *,
         n_samples: int | str = 256,
+        per_row: int = 1,
         squared: bool = False,
         margin: float = 0.0,
         weights: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        relative: bool = False,
+        smooth: float | None = None,
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
         shard: bool = True,
@@ -97,20 +124,22 @@ class ConditionLoss:
                 "condition: expected a condition or a callable batch -> condition, received "
                 f"{type(condition).__name__}"
             )
-        if not isinstance(sampler, AbstractSampler):
+        if not isinstance(sampler, AbstractSampler) and not callable(sampler):
             raise InvalidArgumentError(
-                f"sampler: expected a sampler (e.g. LyaNetBallSampler), received {type(sampler).__name__}"
+                "sampler: expected a sampler (e.g. LyaNetBallSampler) or a callable batch -> "
+                f"sampler, received {type(sampler).__name__}"
             )
-        if isinstance(condition, AbstractCondition) and condition.n_states != sampler.n_states:
+        if (
+            isinstance(condition, AbstractCondition)
+            and isinstance(sampler, AbstractSampler)
+            and condition.n_states != sampler.n_states
+        ):
             raise ShapeError(
                 f"sampler: expected states of dimension {condition.n_states} to match the "
                 f"condition, received {sampler.n_states}"
             )
         if isinstance(n_samples, str):
-            if n_samples not in _N_SAMPLES:
-                raise InvalidValueError(
-                    f"n_samples: expected a positive int or one of {_N_SAMPLES}, received {n_samples!r}"
-                )
+            choice(n_samples, "n_samples", _N_SAMPLES)
         else:
             positive_int(n_samples, "n_samples")
         if isinstance(margin, bool) or not isinstance(margin, (int, float)) or margin != margin:
@@ -128,12 +157,17 @@ class ConditionLoss:
         self.condition = condition
         self.sampler = sampler
         self.n_samples = n_samples
+        self.per_row = positive_int(per_row, "per_row")
         self.squared = bool(squared)
         self.margin = float(margin)
         self.weights = weights
+        self.relative = bool(relative)
+        self.smooth = None if smooth is None else as_positive(smooth, name="smooth")
         self.dtype = dtype
         self.device = None if device is None else torch.device(device)
         self.shard = bool(shard)
+        # a per-batch sampler knows this rank's batch only: it is never sharded
+        self._sharded = self.shard and isinstance(sampler, AbstractSampler)
 
     def condition_for(self, batch: Any = None) -> AbstractCondition:
         """The condition for ``batch`` (the fixed condition, or the factory's output)."""
@@ -146,16 +180,27 @@ class ConditionLoss:
             )
         return cond
 
+    def sampler_for(self, batch: Any = None) -> AbstractSampler:
+        """The sampler for ``batch`` (the fixed sampler, or the factory's output)."""
+        if isinstance(self.sampler, AbstractSampler):
+            return self.sampler
+        smp = self.sampler(batch)
+        if not isinstance(smp, AbstractSampler):
+            raise InvalidArgumentError(
+                f"sampler: the factory must return a sampler, it returned {type(smp).__name__}"
+            )
+        return smp
+
     @checked_kwargs
     def draw(self, batch: Any = None, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """This rank's sampled states for ``batch`` (the global set's shard under DDP)."""
-        rank, world = rank_and_world() if self.shard else (0, 1)
+        rank, world = rank_and_world() if self._sharded else (0, 1)
         if self.n_samples == "batch":
-            n_global = batch_size_of(batch) * world
+            n_global = batch_size_of(batch) * self.per_row * world
         else:
             n_global = int(self.n_samples)
         dtype = self.dtype or torch.get_default_dtype()
-        x = self.sampler.sample(n_global, generator=generator, dtype=dtype)
+        x = self.sampler_for(batch).sample(n_global, generator=generator, dtype=dtype)
         if world > 1:
             x = x[shard_slice(n_global, rank=rank, world=world)]
         return x if self.device is None else x.to(self.device)
@@ -201,8 +246,10 @@ class ConditionLoss:
                     f"weights: expected finite non-negative weights of shape {tuple(r.shape)}, "
                     f"received shape {tuple(w.shape)}"
                 )
-        loss, frac = hinge_loss(r, squared=self.squared, weights=w, margin=self.margin)
-        _, world = rank_and_world() if self.shard and states is None else (0, 1)
+        if self.relative:
+            r = r / _candidate(cond).value(x).to(r).clamp_min(_MIN_V)
+        loss, frac = self._penalty(r, w)
+        _, world = rank_and_world() if self._sharded and states is None else (0, 1)
         rd = r.detach()
         if world > 1:
             local_w = (
@@ -235,6 +282,22 @@ class ConditionLoss:
             "mean_residual": mean_f,
             "n_samples": int(total),
         }
+
+    def _penalty(
+        self, r: torch.Tensor, w: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean hinge (or smooth hinge) of the residuals and the violation fraction."""
+        if self.smooth is None:
+            return hinge_loss(r, squared=self.squared, weights=w, margin=self.margin)
+        beta = self.smooth
+        h = F.softplus(beta * (r + self.margin))
+        if self.squared:
+            h, beta = h * h, beta * beta
+        if w is None:
+            loss = h.mean() / beta
+        else:
+            loss = (w * h).sum() / w.sum().clamp_min(torch.finfo(h.dtype).tiny) / beta
+        return loss, (r.detach() > 0).to(r.dtype).mean()
 
     def __repr__(self) -> str:
         return (

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from .._api import checked_kwargs
+from .._api import checked_kwargs, choice
 from .._errors import InvalidArgumentError, InvalidValueError, ShapeError
 from .._tensors import _to_tensor, as_positive, as_states, as_vector, check_finite, positive_int
 from ..conditions import AbstractCondition
@@ -291,11 +291,9 @@ class TrajectorySampler(AbstractSampler):
             raise InvalidValueError(
                 f"t: expected at least 2 strictly increasing times, received shape {tuple(tt.shape)}"
             )
-        if method not in SOLVERS:
-            raise InvalidValueError(f"method: expected one of {SOLVERS}, received {method!r}")
         self.system = system
         self.t = tt
-        self.method = method
+        self.method = choice(method, "method", SOLVERS)
         self.n_states = system.n_states
 
     @checked_kwargs

@@ -31,7 +31,7 @@ __all__ = [
     "grid_starts",
     "WINDOW",
     "SCALE",
-    "POTENTIALS",
+    "TOY_POTENTIALS",
 ]
 
 #: Half-width of the plotted (and, for LyaNet, sampled) logit window.
@@ -39,7 +39,7 @@ WINDOW = 4.0
 #: Scale of the squared-error targets ``SCALE * onehot(y)`` (the class vertices).
 SCALE = 2.5
 #: Potentials accepted by :func:`train_toy`.
-POTENTIALS = ("squared_error", "cross_entropy")
+TOY_POTENTIALS = ("squared_error", "cross_entropy")
 
 
 class _Flow(nn.Module):

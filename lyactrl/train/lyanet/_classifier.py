@@ -16,12 +16,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._api import checked_kwargs
-from .._errors import InvalidArgumentError, InvalidValueError, ShapeError
-from .._tensors import as_positive, positive_int
-from ..conditions import ExponentialStability
-from ..lyapunov import AbstractCandidate, CrossEntropy, SquaredError
-from ..systems import NeuralSystem
+from ..._api import checked_kwargs, choice
+from ..._errors import InvalidArgumentError, InvalidValueError, ShapeError
+from ..._tensors import as_positive, positive_int
+from ...conditions import ExponentialStability
+from ...lyapunov import AbstractCandidate, CrossEntropy, SquaredError
+from ...systems import NeuralSystem
 
 __all__ = [
     "LyaNetClassifier",
@@ -32,11 +32,14 @@ __all__ = [
     "ENCODERS",
     "DYNAMICS",
     "POTENTIALS",
+    "ODE_METHODS",
 ]
 
 ENCODERS = ("mlp", "cnn")
 DYNAMICS = ("vertex", "mlp")
 POTENTIALS = ("cross_entropy", "squared_error")
+#: torchdiffeq solvers accepted by :meth:`LyaNetClassifier.integrate` (``dopri5`` adaptive).
+ODE_METHODS = ("rk4", "euler", "midpoint", "dopri5")
 
 
 class Normalize(nn.Module):
@@ -166,16 +169,12 @@ class LyaNetClassifier(nn.Module):
             )
         if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
             raise InvalidValueError(f"n_classes: expected an int >= 2, received {n_classes!r}")
-        if potential not in POTENTIALS:
-            raise InvalidValueError(
-                f"potential: expected one of {POTENTIALS}, received {potential!r}"
-            )
         self.encoder = encoder
         self.dynamics = dynamics
         self.normalizer = normalizer if normalizer is not None else nn.Identity()
         self.n_classes = n_classes
         self.horizon = as_positive(horizon, name="horizon")
-        self.potential = potential
+        self.potential = choice(potential, "potential", POTENTIALS)
         self.target_scale = as_positive(target_scale, name="target_scale")
         self.config = dict(config or {})
         self.register_buffer("eta0", torch.zeros(n_classes))
@@ -215,11 +214,7 @@ class LyaNetClassifier(nn.Module):
         """
         import torchdiffeq
 
-        if method not in ("rk4", "euler", "midpoint", "dopri5"):
-            raise InvalidValueError(
-                f"method: expected one of ('rk4', 'euler', 'midpoint', 'dopri5'), received "
-                f"{method!r}"
-            )
+        method = choice(method, "method", ODE_METHODS)
         steps = positive_int(steps, "steps")
         t = torch.tensor([0.0, self.horizon]) if times is None else times
         t = t.to(dtype=context.dtype, device=context.device)
@@ -259,6 +254,22 @@ class LyaNetClassifier(nn.Module):
             context=ctx,
             x_eq=self.eta0.double(),
         )
+
+    def condition_for_contexts(
+        self, context: torch.Tensor, y: Any, rate: float
+    ) -> ExponentialStability:
+        """The condition of a training batch: row ``i`` pairs with ``context[i]`` and ``y[i]``.
+
+        ``ExponentialStability(system, potential_for(y), rate)`` where ``system`` is the flow
+        bound to the per-row contexts, which stay in the autograd graph (the encoder is trained
+        through them). Unlike :meth:`NeuralSystem.bind` no probe forward pass is run: the
+        contexts come from :meth:`context`, which checked their shape.
+        """
+        system = NeuralSystem(
+            self.dynamics, self.n_classes, inputs="x,context", x_eq=self.eta0.double()
+        )
+        system.context = context
+        return ExponentialStability(system, self.potential_for(y), rate)
 
     def potential_for(self, y: Any) -> AbstractCandidate:
         """The potential ``V_y``: :class:`CrossEntropy` or :class:`SquaredError` to the label."""
@@ -317,7 +328,9 @@ def build_classifier(
     mean, std : sequence of float, optional
         Per-channel normalisation (default 0 and 1).
     seed : int, optional
-        Seed of the initial weights.
+        Seed of the initial weights. They are drawn inside :func:`torch.random.fork_rng`, so
+        the global torch RNG is left as it was; without a seed they come from the global RNG,
+        as for any ``nn.Module``.
 
     Examples
     --------
@@ -325,22 +338,18 @@ def build_classifier(
     >>> build_classifier((1, 8, 8), 10, seed=0).config["encoder"]
     'mlp'
     """
-    shape = tuple(int(s) for s in input_shape)
-    if len(shape) != 3 or min(shape) < 1:
-        raise ShapeError(f"input_shape: expected (C, H, W), received {tuple(input_shape)!r}")
-    if encoder not in ENCODERS:
-        raise InvalidValueError(f"encoder: expected one of {ENCODERS}, received {encoder!r}")
-    if dynamics not in DYNAMICS:
-        raise InvalidValueError(f"dynamics: expected one of {DYNAMICS}, received {dynamics!r}")
-    for name, v in (
-        ("context_dim", context_dim),
-        ("hidden", hidden),
-        ("dynamics_hidden", dynamics_hidden),
-    ):
-        positive_int(v, name)
-    chans = [int(ch) for ch in channels]
-    if len(chans) != 2 or min(chans) < 1:
-        raise InvalidValueError(f"channels: expected two positive ints, received {channels!r}")
+    shape = _input_shape(input_shape)
+    encoder = choice(encoder, "encoder", ENCODERS)
+    dynamics = choice(dynamics, "dynamics", DYNAMICS)
+    widths = {
+        name: positive_int(v, name)
+        for name, v in (
+            ("context_dim", context_dim),
+            ("hidden", hidden),
+            ("dynamics_hidden", dynamics_hidden),
+        )
+    }
+    chans = _channels(channels)
     c = shape[0]
     mean = [0.0] * c if mean is None else [float(m) for m in mean]
     std = [1.0] * c if std is None else [float(s) for s in std]
@@ -353,56 +362,79 @@ def build_classifier(
         "n_classes": n_classes,
         "encoder": encoder,
         "dynamics": dynamics,
-        "context_dim": context_dim,
-        "hidden": hidden,
-        "dynamics_hidden": dynamics_hidden,
-        "scale": float(scale),
-        "speed": float(speed),
+        **widths,
+        "channels": chans,
+        "scale": as_positive(scale, name="scale"),
+        "speed": as_positive(speed, name="speed"),
         "horizon": float(horizon),
         "potential": potential,
         "mean": mean,
         "std": std,
     }
-    if seed is not None:
+    if seed is None:
+        return _assemble(config)
+    with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-    if encoder == "mlp":
-        enc: nn.Module = nn.Sequential(
+        return _assemble(config)
+
+
+def _input_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
+    shape = tuple(int(s) for s in input_shape)
+    if len(shape) != 3 or min(shape) < 1:
+        raise ShapeError(f"input_shape: expected (C, H, W), received {tuple(input_shape)!r}")
+    return shape  # type: ignore[return-value]
+
+
+def _channels(channels: Sequence[int]) -> list[int]:
+    try:
+        chans = [int(ch) for ch in channels]
+    except (TypeError, ValueError):
+        chans = []
+    if len(chans) != 2 or min(chans) < 1:
+        raise InvalidValueError(f"channels: expected two positive ints, received {channels!r}")
+    return chans
+
+
+def _encoder(cfg: dict[str, Any]) -> nn.Module:
+    """The MLP or the two-convolution CNN of ``cfg`` (both end in a ReLU context)."""
+    c, h, w = cfg["input_shape"]
+    if cfg["encoder"] == "mlp":
+        return nn.Sequential(
             nn.Flatten(),
-            nn.Linear(c * shape[1] * shape[2], hidden),
+            nn.Linear(c * h * w, cfg["hidden"]),
             nn.ReLU(),
-            nn.Linear(hidden, context_dim),
+            nn.Linear(cfg["hidden"], cfg["context_dim"]),
             nn.ReLU(),
         )
+    c1, c2 = cfg["channels"]
+    return nn.Sequential(
+        nn.Conv2d(c, c1, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(c1, c2, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(c2 * (h // 4) * (w // 4), cfg["context_dim"]),
+        nn.ReLU(),
+    )
+
+
+def _assemble(cfg: dict[str, Any]) -> LyaNetClassifier:
+    """The classifier of a validated ``config`` (draws the initial weights)."""
+    k, ctx, hid = cfg["n_classes"], cfg["context_dim"], cfg["dynamics_hidden"]
+    enc = _encoder(cfg)
+    if cfg["dynamics"] == "vertex":
+        dyn: nn.Module = VertexDynamics(k, ctx, hidden=hid, scale=cfg["scale"], speed=cfg["speed"])
     else:
-        h4, w4 = shape[1] // 4, shape[2] // 4
-        enc = nn.Sequential(
-            nn.Conv2d(c, 32, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Flatten(),
-            nn.Linear(64 * h4 * w4, context_dim),
-            nn.ReLU(),
-        )
-    if dynamics == "vertex":
-        dyn: nn.Module = VertexDynamics(
-            n_classes,
-            context_dim,
-            hidden=dynamics_hidden,
-            scale=as_positive(scale, name="scale"),
-            speed=as_positive(speed, name="speed"),
-        )
-    else:
-        dyn = MLPDynamics(n_classes, context_dim, hidden=dynamics_hidden)
+        dyn = MLPDynamics(k, ctx, hidden=hid)
     return LyaNetClassifier(
         enc,
         dyn,
-        n_classes,
-        normalizer=Normalize(mean, std),
-        horizon=horizon,
-        potential=potential,
-        target_scale=scale,
-        config=config,
+        k,
+        normalizer=Normalize(cfg["mean"], cfg["std"]),
+        horizon=cfg["horizon"],
+        potential=cfg["potential"],
+        target_scale=cfg["scale"],
+        config=cfg,
     )

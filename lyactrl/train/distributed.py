@@ -12,7 +12,7 @@ import os
 import torch
 import torch.distributed as dist
 
-from .._api import checked_kwargs
+from .._api import checked_kwargs, choice
 from .._errors import InvalidValueError
 
 __all__ = [
@@ -39,7 +39,7 @@ def init_distributed(backend: str | None = None) -> bool:
 
     Examples
     --------
-    >>> from lyactrl.train import init_distributed
+    >>> from lyactrl.train.distributed import init_distributed
     >>> init_distributed()  # not launched with torchrun
     False
     """
@@ -48,8 +48,7 @@ def init_distributed(backend: str | None = None) -> bool:
     if "WORLD_SIZE" not in os.environ or not dist.is_available():
         return False
     chosen = backend or ("nccl" if torch.cuda.is_available() else "gloo")
-    if chosen not in BACKENDS:
-        raise InvalidValueError(f"backend: expected one of {BACKENDS}, received {backend!r}")
+    chosen = choice(chosen, "backend", BACKENDS)
     if chosen == "nccl":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group(backend=chosen)
@@ -76,7 +75,7 @@ def shard_slice(n: int, *, rank: int | None = None, world: int | None = None) ->
 
     Examples
     --------
-    >>> from lyactrl.train import shard_slice
+    >>> from lyactrl.train.distributed import shard_slice
     >>> shard_slice(8, rank=1, world=2)
     slice(4, 8, None)
     """

@@ -229,7 +229,7 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     Examples
     --------
     >>> import json, tempfile
-    >>> from lyactrl.train import write_json
+    >>> from lyactrl.train.checkpoint import write_json
     >>> p = write_json(tempfile.mkdtemp() + "/metrics.json", {"accuracy": 0.9})
     >>> json.loads(p.read_text())
     {'accuracy': 0.9}

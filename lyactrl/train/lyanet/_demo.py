@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from .._api import checked_kwargs
+from ..._api import checked_kwargs
 
 __all__ = ["run_lyanet_demo"]
 
@@ -34,9 +34,9 @@ def run_lyanet_demo(seed: int = 0, *, epochs: int = 15) -> dict[str, Any]:
     >>> r["accuracy"] > 0.5  # doctest: +SKIP
     True
     """
-    from ..data import load_digits
     from ._classifier import build_classifier
     from ._classifier_fit import LYANET_DEFAULTS, evaluate_classifier, train_classifier
+    from ._data import load_digits
 
     start = time.perf_counter()
     data = load_digits()

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._api import checked_kwargs
-from ._errors import InvalidArgumentError, InvalidValueError, LyactrlError
+from ..._api import checked_kwargs, choice
+from ..._errors import InvalidArgumentError, InvalidValueError, LyactrlError
 
 __all__ = [
     "DATASETS",
@@ -116,7 +116,7 @@ def load_digits(*, seed: int = 0, test_fraction: float = 0.2, val_fraction: floa
 
     Examples
     --------
-    >>> from lyactrl.data import load_digits
+    >>> from lyactrl.train.lyanet import load_digits
     >>> d = load_digits()
     >>> d.x_train.shape, d.x_test.shape, float(d.x_train.max())
     (torch.Size([1437, 1, 8, 8]), torch.Size([360, 1, 8, 8]), 1.0)
@@ -140,7 +140,7 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     Examples
     --------
     >>> import struct, tempfile, os
-    >>> from lyactrl.data import read_idx
+    >>> from lyactrl.train.lyanet import read_idx
     >>> p = os.path.join(tempfile.mkdtemp(), "a-idx1-ubyte")
     >>> with open(p, "wb") as fh:
     ...     _ = fh.write(struct.pack(">BBBBI", 0, 0, 8, 1, 3) + bytes([1, 2, 3]))
@@ -314,12 +314,11 @@ def load_dataset(
 
     Examples
     --------
-    >>> from lyactrl.data import load_dataset
+    >>> from lyactrl.train.lyanet import load_dataset
     >>> load_dataset("digits").summary()["n_test"]
     360
     """
-    if not isinstance(name, str) or name not in DATASETS:
-        raise InvalidValueError(f"name: expected one of {DATASETS}, received {name!r}")
+    name = choice(name, "name", DATASETS)
     if name == "digits":
         return load_digits(seed=seed)
     if name in ("mnist", "fashion-mnist"):

@@ -16,17 +16,27 @@ from typing import Any
 
 import torch
 
-from .._api import checked_kwargs
-from .._errors import CheckpointError, InvalidArgumentError, InvalidValueError
-from .._tensors import as_positive, positive_int
-from ._adapter import TrainingAdapter
-from ._checkpoint import load_checkpoint
+from ..._api import checked_kwargs, choice
+from ..._errors import CheckpointError, InvalidArgumentError
+from ..._tensors import as_positive, positive_int
+from .. import FitResult, LyaNetBallSampler, TrainingAdapter, fit, load_checkpoint
 from ._classifier import LyaNetClassifier, build_classifier
-from ._fit import FitResult, fit
-from ._lyanet import METHODS, lyanet_loss, lyapunov_residual, node_loss, sample_states
-from ._samplers import LyaNetBallSampler
+from ._lyanet import (
+    METHODS,
+    SAMPLE_AROUND,
+    lyanet_condition_loss,
+    lyapunov_residual,
+    node_loss,
+    sample_states,
+)
 
-__all__ = ["train_classifier", "evaluate_classifier", "load_classifier", "TRAIN_DEFAULTS"]
+__all__ = [
+    "train_classifier",
+    "evaluate_classifier",
+    "load_classifier",
+    "TRAIN_DEFAULTS",
+    "LYANET_DEFAULTS",
+]
 
 #: Training settings shared by both rules (the benchmark's, per data set).
 TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -59,19 +69,6 @@ class _Batches:
 
     def __len__(self) -> int:
         return math.ceil(self.x.shape[0] / self.batch_size)
-
-
-class _GeneratorState:
-    """A generator with ``state_dict``/``load_state_dict``, so resume restores it."""
-
-    def __init__(self, seed: int) -> None:
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"state": self.generator.get_state()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.generator.set_state(state["state"])
 
 
 def _warmup_cosine(epochs: int):  # noqa: ANN202
@@ -122,7 +119,7 @@ def train_classifier(
     ----------
     model : LyaNetClassifier
         The model (e.g. from :func:`build_classifier`).
-    data : lyactrl.data.Dataset
+    data : lyactrl.train.lyanet.Dataset
         Training images ``x_train`` and labels ``y_train`` are used.
     method : {"lyanet", "node"}
         ``lyanet``: hinge of the exponential-stability residual at states sampled with
@@ -156,63 +153,37 @@ def train_classifier(
 
     Examples
     --------
-    >>> from lyactrl.data import load_digits
+    >>> from lyactrl.train.lyanet import load_digits
     >>> from lyactrl.train import build_classifier, train_classifier
     >>> data = load_digits()
     >>> model = build_classifier(data.input_shape, 10, seed=0)
     >>> res = train_classifier(model, data, epochs=1)
-    >>> res.status, res.epochs
-    ('completed', 1)
+    >>> res.status == "completed", res.epochs
+    (True, 1)
     """
     model = _check_model(model)
-    if method not in METHODS:
-        raise InvalidValueError(f"method: expected one of {METHODS}, received {method!r}")
     for name in ("x_train", "y_train"):
         if not isinstance(getattr(data, name, None), torch.Tensor):
             raise InvalidArgumentError(
-                f"data: expected a lyactrl.data.Dataset (with tensor {name}), received "
+                f"data: expected a lyactrl.train.lyanet.Dataset (with tensor {name}), received "
                 f"{type(data).__name__}"
             )
-    positive_int(batch_size, "batch_size")
-    steps = positive_int(node_steps, "node_steps")
     settings = {
-        "method": method,
+        "method": choice(method, "method", METHODS),
         "epochs": positive_int(epochs, "epochs"),
-        "batch_size": batch_size,
+        "batch_size": positive_int(batch_size, "batch_size"),
         "lr": as_positive(lr, name="lr"),
         "weight_decay": as_positive(weight_decay, name="weight_decay", allow_zero=True),
         "rate": as_positive(rate, name="rate"),
         "radius": as_positive(radius, name="radius"),
         "n_states": positive_int(n_states, "n_states"),
-        "around": around,
+        "around": choice(around, "around", SAMPLE_AROUND),
         "relative": bool(relative),
-        "smooth": smooth,
-        "node_steps": steps,
+        "smooth": None if smooth is None else as_positive(smooth, name="smooth"),
+        "node_steps": positive_int(node_steps, "node_steps"),
         "seed": seed,
     }
-    sampler = LyaNetBallSampler(torch.zeros(model.n_classes), settings["radius"])
-    rng = _GeneratorState(seed + 12345)
-
-    def rule(batch: Any) -> tuple[torch.Tensor, dict[str, float]]:
-        x, y = batch
-        if method == "node":
-            loss, err = node_loss(model, x, y, steps=steps)
-            return loss, {"train_error": float(err)}
-        loss, frac = lyanet_loss(
-            model,
-            x,
-            y,
-            rate=settings["rate"],
-            sampler=sampler,
-            n_states=settings["n_states"],
-            around=around,
-            relative=settings["relative"],
-            smooth=smooth,
-            generator=rng.generator,
-        )
-        return loss, {"violation_fraction": float(frac)}
-
-    adapter = TrainingAdapter(model, task_loss=rule)
+    adapter = _adapter(model, settings)
     opt = torch.optim.AdamW(
         model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"]
     )
@@ -222,16 +193,46 @@ def train_classifier(
         adapter,
         opt,
         epochs=settings["epochs"],
-        train_data=_Batches(data.x_train, data.y_train, batch_size, seed),
+        train_data=_Batches(data.x_train, data.y_train, settings["batch_size"], seed),
         scheduler=sched,
-        seed=seed,
+        seed=seed + 12345,  # the sampled states' generator (the data order uses seed)
         checkpoint_dir=out,
         resume=resume,
         metrics_path=None if out is None else out / "history.json",
-        extra_state={"sampler_rng": rng},
         config={"model": model.config, "training": settings},
         quiet=quiet,
     )
+
+
+def _adapter(model: LyaNetClassifier, settings: dict[str, Any]) -> TrainingAdapter:
+    """The objective of ``settings["method"]``: LyaNet's condition loss or the solver's CE."""
+    if settings["method"] == "node":
+
+        def node(batch: Any) -> tuple[torch.Tensor, dict[str, float]]:
+            loss, err = node_loss(model, *batch, steps=settings["node_steps"])
+            return loss, {"train_error": float(err)}
+
+        return TrainingAdapter(model, task_loss=node)
+    closs = lyanet_condition_loss(
+        model,
+        rate=settings["rate"],
+        radius=settings["radius"],
+        n_states=settings["n_states"],
+        around=settings["around"],
+        relative=settings["relative"],
+        smooth=settings["smooth"],
+    )
+    return TrainingAdapter(model, closs)
+
+
+def _decays(
+    model: LyaNetClassifier, traj: torch.Tensor, y: torch.Tensor, times: torch.Tensor, rate: float
+) -> torch.Tensor:
+    """Per input: ``V_y(eta(t)) <= V_y(eta(0)) exp(-rate t)`` at every time (slack 1e-4)."""
+    V = model.potential_for(y.repeat_interleave(times.shape[0]))
+    v = V.value(traj.reshape(-1, model.n_classes)).reshape(traj.shape[0], -1)
+    envelope = v[:, :1] * torch.exp(-rate * times.to(v)).unsqueeze(0)
+    return (v <= envelope * (1 + 1e-4) + 1e-7).all(dim=1)
 
 
 def _accuracy(pred: torch.Tensor, y: torch.Tensor) -> float:
@@ -314,11 +315,7 @@ def evaluate_classifier(
         traj, nfe = model.integrate(ctx, method="dopri5", times=times)
         dopri.append(traj[:, -1].argmax(-1))
         nfes.append(nfe)
-        V = model.potential_for(yb.repeat_interleave(times.shape[0]))
-        v = V.value(traj.reshape(-1, model.n_classes)).reshape(traj.shape[0], -1)
-        envelope = v[:, :1] * torch.exp(-rate * times.to(v)).unsqueeze(0)
-        decays.append((v <= envelope * (1 + 1e-4) + 1e-7).all(dim=1))
-        c_rep, y_rep = ctx.repeat_interleave(n_states, 0), yb.repeat_interleave(n_states)
+        decays.append(_decays(model, traj, yb, times, rate))
         for out, smp, ar in ((viol, None, around), (viol_ball, ball, "origin")):
             eta = sample_states(
                 model,
@@ -330,6 +327,7 @@ def evaluate_classifier(
                 generator=g,
                 dtype=ctx.dtype,
             )
+            c_rep, y_rep = ctx.repeat_interleave(n_states, 0), yb.repeat_interleave(n_states)
             out.append(lyapunov_residual(model, eta, c_rep, y_rep, rate) > 0)
     model.train(was_training)
     return {
