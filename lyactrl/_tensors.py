@@ -19,12 +19,13 @@ __all__ = [
     "float_dtype",
     "positive_int",
     "as_equilibrium",
+    "to_tensor",
 ]
 
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
-def _to_tensor(value: Any, name: str, dtype: torch.dtype | None = None) -> torch.Tensor:
+def to_tensor(value: Any, name: str, dtype: torch.dtype | None = None) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         t = value
     elif isinstance(value, (np.ndarray, list, tuple, float, int, np.floating, np.integer)):
@@ -71,7 +72,7 @@ def as_states(
 
     A 1-D input of length ``n_states`` is read as a batch of one.
     """
-    t = _to_tensor(x, name, dtype)
+    t = to_tensor(x, name, dtype)
     if t.ndim == 1 and t.shape[0] == n_states:
         t = t.unsqueeze(0)
     if t.ndim != 2 or t.shape[1] != n_states:
@@ -83,7 +84,7 @@ def as_vector(
     v: Any, n: int | None = None, *, name: str = "x", dtype: torch.dtype | None = torch.float64
 ) -> torch.Tensor:
     """Validate a 1-D finite vector, of length ``n`` when given."""
-    t = _to_tensor(v, name, dtype)
+    t = to_tensor(v, name, dtype)
     if t.ndim != 1 or (n is not None and t.shape[0] != n):
         want = f"({n},)" if n is not None else "(n,)"
         raise ShapeError(f"{name}: expected shape {want}, received {tuple(t.shape)}")
@@ -100,7 +101,7 @@ def as_matrix(
     dtype: torch.dtype | None = torch.float64,
 ) -> torch.Tensor:
     """Validate a finite 2-D matrix (square unless ``square=False``)."""
-    t = _to_tensor(m, name, dtype)
+    t = to_tensor(m, name, dtype)
     if t.ndim != 2 or (square and t.shape[0] != t.shape[1]):
         want = "a square matrix (n, n)" if square else "a matrix (rows, cols)"
         raise ShapeError(f"{name}: expected {want}, received shape {tuple(t.shape)}")

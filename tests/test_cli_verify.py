@@ -201,7 +201,9 @@ def test_file_candidate_of_an_unstable_system_is_falsified_exit_1(identity_v, ca
     # at (1, 0): grad V . f + 0.1 V = 2 + 0.1 > 0
     code = main(["verify", *UNSTABLE, "--candidate", identity_v, "--json"])
     report = json.loads(capsys.readouterr().out)
-    assert code == 1 and report["status"] == "falsified" and report["counterexample_residual"] > 0
+    assert (
+        code == 1 and report["status"] == "falsified" and report["counterexample_residuals"][0] > 0
+    )
 
 
 def test_file_candidate_factory_is_called(tmp_path, capsys):

@@ -10,6 +10,7 @@ trace, and hooks or train-mode randomness refused (:func:`check_module_tree`).
 """
 
 from ._functions import ipow as ipow
+from ._functions import powi as powi
 from ._fx import FX_OPERATIONS as FX_OPERATIONS
 from ._jet import Jet as Jet
 from ._models import CANDIDATES as CANDIDATES
@@ -25,6 +26,7 @@ from ._residual import bound_system as bound_system
 from ._residual import mean_value_bounds as mean_value_bounds
 from ._residual import proved_positive as proved_positive
 from ._residual import residual_jet as residual_jet
+from ._rounding import EPS as EPS
 from ._rounding import FP_MARGIN as FP_MARGIN
 from ._stock import MODULE_OPERATIONS as MODULE_OPERATIONS
 from ._stock import check_module_tree as check_module_tree

@@ -177,5 +177,6 @@ def probe_system(args: argparse.Namespace, system: Any, region: Any) -> None:
     if args.system is None:
         return
     x = region.sample(4, generator=torch.Generator().manual_seed(0))
-    with user_code(f"SYSTEM {args.system} evaluated on states of the box"):
+    hint = _TX_HINT if getattr(args, "inputs", "x") == "x" else ""
+    with user_code(f"SYSTEM {args.system} evaluated on states of the box", hint=hint):
         system(x)

@@ -26,8 +26,7 @@ import torch
 from .._errors import InvalidArgumentError, InvalidValueError, ShapeError
 from .._tensors import as_positive, as_states
 from ..lyapunov import AbstractCandidate
-from ..systems import AbstractSystem
-from ..systems._base import check_autonomous
+from ..systems import AbstractSystem, check_autonomous
 
 __all__ = ["AbstractCondition", "check_pair", "check_margin"]
 

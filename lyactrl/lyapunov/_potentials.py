@@ -8,7 +8,7 @@ import torch
 
 from .._api import checked_kwargs
 from .._errors import InvalidArgumentError, InvalidValueError, ShapeError
-from .._tensors import _to_tensor, check_finite
+from .._tensors import check_finite, to_tensor
 from ._base import AbstractCandidate
 
 __all__ = ["SquaredError", "CrossEntropy"]
@@ -32,7 +32,7 @@ class SquaredError(AbstractCandidate):
 
     @checked_kwargs
     def __init__(self, target: Any) -> None:
-        t = check_finite(_to_tensor(target, "target"), "target")
+        t = check_finite(to_tensor(target, "target"), "target")
         if t.ndim not in (1, 2) or t.shape[-1] == 0:
             raise ShapeError(
                 f"target: expected shape (n,) or (batch, n), received {tuple(t.shape)}"

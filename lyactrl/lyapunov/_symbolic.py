@@ -8,8 +8,8 @@ import torch
 
 from .._api import checked_kwargs, optional_import
 from .._errors import InvalidArgumentError, InvalidValueError
+from .._sympy import broadcast_outputs, numeric_constants, parse_symbols
 from .._tensors import as_vector
-from ..systems._symbolic import broadcast_outputs, numeric_constants, parse_symbols
 from ._base import AbstractCandidate
 
 __all__ = ["SymbolicCandidate"]

@@ -13,8 +13,7 @@ from .._api import checked_kwargs
 from .._errors import InvalidArgumentError, InvalidValueError
 from .._tensors import as_positive, as_states, positive_int, to_numpy
 from ..lyapunov import AbstractCandidate
-from ..systems import AbstractSystem, simulate
-from ..systems._base import check_autonomous
+from ..systems import AbstractSystem, check_autonomous, simulate
 from ._base import evaluate_chunked, finish_figure, mpl_module, new_figure, target_axes
 
 __all__ = ["decay_plot", "accuracy_vs_steps", "robustness_curves"]

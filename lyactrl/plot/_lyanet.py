@@ -164,7 +164,9 @@ def lyanet_toy_figure(
     >>> fig = lyanet_toy_figure(path="lyanet_toy")  # doctest: +SKIP
     """
     if potential not in TOY_POTENTIALS:
-        raise InvalidValueError(f"potential: expected one of {TOY_POTENTIALS}, received {potential!r}")
+        raise InvalidValueError(
+            f"potential: expected one of {TOY_POTENTIALS}, received {potential!r}"
+        )
     steps = positive_int(steps, "steps")
     n_initial = positive_int(n_initial, "n_initial")
     rate = as_positive(rate, name="rate")

@@ -15,8 +15,7 @@ from .._tensors import as_positive, positive_int, to_numpy
 from ..conditions import AbstractCondition
 from ..lyapunov import AbstractCandidate
 from ..regions import AbstractRegion, Box
-from ..systems import AbstractSystem
-from ..systems._base import check_autonomous
+from ..systems import AbstractSystem, check_autonomous
 from ._base import (
     CERTIFIED_COLOR,
     COUNTER_COLOR,

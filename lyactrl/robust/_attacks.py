@@ -37,7 +37,7 @@ def _norm(norm: Any) -> str:
     raise InvalidValueError(f"norm: expected one of {ATTACK_NORMS}, received {norm!r}")
 
 
-def _check_inputs(model: Any, x: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor]:
+def check_classifier_inputs(model: Any, x: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor]:
     if not callable(model):
         raise InvalidArgumentError(
             f"model: expected a callable mapping pixel inputs to logits, received "
@@ -169,7 +169,7 @@ def pgd_attack(
     >>> bool((adv - x).abs().max() <= 0.1 + 1e-6)
     True
     """
-    x, y = _check_inputs(model, x, y)
+    x, y = check_classifier_inputs(model, x, y)
     nm = _norm(norm)
     e = _eps(eps, x)
     emax = float(e.max()) if e.numel() else 0.0
@@ -290,7 +290,7 @@ def attack_accuracy(
     >>> r.adversarial_accuracy == r.clean_accuracy
     True
     """
-    x, y = _check_inputs(model, x, y)
+    x, y = check_classifier_inputs(model, x, y)
     nm = _norm(norm)
     bs = positive_int(batch_size, "batch_size")
     eps = as_positive(eps, name="eps", allow_zero=True)

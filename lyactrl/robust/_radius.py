@@ -28,7 +28,7 @@ from .._api import checked_kwargs
 from .._errors import InvalidArgumentError, InvalidValueError, UnsupportedOperationError
 from .._results import ResultMixin
 from .._tensors import positive_int
-from ._attacks import _check_inputs
+from ._attacks import check_classifier_inputs
 from ._sensitivity import Sensitivity, classifier_sensitivity
 
 __all__ = ["CertifiedRadius", "certified_radius", "radius_from_rate", "tube_factor"]
@@ -242,7 +242,7 @@ def certified_radius(
         )
     if not margins or min(margins) <= 0:
         raise InvalidValueError(f"margins: expected positive tube radii, received {margins!r}")
-    x, y = _check_inputs(model, x, y)
+    x, y = check_classifier_inputs(model, x, y)
     sens = sensitivity or classifier_sensitivity(model, norm=norm, method=lipschitz_method)
     dyn = copy.deepcopy(model.dynamics).double().eval()
     horizon = float(model.horizon)

@@ -1,6 +1,7 @@
 """Systems: what evolves."""
 
 from ._base import AbstractSystem as AbstractSystem
+from ._base import check_autonomous as check_autonomous
 from ._base import linearize as linearize
 from ._closed_loop import ClosedLoop as ClosedLoop
 from ._control import ControlFunctionSystem as ControlFunctionSystem

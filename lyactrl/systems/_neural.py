@@ -9,7 +9,7 @@ from torch import nn
 
 from .._api import checked_kwargs
 from .._errors import InvalidArgumentError, InvalidValueError, ShapeError
-from .._tensors import _to_tensor, as_equilibrium, check_finite, positive_int
+from .._tensors import as_equilibrium, check_finite, positive_int, to_tensor
 from ._base import AbstractSystem
 
 __all__ = ["NeuralSystem"]
@@ -97,7 +97,7 @@ class NeuralSystem(AbstractSystem):
         self.x_eq = as_equilibrium(x_eq, n_states)
         self.x_eq_declared = x_eq is not None
         self.context = (
-            None if context is None else check_finite(_to_tensor(context, "context"), "context")
+            None if context is None else check_finite(to_tensor(context, "context"), "context")
         )
         if self.context is not None and self.context.ndim not in (1, 2):
             raise ShapeError(

@@ -11,7 +11,7 @@ import torch
 from .._api import checked_kwargs
 from .._errors import InvalidArgumentError, InvalidValueError, ShapeError
 from .._results import Status
-from .._tensors import _to_tensor, as_states, check_finite
+from .._tensors import as_states, check_finite, to_tensor
 from ._base import AbstractSystem
 
 __all__ = ["simulate", "Trajectory", "SOLVERS"]
@@ -131,25 +131,45 @@ def _stepwise(solve: Callable, x: torch.Tensor, tt: torch.Tensor) -> tuple[torch
 def _integrate(
     solve: Callable, x: torch.Tensor, tt: torch.Tensor
 ) -> tuple[torch.Tensor, Status, str]:
-    """``(states (T', batch, n), status, message)``, truncated at a finite-time blow-up."""
+    """``(states (T', batch, n), status, message)``.
+
+    A run that leaves the floats is ``DIVERGED``. When the solver itself fails (an adaptive
+    step underflows at a blow-up) the whole batch ends at the last time reached. When it does
+    not (fixed steps), only the rows that blew up are non-finite after their blow-up and
+    every time is kept, so one divergent trajectory does not cut the others short.
+    """
     try:
         xs = solve(x, tt)
-        why = "non-finite states"
     except (AssertionError, OverflowError) as exc:
         if not _is_blow_up(exc):
             raise
         xs, why = _stepwise(solve, x, tt)
-    k = _finite_prefix(xs)
-    xs = xs[:k]
-    if k == tt.shape[0]:
+        k = _finite_prefix(xs)
+        return xs[:k], Status.DIVERGED, _blow_up_message(tt, k, why)
+    finite = torch.isfinite(xs).all(dim=-1)  # (T, batch)
+    if bool(finite.all()):
         return xs, Status.ESTIMATED, ""
+    rows = ~finite.all(dim=0)
+    if x.shape[0] == 1 or bool(rows.all()):
+        k = _finite_prefix(xs)
+        return xs[:k], Status.DIVERGED, _blow_up_message(tt, k, "non-finite states")
+    return (
+        xs,
+        Status.DIVERGED,
+        (
+            f"{int(rows.sum())} of {x.shape[0]} trajectories blow up (or leave the float64 range): "
+            "their states are non-finite after the blow-up; the others are complete"
+        ),
+    )
+
+
+def _blow_up_message(tt: torch.Tensor, k: int, why: str) -> str:
     stop = float(tt[k - 1])
-    message = (
+    return (
         f"the solution blows up (or leaves the float64 range) after t = {stop:.6g}: the "
         f"solver stopped ({why}) before t = {float(tt[k]):.6g}; the trajectory ends at the "
         f"last time reached"
     )
-    return xs, Status.DIVERGED, message
 
 
 @checked_kwargs
@@ -265,9 +285,9 @@ def _check_inputs(
         )
     if method not in SOLVERS:
         raise InvalidValueError(f"method: expected one of {SOLVERS}, received {method!r}")
-    single = _to_tensor(x0, "x0").ndim == 1
+    single = to_tensor(x0, "x0").ndim == 1
     x = as_states(x0, system.n_states, name="x0")
-    tt = check_finite(_to_tensor(t, "t", dtype=x.dtype), "t").to(x.device)
+    tt = check_finite(to_tensor(t, "t", dtype=x.dtype), "t").to(x.device)
     if tt.ndim != 1 or tt.shape[0] < 2:
         raise ShapeError(
             f"t: expected a 1-D tensor of at least 2 times, received {tuple(tt.shape)}"

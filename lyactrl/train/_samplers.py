@@ -15,7 +15,7 @@ import torch
 
 from .._api import checked_kwargs, choice
 from .._errors import InvalidArgumentError, InvalidValueError, ShapeError
-from .._tensors import _to_tensor, as_positive, as_states, as_vector, check_finite, positive_int
+from .._tensors import as_positive, as_states, as_vector, check_finite, positive_int, to_tensor
 from ..conditions import AbstractCondition
 from ..regions import AbstractRegion, Ball, Box
 from ..systems import SOLVERS, AbstractSystem, simulate
@@ -223,7 +223,7 @@ class GaussianSampler(AbstractSampler):
         if self.mean.shape[0] == 0:
             raise ShapeError("mean: expected at least one coordinate, received an empty vector")
         self.n_states = self.mean.shape[0]
-        s = check_finite(_to_tensor(std, "std", torch.float64), "std")
+        s = check_finite(to_tensor(std, "std", torch.float64), "std")
         if s.ndim == 0:
             s = s.expand(self.n_states).clone()
         if s.shape != (self.n_states,):
@@ -286,7 +286,7 @@ class TrajectorySampler(AbstractSampler):
                 f"x0_sampler: expected states of dimension {system.n_states} to match the "
                 f"system, received {x0_sampler.n_states}"
             )
-        tt = check_finite(_to_tensor(t, "t", torch.float64), "t")
+        tt = check_finite(to_tensor(t, "t", torch.float64), "t")
         if tt.ndim != 1 or tt.shape[0] < 2 or not bool((tt[1:] > tt[:-1]).all()):
             raise InvalidValueError(
                 f"t: expected at least 2 strictly increasing times, received shape {tuple(tt.shape)}"

@@ -21,9 +21,7 @@ from .._api import checked_kwargs
 from .._errors import InvalidValueError
 from .._results import ResultMixin, Status
 from .._tensors import as_positive
-from ..bounds import Jet, candidate_jets, mean_value_bounds
-from ..bounds import _functions as F
-from ..bounds._rounding import EPS
+from ..bounds import EPS, Jet, candidate_jets, mean_value_bounds, powi
 from ..lyapunov import AbstractCandidate, Quadratic
 from ..regions import AbstractRegion
 from ._branch_and_bound import Budget, Frontier, branch_and_bound
@@ -114,7 +112,7 @@ def quadratic_bounds(
     def gap(sign: float, lam: float):
         def fn(x: Jet) -> Jet:
             v = candidate_jets(V, x)[0]
-            q = F.powi(x - x.constant(x0), 2).sum(1).scale(lam)
+            q = powi(x - x.constant(x0), 2).sum(1).scale(lam)
             return (v - q) if sign > 0 else (q - v)
 
         return fn

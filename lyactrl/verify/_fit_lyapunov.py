@@ -17,8 +17,7 @@ from .._tensors import as_positive, positive_int
 from ..conditions import ExponentialStability, hinge_loss
 from ..lyapunov import NeuralLyapunov
 from ..regions import Ball, Box, Sublevel
-from ..systems import AbstractSystem, linearize
-from ..systems._base import check_autonomous
+from ..systems import AbstractSystem, check_autonomous, linearize
 from ._falsify import falsify
 from ._roa import region_of_attraction
 from ._simulated_roa import SimulatedROA, simulated_region_of_attraction, volume_ratio

@@ -14,7 +14,7 @@ import abc
 import torch
 
 from .._errors import InvalidArgumentError
-from ..bounds._rounding import EPS
+from ..bounds import EPS
 from ..regions import AbstractRegion
 
 __all__ = [
