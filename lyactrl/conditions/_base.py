@@ -63,7 +63,7 @@ class AbstractCondition(abc.ABC):
         """The residual from ``V``, ``grad V``, ``f`` and ``||x - x_eq||^2``.
 
         Each argument is either a tensor (``(batch,)``, ``(batch, n)``, ``(batch, n)``,
-        ``(batch,)``) or a :class:`lyactrl.bounds.Jet` of the same shape; ``d2`` is ``None``
+        ``(batch,)``) or a :class:`lyactrl.bounds.jets.Jet` of the same shape; ``d2`` is ``None``
         when the margin is 0. Only ``+``, ``*`` by a float or of two operands, and
         ``.sum(1)`` may be used, so that the same expression evaluates and bounds.
         """

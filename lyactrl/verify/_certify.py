@@ -12,7 +12,8 @@ import torch
 from .._api import checked_kwargs
 from .._results import ResultMixin, Status
 from .._tensors import as_positive, positive_int
-from ..bounds import FP_MARGIN, Jet, mean_value_bounds, residual_jet
+from ..bounds import FP_MARGIN
+from ..bounds.jets import Jet, mean_value_bounds, residual_jet
 from ..conditions import AbstractCondition, ExponentialStability
 from ..regions import AbstractRegion, Sublevel
 from ._branch_and_bound import Budget, Frontier, SearchOutcome, branch_and_bound

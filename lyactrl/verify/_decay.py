@@ -21,7 +21,7 @@ from .._api import checked_kwargs
 from .._errors import InvalidValueError
 from .._results import ResultMixin, Status
 from .._tensors import as_positive
-from ..bounds import EPS, Jet, candidate_jets, mean_value_bounds, powi
+from ..bounds.jets import EPS, Jet, candidate_jets, mean_value_bounds, powi
 from ..lyapunov import AbstractCandidate, Quadratic
 from ..regions import AbstractRegion
 from ._branch_and_bound import Budget, Frontier, branch_and_bound

@@ -14,7 +14,7 @@ import abc
 import torch
 
 from .._errors import InvalidArgumentError
-from ..bounds import EPS
+from ..bounds.jets import EPS
 from ..regions import AbstractRegion
 
 __all__ = [

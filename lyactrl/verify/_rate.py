@@ -13,7 +13,7 @@ from .._api import checked_kwargs
 from .._errors import InvalidArgumentError, InvalidValueError
 from .._results import ResultMixin, Status
 from .._tensors import as_positive
-from ..bounds import Jet, candidate_jets, residual_jet
+from ..bounds.jets import Jet, candidate_jets, residual_jet
 from ..conditions import ExponentialStability
 from ..lyapunov import AbstractCandidate
 from ..regions import AbstractRegion

@@ -13,7 +13,8 @@ from .._api import checked_kwargs
 from .._errors import InvalidArgumentError, InvalidValueError
 from .._results import ResultMixin, Status
 from .._tensors import as_positive, positive_int
-from ..bounds import FP_MARGIN, Jet, bound_candidate, mean_value_bounds, residual_jet
+from ..bounds import FP_MARGIN, bound_candidate
+from ..bounds.jets import Jet, mean_value_bounds, residual_jet
 from ..conditions import ExponentialStability
 from ..regions import Ball, Box, Sublevel
 from ._branch_and_bound import Budget, Frontier, branch_and_bound
