@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from .._api import choice
+from .._tensors import as_positive, positive_int
 from ..bounds import Bounds
 from ..regions import AbstractRegion
 from ._geometry import inside_box, may_intersect
@@ -88,6 +89,18 @@ class Budget:
     time_limit: float
     batch_size: int = 4096
     start: float = dataclasses.field(default_factory=time.perf_counter)
+
+    @classmethod
+    def checked(
+        cls, max_boxes: Any, time_limit: Any, batch_size: Any = 4096, start: float | None = None
+    ) -> Budget:
+        """A budget from user arguments (validated: counts >= 0, seconds >= 0, batch >= 1)."""
+        return cls(
+            positive_int(max_boxes, "max_boxes", allow_zero=True),
+            as_positive(time_limit, name="time_limit", allow_zero=True),
+            positive_int(batch_size, "batch_size"),
+            time.perf_counter() if start is None else start,
+        )
 
     def spent(self, processed: int) -> bool:
         """Whether the budget is spent after ``processed`` boxes."""

@@ -11,7 +11,7 @@ import torch
 
 from .._api import checked_kwargs
 from .._results import ResultMixin, Status
-from .._tensors import as_positive, positive_int
+from .._tensors import as_positive
 from ..bounds import FP_MARGIN
 from ..bounds.jets import Jet, mean_value_bounds, residual_jet
 from ..conditions import AbstractCondition, ExponentialStability
@@ -256,12 +256,7 @@ def certify(
     check_condition_region(condition, region)
     if margin is not None:
         condition = condition.replace(margin=as_positive(margin, name="margin", allow_zero=True))
-    budget = Budget(
-        positive_int(max_boxes, "max_boxes", allow_zero=True),
-        as_positive(time_limit, name="time_limit", allow_zero=True),
-        positive_int(batch_size, "batch_size"),
-        start,
-    )
+    budget = Budget.checked(max_boxes, time_limit, batch_size, start)
     box = region.bounding_box()
     lo, hi = box.lo.to(torch.float64)[None], box.hi.to(torch.float64)[None]
     # raises UnsupportedOperationError for anything outside the supported vocabulary

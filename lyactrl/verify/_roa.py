@@ -12,7 +12,7 @@ import torch
 from .._api import checked_kwargs
 from .._errors import InvalidArgumentError, InvalidValueError
 from .._results import ResultMixin, Status
-from .._tensors import as_positive, positive_int
+from .._tensors import as_positive
 from ..bounds import FP_MARGIN, bound_candidate
 from ..bounds.jets import Jet, mean_value_bounds, residual_jet
 from ..conditions import ExponentialStability
@@ -169,12 +169,7 @@ def region_of_attraction(
     cond, rest = as_condition(args, rate, "region_of_attraction", n_rest=1)
     domain = rest[0]
     tol = _check_inputs(cond, domain, tol)
-    budget = Budget(
-        positive_int(max_boxes, "max_boxes", allow_zero=True),
-        as_positive(time_limit, name="time_limit", allow_zero=True),
-        positive_int(batch_size, "batch_size"),
-        start,
-    )
+    budget = Budget.checked(max_boxes, time_limit, batch_size, start)
     box = domain.bounding_box()
     residual_jet(cond, Jet.variables(box.lo[None], box.hi[None], 0))  # unsupported ops raise
     x0 = cond.x_eq.to(torch.float64)  # type: ignore[union-attr]
