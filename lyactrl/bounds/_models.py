@@ -54,7 +54,7 @@ CANDIDATES = (
 
 _SYSTEM_METHODS = ("vector_field", "__call__")
 _NEURAL_CALLS = ("_call_module", "_first_call")  # what NeuralSystem.vector_field calls
-_LOOP_CALLS = ("_control", "_linear_feedback")  # what ClosedLoop.vector_field calls
+_LOOP_CALLS = ("_control", "_raw_control", "_linear_feedback")  # what vector_field calls
 _CANDIDATE_METHODS = ("value", "value_and_gradient", "__call__", "grad", "forward")
 
 
