@@ -40,11 +40,7 @@ API_DIR = ROOT / "docs" / "api"
 # Gaps found in other modules, kept here so that the suite stays green until they are fixed;
 # each entry is "<check>:<name>". The lead removes entries as the gaps are closed (a test
 # below fails on entries that no longer correspond to a gap, so the list cannot go stale).
-KNOWN_GAPS: set[str] = {
-    "params-missing-section:lyactrl.robust.radius_from_rate",
-    "params-missing-section:lyactrl.robust.simulate_worst_case",
-    "params-missing-section:lyactrl.robust.ultimate_bound",
-}
+KNOWN_GAPS: set[str] = set()
 
 _SELF = ("self", "cls")
 
