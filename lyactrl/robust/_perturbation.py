@@ -66,6 +66,12 @@ def disturbance_bound(v0: Any, t: Any, *, rate: float, delta: float, grad_bound:
 def ultimate_bound(*, rate: float, delta: float, grad_bound: float) -> float:
     """The level ``G delta / kappa`` that ``V`` eventually enters and never leaves.
 
+    Parameters
+    ----------
+    rate, delta, grad_bound : float
+        ``kappa > 0``, the disturbance size ``delta >= 0`` and ``G >= 0`` (a bound of
+        ``||grad V||``), as in :func:`disturbance_bound`.
+
     Examples
     --------
     >>> from lyactrl.robust import ultimate_bound
@@ -206,6 +212,21 @@ def simulate_worst_case(
 
     Among all ``||d|| <= delta`` this one maximises ``V' = grad V . (f + d)`` at every state,
     so it is the worst case for the bounds above.
+
+    Parameters
+    ----------
+    system : AbstractSystem
+        The nominal (autonomous) system ``f``.
+    V : AbstractCandidate
+        The candidate whose gradient steers the disturbance.
+    x0 : array_like, shape (n,) or (batch, n)
+        Initial state(s).
+    t : array_like
+        Output times, as in :func:`lyactrl.simulate`.
+    delta : float
+        The disturbance size ``delta >= 0``.
+    method : str
+        The solver, as in :func:`lyactrl.simulate`.
 
     Examples
     --------

@@ -47,6 +47,15 @@ def tube_factor(mu: float, horizon: float) -> float:
 def radius_from_rate(v0: float, rate: float, horizon: float) -> float:
     """The largest ``delta`` for which either bound gives ``V(T) < log 2`` (0 if none).
 
+    Parameters
+    ----------
+    v0 : float
+        ``V_y(eta0)``, the cross-entropy potential at the initial logits.
+    rate : float
+        The rate ``kappa`` of ``V' <= -kappa V``.
+    horizon : float
+        The integration time ``T``.
+
     Examples
     --------
     >>> from lyactrl.robust import radius_from_rate

@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from .._api import choice
+from .._api import checked_kwargs, choice
 from .._progress import progress_bar
 from .._tensors import as_positive, positive_int
 from ..bounds import Bounds
@@ -84,7 +84,10 @@ class Frontier:
 
 @dataclasses.dataclass(frozen=True)
 class Budget:
-    """At most ``max_boxes`` boxes bounded and ``time_limit`` seconds, ``batch_size`` a call."""
+    """At most ``max_boxes`` boxes bounded and ``time_limit`` seconds, ``batch_size`` a call.
+
+    The clock starts when the budget is built (``start``); see :func:`branch_and_bound`.
+    """
 
     max_boxes: int
     time_limit: float
@@ -160,6 +163,7 @@ def _filter(
     return boxes.select(keep)
 
 
+@checked_kwargs
 def branch_and_bound(
     frontier: Frontier,
     bound: Callable[[torch.Tensor, torch.Tensor], Bounds],
@@ -218,6 +222,22 @@ def branch_and_bound(
     Returns
     -------
     SearchOutcome
+
+    Examples
+    --------
+    Prove ``x1 + x2 <= 2`` on the unit square, from bounds of the sum on each box:
+
+    >>> import torch
+    >>> from lyactrl.bounds import Bounds
+    >>> from lyactrl.verify import Budget, Frontier, branch_and_bound
+    >>> lo, hi = torch.zeros(1, 2, dtype=torch.float64), torch.ones(1, 2, dtype=torch.float64)
+    >>> def bound(lo, hi):
+    ...     return Bounds(lo.sum(1), hi.sum(1), None)
+    >>> out = branch_and_bound(
+    ...     Frontier.of(lo, hi), bound, budget=Budget(max_boxes=100, time_limit=10.0), target=2.0
+    ... )
+    >>> out.end, len(out.frontier)
+    ('proved', 0)
     """
     rules = _Rules(
         bound,

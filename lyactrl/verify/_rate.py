@@ -73,6 +73,26 @@ def local_rate_limit(system: AbstractSystem, V: AbstractCandidate) -> float | No
     linearisation: :func:`lyactrl.best_quadratic_rate`). Above it the condition fails near
     ``x_eq``. ``None`` when the Hessians are not available or ``H_V`` is not positive definite.
     (A floating-point estimate, used to bracket the search, not a certificate.)
+
+    Parameters
+    ----------
+    system : AbstractSystem
+        An autonomous system.
+    V : AbstractCandidate
+        A candidate with an equilibrium ``x_eq`` and second derivatives supported by the
+        certifier.
+
+    Returns
+    -------
+    float or None
+
+    Examples
+    --------
+    >>> import torch, lyactrl
+    >>> from lyactrl.verify import local_rate_limit
+    >>> sys = lyactrl.LinearSystem([[-1.0, 0.0], [0.0, -2.0]])
+    >>> local_rate_limit(sys, lyactrl.Quadratic(torch.eye(2)))
+    2.0
     """
     if V.x_eq is None:
         return None

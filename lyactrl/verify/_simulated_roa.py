@@ -57,6 +57,18 @@ class SimulatedROA(ResultMixin):
 def grid_points(domain: Box, grid: int | Sequence[int]) -> tuple[torch.Tensor, tuple[int, ...]]:
     """Cell centres of a regular grid on ``domain``: ``(prod(shape), n)`` float64 and the shape.
 
+    Parameters
+    ----------
+    domain : Box
+        The box to cover.
+    grid : int or sequence of int
+        Cells per dimension (one count for all, or one per state).
+
+    Returns
+    -------
+    (torch.Tensor, tuple of int)
+        The centres in C order (the last state varies fastest) and the grid shape.
+
     Examples
     --------
     >>> import lyactrl
