@@ -225,10 +225,9 @@ class AttackResult(ResultMixin):
     Attributes
     ----------
     status : Status
-        Always ``estimated``: an attack measures an empirical figure. ``adversarial_accuracy``
-        is an *upper* bound on the robust accuracy only in the sense that every counted break
-        is a real misclassified input within the ball; the examples it fails to break are not
-        proved robust.
+        Always ``estimated``: an attack measures an empirical figure. Every break it counts is
+        a real misclassified input within the ball, so ``adversarial_accuracy`` is an upper
+        bound on the robust accuracy; the examples it fails to break are not proved robust.
     method : str
         ``"pgd"``.
     seconds : float
