@@ -27,7 +27,7 @@ from torch import nn
 
 from .._api import checked_kwargs
 from .._errors import InvalidValueError, UnsupportedOperationError
-from ..bounds import check_module_tree, is_stock
+from ..bounds.jets import check_module_tree, is_stock
 from ._lipschitz import lipschitz_bound
 
 __all__ = ["Sensitivity", "classifier_sensitivity"]
