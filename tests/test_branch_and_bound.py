@@ -237,8 +237,7 @@ def test_best_first_pops_the_smallest_keys():
 
     def stop(frontier):
         best = frontier.key == frontier.key.min()
-        smallest.append(Frontier(frontier.lo[best], frontier.hi[best], frontier.key[best],
-                                 frontier.tag[best]))  # fmt: skip
+        smallest.append(frontier.select(best))
         return False
 
     def bound(lo, hi):

@@ -214,8 +214,18 @@ def test_to_dict_of_a_certificate_with_its_decay_bound_is_json():
 
 
 def test_to_dict_names_non_finite_fields_and_nests_results():
-    bound = lyactrl.DecayBound(Status.CERTIFIED, "decay_bound", 0.0, "", math.inf, 0.5, 0.0,
-                               math.inf, 1.0, False)  # fmt: skip
+    bound = lyactrl.DecayBound(
+        status=Status.CERTIFIED,
+        method="decay_bound",
+        seconds=0.0,
+        message="",
+        c=math.inf,
+        alpha=0.5,
+        lambda_1=0.0,
+        lambda_2=math.inf,
+        rate=1.0,
+        invariant=False,
+    )
 
     @dataclasses.dataclass(frozen=True)
     class Outer(ResultMixin):
