@@ -328,4 +328,5 @@ def test_split_halves_the_widest_or_highest_score_dimension_and_tiles_the_box(ro
         s = width[i] if score is None else torch.where(score[i].isinf(), width[i] * 1e300, score[i])
         s = torch.where(width[i] > 0, s, torch.full_like(s, -1.0))
         assert s[d] == s.max() and width[i, d] > 0
-        assert a_hi[i, d] - a_lo[i, d] == pytest.approx(0.5 * width[i, d], rel=1e-12, abs=1e-300)
+        ulp = 4e-16 * float(lo[i, d].abs() + hi[i, d].abs())
+        assert float(a_hi[i, d] - a_lo[i, d]) == pytest.approx(0.5 * float(width[i, d]), abs=ulp)

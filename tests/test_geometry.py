@@ -95,10 +95,9 @@ def make_region(kind: str, rng: np.random.Generator, n: int) -> lyactrl.Abstract
         return Ellipsoid(c, rng.uniform(0.1, 2, size=n))
     within = make_region("box" if kind == "sublevel-box" else "ball", rng, n)
     V = quadratic(rng, n)
-    level = 1.5 * float(
-        V.value(within.sample(64, generator=torch.Generator().manual_seed(1))).min()
-    )
-    return lyactrl.Sublevel(V, max(level, 1e-3), within=within)
+    # the median of V on within: about half of within is in the set
+    level = V.value(within.sample(256, generator=torch.Generator().manual_seed(1))).median()
+    return lyactrl.Sublevel(V, float(level), within=within)
 
 
 KINDS = ["box", "ball", "ellipsoid", "sublevel-box", "sublevel-ball"]
