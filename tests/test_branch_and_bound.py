@@ -330,3 +330,26 @@ def test_split_halves_the_widest_or_highest_score_dimension_and_tiles_the_box(ro
         assert s[d] == s.max() and width[i, d] > 0
         ulp = 4e-16 * float(lo[i, d].abs() + hi[i, d].abs())
         assert float(a_hi[i, d] - a_lo[i, d]) == pytest.approx(0.5 * float(width[i, d]), abs=ulp)
+
+
+def test_the_region_filter_drops_tagged_boxes_that_miss_the_region():
+    # a boundary piece of the search that misses the region holds no point of its boundary
+    lo = torch.full((1, 2), 2.0, dtype=T)
+
+    def always(a, b):
+        return torch.ones(a.shape[0], dtype=torch.bool)
+
+    ball = lyactrl.Ball([0.0, 0.0], 1.0)
+    out = branch_and_bound(
+        Frontier.of(lo, lo + 1, torch.tensor([True])),
+        bowl(1.0, torch.zeros(2, dtype=T)),
+        budget=Budget(10, 10.0),
+        region=ball,
+        tag=always,
+    )
+    assert out.end == "proved" and out.processed == 1
+    near = Frontier.of(torch.full((1, 2), 0.5, dtype=T), torch.full((1, 2), 1.5, dtype=T))
+    out = branch_and_bound(
+        near, bowl(-1.0, torch.zeros(2, dtype=T)), budget=Budget(10, 10.0), region=ball, tag=always
+    )
+    assert out.end == "budget"  # kept and refined: it meets the ball
