@@ -135,7 +135,7 @@ def test_time_budget_stops_with_undecided_boxes():
     out = branch_and_bound(unit_box(2), slow, budget=Budget(10**9, 0.1, batch_size=1), target=0.0)
     took = time.perf_counter() - start
     assert out.end == "budget" and len(out.frontier) > 0
-    assert 0.1 <= took < 1.0 and 1 <= len(slow_calls) <= 10
+    assert 0.1 <= took < 3.0 and 1 <= len(slow_calls) <= 10
     spent = Budget(10**9, 0.0)
     assert branch_and_bound(unit_box(2), slow, budget=spent).processed == 0
 
