@@ -12,19 +12,10 @@ from hypothesis import strategies as st
 from torch import nn
 
 import lyactrl
-from lyactrl.bounds import (
-    Jet,
-    bound_candidate,
-    bound_residual,
-    bound_system,
-    candidate_jets,
-    expr_jet,
-    module_jet,
-    residual_jet,
-    system_jet,
-)
 from lyactrl.bounds import _functions as F
+from lyactrl.bounds import bound_candidate, bound_residual, bound_system
 from lyactrl.bounds._interval import iadd, ilinear, imul
+from lyactrl.bounds.jets import Jet, candidate_jets, expr_jet, module_jet, residual_jet, system_jet
 from tests.reference_systems import damped_pendulum
 
 D = torch.float64

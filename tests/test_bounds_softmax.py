@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 import lyactrl
-from lyactrl.bounds import Jet, module_jet
 from lyactrl.bounds import _functions as F
+from lyactrl.bounds.jets import Jet, module_jet
 from lyactrl.train import build_classifier
 
 # samples are evaluated in float64, the enclosures are of the real value: allow float noise

@@ -183,8 +183,13 @@ def test_symbolic_expression_count():
 
 def test_controller_output_shape():
     plant = lyactrl.LinearSystem([[0.0, 1.0], [0.0, 0.0]], B=[[0.0], [1.0]])
-    with pytest.raises(lyactrl.ShapeError, match="controller"):
-        lyactrl.ClosedLoop(plant, torch.nn.Linear(2, 2).double())
+    calls = []
+    ctrl = torch.nn.Linear(2, 2).double()
+    ctrl.register_forward_hook(lambda *a: calls.append(1))
+    loop = lyactrl.ClosedLoop(plant, ctrl)  # construction costs nothing: no probe call
+    assert calls == []
+    with pytest.raises(lyactrl.ShapeError, match=r"controller.*\(batch, 1\)"):
+        loop([[0.0, 0.0]])
 
 
 def test_confidence_out_of_range(cond):

@@ -144,7 +144,7 @@ def test_every_component_has_a_layer() -> None:
         ("lyactrl.systems._planted", "from ..verify import certify", "layer 5 from layer 1"),
         ("lyactrl.plot._planted", "from ..verify._certify import certify", "private module"),
         ("lyactrl.robust._planted", "from ..verify import _secret", "private name"),
-        ("lyactrl.sdp._planted", "from ..bounds import Jet", "layer 4 from layer 4"),
+        ("lyactrl.sdp._planted", "from ..bounds import Bounds", "layer 4 from layer 4"),
     ],
 )
 def test_checker_fails_on_a_planted_wrong_import(module: str, line: str, expected: str) -> None:

@@ -23,12 +23,13 @@ from typing import Any
 
 import torch
 
+from .._api import checked_kwargs
 from .._errors import InvalidArgumentError, InvalidValueError, ShapeError
 from .._tensors import as_positive, as_states
 from ..lyapunov import AbstractCandidate
 from ..systems import AbstractSystem, check_autonomous
 
-__all__ = ["AbstractCondition", "check_pair", "check_margin"]
+__all__ = ["AbstractCondition", "check_pair", "check_margin", "decrease"]
 
 
 class AbstractCondition(abc.ABC):
@@ -63,14 +64,20 @@ class AbstractCondition(abc.ABC):
         """The residual from ``V``, ``grad V``, ``f`` and ``||x - x_eq||^2``.
 
         Each argument is either a tensor (``(batch,)``, ``(batch, n)``, ``(batch, n)``,
-        ``(batch,)``) or a :class:`lyactrl.bounds.Jet` of the same shape; ``d2`` is ``None``
+        ``(batch,)``) or a :class:`lyactrl.bounds.jets.Jet` of the same shape; ``d2`` is ``None``
         when the margin is 0. Only ``+``, ``*`` by a float or of two operands, and
         ``.sum(1)`` may be used, so that the same expression evaluates and bounds.
         """
 
-    @abc.abstractmethod
+    @checked_kwargs
     def replace(self, *, rate: float | None = None, margin: float | None = None) -> Any:
         """The same condition with another rate or margin."""
+        return type(self)(
+            self.system,
+            self.candidate,
+            self.rate if rate is None else rate,
+            margin=self.margin if margin is None else margin,
+        )
 
     def evaluate(self, x: torch.Tensor) -> torch.Tensor:
         """The residual on a validated batch ``(batch, n)``: shape ``(batch,)``, unchecked.
@@ -97,11 +104,11 @@ class AbstractCondition(abc.ABC):
             return torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
         return ((x - self.x_eq.to(x)) ** 2).sum(1)
 
-    def margin_term(self, d2: Any) -> Any:
-        """The margin's contribution to the residual (the one margin rule)."""
-        if self.x_eq is None:
-            return self.margin
-        return d2 * self.margin
+    def with_margin(self, residual: Any, d2: Any) -> Any:
+        """``residual`` plus the margin's contribution (the one margin rule)."""
+        if not self.margin:
+            return residual
+        return residual + (self.margin if self.x_eq is None else d2 * self.margin)
 
     def residual(self, x: Any) -> torch.Tensor:
         """The residual on a batch ``(batch, n)``, validated; ``<= 0`` means satisfied."""
@@ -146,3 +153,8 @@ def check_pair(system: Any, V: Any, name: str) -> torch.Tensor | None:
 def check_margin(margin: Any) -> float:
     """A margin ``>= 0``."""
     return as_positive(margin, name="margin", allow_zero=True)
+
+
+def decrease(v: Any, grad: Any, f: Any, rate: float) -> Any:
+    """``grad . f + rate v`` on tensors or jets: the decrease residual of both conditions."""
+    return (grad * f).sum(1) + v * rate

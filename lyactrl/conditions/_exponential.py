@@ -8,7 +8,7 @@ from .._api import checked_kwargs
 from .._tensors import as_positive
 from ..lyapunov import AbstractCandidate
 from ..systems import AbstractSystem
-from ._base import AbstractCondition, check_margin, check_pair
+from ._base import AbstractCondition, check_margin, check_pair, decrease
 
 __all__ = ["ExponentialStability"]
 
@@ -55,19 +55,7 @@ class ExponentialStability(AbstractCondition):
         self.n_states = system.n_states
 
     def combine(self, v: Any, grad: Any, f: Any, d2: Any) -> Any:  # noqa: D102
-        r = (grad * f).sum(1) + v * self.rate
-        return r + self.margin_term(d2) if self.margin else r
-
-    @checked_kwargs
-    def replace(  # noqa: D102
-        self, *, rate: float | None = None, margin: float | None = None
-    ) -> ExponentialStability:
-        return ExponentialStability(
-            self.system,
-            self.V,
-            self.rate if rate is None else rate,
-            margin=self.margin if margin is None else margin,
-        )
+        return self.with_margin(decrease(v, grad, f, self.rate), d2)
 
     def with_rate(self, rate: float) -> ExponentialStability:
         """The same condition with another rate."""

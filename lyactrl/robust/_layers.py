@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._errors import InvalidArgumentError, ShapeError, UnsupportedOperationError
-from ..bounds import check_module_tree, is_stock
+from ..bounds.jets import check_module_tree, is_stock
 
 __all__ = ["Op", "flatten_module", "ACTIVATION_SLOPES", "activation_slopes"]
 

@@ -63,21 +63,23 @@ class ClosedLoop(AbstractSystem):
                 cols=plant.n_states,
             )
             self.controller = self._linear_feedback
-        probe = self.x_eq.unsqueeze(0).repeat(2, 1)
-        with torch.no_grad():
-            u = self._control(probe)
-        if not isinstance(u, torch.Tensor) or tuple(u.shape) != (2, plant.n_inputs):
-            got = tuple(u.shape) if isinstance(u, torch.Tensor) else type(u).__name__
-            raise ShapeError(
-                f"controller: expected output shape (batch, {plant.n_inputs}) = "
-                f"(2, {plant.n_inputs}) for input (2, {self.n_states}), received {got}"
-            )
 
     def _linear_feedback(self, x: torch.Tensor) -> torch.Tensor:
         gain: torch.Tensor = self.gain  # type: ignore[assignment]
         return -x @ gain.T.to(dtype=x.dtype, device=x.device)
 
     def _control(self, x: torch.Tensor) -> torch.Tensor:
+        u = self._raw_control(x)
+        n_in = self.plant.n_inputs
+        if not isinstance(u, torch.Tensor) or tuple(u.shape) != (x.shape[0], n_in):
+            got = tuple(u.shape) if isinstance(u, torch.Tensor) else type(u).__name__
+            raise ShapeError(
+                f"controller: expected output shape (batch, {n_in}) = ({x.shape[0]}, {n_in}) "
+                f"for input {tuple(x.shape)}, received {got}"
+            )
+        return u
+
+    def _raw_control(self, x: torch.Tensor) -> torch.Tensor:
         if isinstance(self.controller, nn.Module):
             p = next(self.controller.parameters(), None)
             if p is not None and p.dtype != x.dtype:

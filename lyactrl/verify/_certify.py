@@ -11,8 +11,9 @@ import torch
 
 from .._api import checked_kwargs
 from .._results import ResultMixin, Status
-from .._tensors import as_positive, positive_int
-from ..bounds import FP_MARGIN, Jet, mean_value_bounds, residual_jet
+from .._tensors import as_positive
+from ..bounds import FP_MARGIN
+from ..bounds.jets import Jet, mean_value_bounds, residual_jet
 from ..conditions import AbstractCondition, ExponentialStability
 from ..regions import AbstractRegion, Sublevel
 from ._branch_and_bound import Budget, Frontier, SearchOutcome, branch_and_bound
@@ -100,6 +101,7 @@ class _Run:
     start: float
     decay: bool
     budget: Budget
+    progress: bool | None = None
     local: LocalCertificate | None = None
     outcome: SearchOutcome | None = None
 
@@ -193,6 +195,7 @@ def certify(
     batch_size: int = 4096,
     local: bool = True,
     decay: bool = True,
+    progress: bool | None = None,
 ) -> Certificate:
     """Prove ``condition.residual(x) <= 0`` on all of ``region``, or refute it.
 
@@ -234,6 +237,8 @@ def certify(
     decay : bool
         Attach the explicit exponential bound to a certificate of exponential stability (and
         prove a sublevel region's invariance premise).
+    progress : bool or None
+        A progress bar on standard error (``None``: when it is a terminal).
 
     Returns
     -------
@@ -255,17 +260,12 @@ def certify(
     check_condition_region(condition, region)
     if margin is not None:
         condition = condition.replace(margin=as_positive(margin, name="margin", allow_zero=True))
-    budget = Budget(
-        positive_int(max_boxes, "max_boxes", allow_zero=True),
-        as_positive(time_limit, name="time_limit", allow_zero=True),
-        positive_int(batch_size, "batch_size"),
-        start,
-    )
+    budget = Budget.checked(max_boxes, time_limit, batch_size, start)
     box = region.bounding_box()
     lo, hi = box.lo.to(torch.float64)[None], box.hi.to(torch.float64)[None]
     # raises UnsupportedOperationError for anything outside the supported vocabulary
     residual_jet(condition, Jet.variables(lo, hi, 0))
-    run = _Run(condition, region, start, decay, budget)
+    run = _Run(condition, region, start, decay, budget, progress)
     run.outcome = SearchOutcome("budget", Frontier.of(lo, hi), 0)
     if budget.max_boxes == 0 or budget.time_limit == 0:
         return run.result(Status.UNKNOWN, "zero budget")
@@ -295,6 +295,8 @@ def _search(run: _Run, lo: torch.Tensor, hi: torch.Tensor) -> Certificate:
         region=region,
         exclude=None if run.local is None else (run.local.lo, run.local.hi),
         check=check,
+        progress=run.progress,
+        desc="certify",
     )
     if run.outcome.end == "halted":
         return run.result(Status.FALSIFIED, "a box centre violates the condition", found[-1])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..bounds import EPS
+from ..bounds.jets import EPS
 from ..regions import Ball
 from ._geometry import AbstractGeometry, point_distance2, register_geometry
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from ..bounds import candidate_jets, mean_value_bounds
+from ..bounds.jets import candidate_jets, mean_value_bounds
 from ..lyapunov import AbstractCandidate
 from ..regions import AbstractRegion
 from ._branch_and_bound import Budget, Frontier, branch_and_bound

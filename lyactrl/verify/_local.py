@@ -27,7 +27,7 @@ import math
 import torch
 
 from .._results import ResultMixin, Status
-from ..bounds import EPS, Jet, residual_jet
+from ..bounds.jets import EPS, Jet, residual_jet
 from ..conditions import AbstractCondition
 
 __all__ = [

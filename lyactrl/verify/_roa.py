@@ -12,8 +12,9 @@ import torch
 from .._api import checked_kwargs
 from .._errors import InvalidArgumentError, InvalidValueError
 from .._results import ResultMixin, Status
-from .._tensors import as_positive, positive_int
-from ..bounds import FP_MARGIN, Jet, bound_candidate, mean_value_bounds, residual_jet
+from .._tensors import as_positive
+from ..bounds import FP_MARGIN, bound_candidate
+from ..bounds.jets import Jet, mean_value_bounds, residual_jet
 from ..conditions import ExponentialStability
 from ..regions import Ball, Box, Sublevel
 from ._branch_and_bound import Budget, Frontier, branch_and_bound
@@ -116,6 +117,7 @@ def region_of_attraction(
     time_limit: float = 60.0,
     batch_size: int = 4096,
     decay: bool = True,
+    progress: bool | None = None,
 ) -> RegionOfAttraction:
     """The largest level ``c`` with ``{x in domain : V(x) <= c}`` certified as a region of
     attraction with exponential rate ``rate``.
@@ -140,15 +142,18 @@ def region_of_attraction(
         ``(condition, domain)`` or ``(system, V, domain)``; ``domain`` is a Box or Ball
         containing ``x_eq``, and the certified set stays in its interior.
     rate : float, optional
-        With ``(system, V, domain)``: the exponential rate; by default a tenth of the local
-        limit at ``x_eq`` (:func:`lyactrl.verify.local_rate_limit`). Not allowed with a
-        condition, which carries its rate.
+        With ``(system, V, domain)``: the exponential rate; by default the one default policy
+        :func:`lyactrl.verify.default_rate` (half the local limit at ``x_eq``). Not allowed
+        with a condition, which carries its rate. :func:`lyactrl.rate_level_front` shows the
+        trade-off between rate and level.
     tol : float
         Relative gap at which the level search stops.
     max_boxes, time_limit, batch_size
         Budget and batch size.
     decay : bool
         Attach the explicit exponential bound on the certified set.
+    progress : bool or None
+        A progress bar on standard error (``None``: when it is a terminal).
 
     Returns
     -------
@@ -168,22 +173,17 @@ def region_of_attraction(
     cond, rest = as_condition(args, rate, "region_of_attraction", n_rest=1)
     domain = rest[0]
     tol = _check_inputs(cond, domain, tol)
-    budget = Budget(
-        positive_int(max_boxes, "max_boxes", allow_zero=True),
-        as_positive(time_limit, name="time_limit", allow_zero=True),
-        positive_int(batch_size, "batch_size"),
-        start,
-    )
+    budget = Budget.checked(max_boxes, time_limit, batch_size, start)
     box = domain.bounding_box()
     residual_jet(cond, Jet.variables(box.lo[None], box.hi[None], 0))  # unsupported ops raise
     x0 = cond.x_eq.to(torch.float64)  # type: ignore[union-attr]
     loc = local_certificate(cond, torch.maximum(box.hi - x0, x0 - box.lo))
     levels = _Levels(cond, domain)
-    level, processed, message = _search(cond, domain, box, loc, levels, budget, tol)
+    level, processed, message = _search(cond, domain, box, loc, levels, budget, tol, progress)
     return _result(cond, domain, loc, levels, level, processed, message, decay, start)
 
 
-def _search(cond, domain, box, loc: LocalCertificate, levels: _Levels, budget, tol):
+def _search(cond, domain, box, loc: LocalCertificate, levels: _Levels, budget, tol, progress):
     geometry = geometry_of(domain)
     plo, phi = geometry.boundary_pieces(domain)
     frontier = Frontier.of(box.lo[None].to(torch.float64), box.hi[None].to(torch.float64))
@@ -202,6 +202,8 @@ def _search(cond, domain, box, loc: LocalCertificate, levels: _Levels, budget, t
         prune=lambda f: f.key >= levels.c_hi,
         best_first=True,
         split_rule="width",
+        progress=progress,
+        desc="region of attraction",
     )
     level_lo = float(out.frontier.key.min()) if len(out.frontier) else levels.c_hi
     level = min(level_lo, levels.c_hi)

@@ -16,7 +16,8 @@ from _checks import certify, grid, status
 from scipy.linalg import solve_continuous_lyapunov
 
 import lyactrl
-from lyactrl.bounds import Jet, bound_system, expr_jet
+from lyactrl.bounds import bound_system
+from lyactrl.bounds.jets import Jet, expr_jet
 
 CONSTANTS = [
     sp.pi,
