@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import lyactrl
-from lyactrl.bounds import Jet, mean_value_bounds, powi
+from lyactrl.bounds.jets import Jet, mean_value_bounds, powi
 from lyactrl.verify import Budget, Frontier, SearchOutcome, branch_and_bound
 from lyactrl.verify._branch_and_bound import split
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from reference_systems import random_hurwitz, random_spd
 
 import lyactrl
-from lyactrl.bounds import Jet, residual_jet
+from lyactrl.bounds.jets import Jet, residual_jet
 from lyactrl.conditions import AbstractCondition
 from lyactrl.conditions._base import check_pair
 
@@ -65,7 +65,8 @@ def test_with_rate_keeps_system_and_candidate():
 
 
 class SquaredDecay(AbstractCondition):
-    """A condition written only through ``combine``: ``grad V . f + rate V^2 (+ margin)``."""
+    """A condition written only through ``combine``: ``grad V . f + rate V^2 (+ margin)``; the
+    rest (replace, evaluation, the margin rule) comes from the base class."""
 
     def __init__(self, system, V, rate, *, margin=0.0):
         self.x_eq = check_pair(system, V, "V")
@@ -73,16 +74,7 @@ class SquaredDecay(AbstractCondition):
         self.rate, self.margin, self.n_states = float(rate), float(margin), system.n_states
 
     def combine(self, v, grad, f, d2):
-        r = (grad * f).sum(1) + v * v * self.rate
-        return r + self.margin_term(d2) if self.margin else r
-
-    def replace(self, *, rate=None, margin=None):
-        return SquaredDecay(
-            self.system,
-            self.V,
-            self.rate if rate is None else rate,
-            margin=self.margin if margin is None else margin,
-        )
+        return self.with_margin((grad * f).sum(1) + v * v * self.rate, d2)
 
 
 def _tanh_system() -> lyactrl.NeuralSystem:
@@ -207,7 +199,8 @@ def test_replace_keeps_system_and_candidate():
     cond = lyactrl.ExponentialStability(sys, V, rate=0.8, margin=0.1)
     B = lyactrl.SymbolicCandidate("x1**2 + x2**2 - 9", "x1, x2")
     bar = lyactrl.BarrierCondition(sys, B, rate=0.3, margin=0.2)
-    for c, fn in ((cond, "V"), (bar, "B")):
+    sq = SquaredDecay(sys, V, 0.5, margin=0.3)  # replace is inherited from the base class
+    for c, fn in ((cond, "V"), (bar, "B"), (sq, "V")):
         for other, rate, margin in (
             (c.replace(rate=2.0), 2.0, c.margin),
             (c.replace(margin=0.0), c.rate, 0.0),
