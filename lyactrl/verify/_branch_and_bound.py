@@ -196,7 +196,7 @@ def branch_and_bound(
     target : float
         A box is proved when the upper bound of ``u`` on it is ``<= target``.
     region : AbstractRegion, optional
-        Boxes that provably miss it are dropped (tagged boxes are kept).
+        Boxes that provably miss it are dropped (tagged boxes too).
     exclude : (lo, hi), optional
         A box already proved (the local certificate): untagged boxes inside it are dropped.
     select : callable, optional
