@@ -84,11 +84,42 @@ def test_no_nan_at_the_equilibrium_in_values_or_gradients():
     f = StableDynamics(f_hat, V, rate=1.0)
     x0 = torch.zeros(3, 2, dtype=torch.float64, requires_grad=True)
     out = f(x0)
-    assert bool(torch.isfinite(out).all())
-    torch.testing.assert_close(out, f_hat(x0))  # grad V = 0: no correction
+    assert torch.equal(out, torch.zeros(3, 2, dtype=torch.float64))  # f(x_eq) = 0 exactly
     out.sum().backward()
     assert bool(torch.isfinite(x0.grad).all())
     assert all(bool(torch.isfinite(p.grad).all()) for p in f.parameters() if p.grad is not None)
+
+
+@given(
+    n=st.integers(1, 4),
+    seed=st.integers(0, 10_000),
+    scale=st.floats(0.1, 10.0),
+    shift=st.floats(-3.0, 3.0),
+    kind=st.sampled_from(["quadratic", "neural"]),
+)
+def test_the_equilibrium_is_kept_exactly_and_f_is_continuous_there(n, seed, scale, shift, kind):
+    V = _candidate(kind, n, seed)
+    if kind == "quadratic":  # an equilibrium away from the origin
+        V = lyactrl.Quadratic(V.P, x_eq=torch.full((n,), shift, dtype=torch.float64))
+    f = StableDynamics(_mlp(n, 8, seed, scale), V, rate=1.0)  # f_hat(x_eq) != 0 in general
+    x_eq = V.x_eq.to(torch.float64)
+    gen = torch.Generator().manual_seed(seed)
+    d = torch.randn(1, n, dtype=torch.float64, generator=gen)
+    x = torch.cat([torch.randn(5, n, dtype=torch.float64, generator=gen), x_eq[None]])
+    with torch.no_grad():
+        assert torch.equal(f(x)[-1], torch.zeros(n, dtype=torch.float64))
+        # the limit is consistent: ||f(x_eq + t d)|| = O(t)
+        norms = [float(f(x_eq + t * d).norm()) for t in (1e-2, 1e-4, 1e-6)]
+        assert bool(torch.isfinite(torch.tensor(norms)).all())
+        assert norms[2] <= 1e-3 * norms[0] + 1e-12, norms
+
+
+def test_rounding_indicator_is_exact_in_floating_point():
+    from lyactrl.train._projection import _at_zero
+
+    values = [0.0, 2.0**-1074, 2.0**-600, 1e-20, 1.0, 1e300, float("inf")]
+    q = torch.tensor(values, dtype=torch.float64)[:, None]
+    assert _at_zero(q).flatten().tolist() == [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
 
 
 def test_joint_training_keeps_the_guarantee_and_trains_V():
