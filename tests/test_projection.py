@@ -120,6 +120,11 @@ def test_rounding_indicator_is_exact_in_floating_point():
     values = [0.0, 2.0**-1074, 2.0**-600, 1e-20, 1.0, 1e300, float("inf")]
     q = torch.tensor(values, dtype=torch.float64)[:, None]
     assert _at_zero(q).flatten().tolist() == [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    for dtype in (torch.float32, torch.bfloat16, torch.float16):
+        info = torch.finfo(dtype)
+        small = info.tiny * info.eps  # the smallest positive subnormal
+        q = torch.tensor([0.0, small, info.tiny, 1.0, info.max, float("inf")], dtype=dtype)
+        assert _at_zero(q, dtype).tolist() == [1.0, 0.0, 0.0, 0.0, 0.0, 0.0], dtype
 
 
 def test_joint_training_keeps_the_guarantee_and_trains_V():
@@ -271,3 +276,17 @@ def test_a_neural_candidate_is_refused_by_the_certifier():
     f = StableDynamics(_mlp(2, 4, 0, 1.0), V, rate=0.5)
     with pytest.raises(lyactrl.UnsupportedOperationError):
         lyactrl.certify(_condition(f, V, 0.4), lyactrl.Box([0.5, 0.5], [1.0, 1.0]))
+
+
+def test_a_float32_model_keeps_the_equilibrium_and_the_condition():
+    V = lyactrl.Quadratic(torch.tensor([[2.0, 0.5], [0.5, 1.0]], dtype=torch.float64))
+    torch.manual_seed(0)
+    f = StableDynamics(nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 2)), V, rate=1.0)
+    x = torch.cat([torch.randn(200, 2), torch.zeros(1, 2)])
+    with torch.no_grad():
+        out = f(x)
+        assert out.dtype == torch.float32
+        assert torch.equal(out[-1], torch.zeros(2))
+        v, g = V.value_and_gradient(x.double())
+        r = (g * out.double()).sum(-1) + v
+    assert bool((r <= 1e-5 * (1 + v)).all())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -15,15 +16,21 @@ from ..lyapunov import AbstractCandidate, Quadratic
 
 __all__ = ["StableDynamics"]
 
-#: ``2**537``: twice this scale maps every positive float64 (``>= 2**-1074``) to ``>= 1``.
-_HALF_SCALE = 2.0**537
+
+def _half_scale(dtype: torch.dtype) -> float:
+    """``2**k`` with ``2**(2k) >= 1 / m`` for the smallest positive subnormal ``m`` of
+    ``dtype`` (``2**537`` in float64, ``2**75`` in float32), itself a finite ``dtype``."""
+    info = torch.finfo(dtype)
+    return 2.0 ** math.ceil(-math.log2(info.tiny * info.eps) / 2)
 
 
-def _at_zero(q: Any) -> Any:
-    """``ReLU(1 - 2**1074 q)`` for ``q >= 0``: exactly 1 at ``q = 0`` and exactly 0 at every
-    positive float64 ``q`` (also in floating point: scaling by a power of two is exact, an
-    overflow gives ``ReLU(-inf) = 0``); written in operations the certifier traces."""
-    return torch.relu(1.0 - (q * _HALF_SCALE) * _HALF_SCALE)
+def _at_zero(q: Any, dtype: torch.dtype = torch.float64) -> Any:
+    """``ReLU(1 - S**2 q)`` for ``q >= 0`` with ``S = _half_scale(dtype)``: exactly 1 at
+    ``q = 0`` and exactly 0 at every positive ``q`` of ``dtype`` (also in floating point:
+    scaling by a power of two is exact, an overflow gives ``ReLU(-inf) = 0``); written in
+    operations the certifier traces."""
+    scale = _half_scale(dtype)
+    return torch.relu(1.0 - (q * scale) * scale)
 
 
 class StableDynamics(nn.Module):
@@ -34,8 +41,9 @@ class StableDynamics(nn.Module):
     ``s = grad V . f~ + rate V``: wherever ``s > 0`` the component of ``f~`` along ``grad V``
     is removed just enough that ``grad V . f + rate V = 0``; elsewhere ``f = f~``.
     ``z(u) = ReLU(1 - 2**1074 ||u||^2)`` is 1 at ``u = 0`` and 0 wherever ``||u||^2`` is a
-    positive float64 (``>= 2**-1074``); it keeps the division defined where ``grad V = 0``
-    and, with ``e = x - x_eq``, pins the equilibrium.
+    positive float64 (``>= 2**-1074``; the scale follows the dtype of ``x``, ``2**150`` in
+    float32, and is the float64 one when the certifier traces the forward); it keeps the
+    division defined where ``grad V = 0`` and, with ``e = x - x_eq``, pins the equilibrium.
 
     **The equilibrium is kept**: at ``x_eq``, ``e = 0`` so ``z(e) = 1`` and ``f(x_eq) = 0``
     exactly, in exact and in floating-point arithmetic (the factor ``1 - z(e) = 0``
@@ -118,44 +126,48 @@ class StableDynamics(nn.Module):
         else:
             self._V = [V]  # plain candidates hold no parameters
         self.rate = as_positive(rate, name="rate")
-        self.n_states = n = int(V.n_states)
+        self.n_states = int(V.n_states)
         self.quadratic = type(V) is Quadratic  # the traceable closed form of V and grad V
-        x_eq = torch.as_tensor(V.x_eq, dtype=torch.float64).reshape(n)
-        P = V.P.to(torch.float64) if self.quadratic else torch.eye(n, dtype=torch.float64)
-        self.register_buffer("x_eq", x_eq.clone(), persistent=False)
-        self.register_buffer("P", 0.5 * (P + P.T), persistent=False)
-        self.register_buffer("ones", torch.ones(1, n, dtype=torch.float64), persistent=False)
 
     @property
     def candidate(self) -> AbstractCandidate:
         """The candidate ``V``."""
         return self.V if "V" in self._modules else self._V[0]  # type: ignore[return-value]
 
-    def _constants(self, x: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``x_eq``, ``P`` and the summing row, in the dtype of a concrete ``x``."""
-        if isinstance(x, torch.Tensor):  # a torch.fx proxy when traced: the certifier's float64
-            return self.x_eq.to(x), self.P.to(x), self.ones.to(x)
-        return self.x_eq, self.P, self.ones
+    def _constants(self, x: Any) -> tuple[Any, Any, torch.Tensor]:
+        """``x_eq``, ``P^T`` (``None`` unless ``V`` is a Quadratic) and the summing row, read
+        from ``V`` now; in the dtype of a concrete ``x`` (a torch.fx proxy when the certifier
+        traces the forward, which works in float64)."""
+        V = self.candidate
+        x_eq = torch.as_tensor(V.x_eq, dtype=torch.float64).reshape(self.n_states)
+        P = getattr(V, "P", None) if self.quadratic else None
+        PT = None if P is None else P.to(torch.float64).T.contiguous()
+        ones = torch.ones(1, self.n_states, dtype=torch.float64)
+        if isinstance(x, torch.Tensor):
+            x_eq, ones = x_eq.to(x), ones.to(x)
+            PT = None if PT is None else PT.to(x)
+        return x_eq, PT, ones
 
-    def _value_and_gradient(self, x: Any, x_eq: Any, P: Any, ones: Any):
+    def _value_and_gradient(self, x: Any, x_eq: Any, PT: Any, ones: Any):
         """``V(x)`` as ``(batch, 1)`` and ``grad V(x)`` as ``(batch, n)``."""
-        if self.quadratic:  # e^T P e and 2 P e, written in traceable operations
+        if PT is not None:  # Quadratic's own formulas, (e P) . e and 2 e P, traceable
             e = x - x_eq
-            Pe = TF.linear(e, P)
-            return TF.linear(e * Pe, ones), 2.0 * Pe
+            eP = TF.linear(e, PT)
+            return TF.linear(eP * e, ones), 2.0 * eP
         v, g = self.candidate.value_and_gradient(x)
         return v.reshape(-1, 1).to(x), g.to(x)
 
     def project(self, x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
         """Project values ``f`` of a field that vanishes at ``x_eq`` at states ``x``
         (both ``(batch, n)``); the factor ``1 - z`` sets ``x_eq`` to 0."""
-        x_eq, P, ones = self._constants(x)
-        v, g = self._value_and_gradient(x, x_eq, P, ones)
+        x_eq, PT, ones = self._constants(x)
+        v, g = self._value_and_gradient(x, x_eq, PT, ones)
         s = TF.linear(g * f, ones) + self.rate * v
         norm2 = TF.linear(g * g, ones)
-        coef = torch.relu(s) * (norm2 + _at_zero(norm2)) ** -1
+        dtype = x.dtype if isinstance(x, torch.Tensor) else torch.float64  # traced: float64
+        coef = torch.relu(s) * (norm2 + _at_zero(norm2, dtype)) ** -1
         e = x - x_eq
-        return (f - coef * g) * (1.0 - _at_zero(TF.linear(e * e, ones)))
+        return (f - coef * g) * (1.0 - _at_zero(TF.linear(e * e, ones), dtype))
 
     def forward(self, x: Any) -> torch.Tensor:
         """The projected vector field at ``x`` (``(batch, n)``)."""
