@@ -48,7 +48,9 @@ class StableDynamics(nn.Module):
     **The equilibrium is kept**: at ``x_eq``, ``e = 0`` so ``z(e) = 1`` and ``f(x_eq) = 0``
     exactly, in exact and in floating-point arithmetic (the factor ``1 - z(e) = 0``
     annihilates the rounding of ``f_hat(x) - f_hat(x_eq)``); there ``grad V = 0``, so the
-    denominator is ``0 + 1`` and nothing is NaN, in values or gradients. The limit is
+    denominator is ``0 + 1`` and nothing is NaN, in values or gradients (autograd's Jacobian
+    at ``x_eq`` is 0, that of the factor ``1 - z(e)``; the projected field is in general not
+    differentiable at ``x_eq``, so do not linearise the model there). The limit is
     consistent: ``f`` is continuous at ``x_eq`` with ``f(x) -> 0``, since ``f~(x) -> 0`` and
     the correction is at most ``|s| / ||grad V|| <= ||f~|| + rate V / ||grad V||``, and
     ``V / ||grad V|| -> 0`` (``V / ||grad V|| <= ||x - x_eq|| lambda_max(P) /
@@ -65,11 +67,13 @@ class StableDynamics(nn.Module):
     ball it is at most ``rate V + ||grad V|| ||f~||`` (below ``1e-300``). So the system is
     exponentially stable at rate ``rate`` for any weights of ``f_hat``. In float64 the
     residual is ``<= 0`` up to the rounding of the terms of ``s`` (the default ``rtol`` of
-    the sampled checks, :data:`lyactrl.verify.RTOL`).
+    the sampled checks, :data:`lyactrl.verify.RTOL`). A float32 model uses the float32
+    scale of ``z``: its tiny ball has radius about ``3e-23 / min(1, lambda_min(P))``.
 
     **Certifying it**: with a :class:`~lyactrl.Quadratic` ``V`` the forward uses only
     operations the certifier traces (``nn.Linear``-style maps, products, ReLU, integer
-    powers), so ``lyactrl.certify`` bounds the model itself. Two limits of interval bounds,
+    powers), so ``lyactrl.certify`` bounds the model itself, provided ``f_hat`` is in the
+    certifier's vocabulary too (:data:`lyactrl.bounds.SUPPORTED`). Two limits of interval bounds,
     by construction: where the projection is active the residual at rate ``rate`` is
     exactly 0, so a proof needs a slightly smaller rate ``rate' < rate`` (the residual is
     then ``<= -(rate - rate') V``); and the division by ``||grad V||^2`` has no finite
