@@ -231,7 +231,71 @@ def test_certified_region_of_attraction_converges_with_its_decay_bound(make, dom
     assert_converges(f, pts, np.zeros(2), 80.0)
     d = res.decay_bound
     assert d is not None and d.alpha == pytest.approx(rate / 2) and d.invariant
+    _assert_constants(V_np(pts), pts, d)
     assert_decay_bound(f, pts, np.zeros(2), d.c, d.alpha)
+
+
+def _assert_constants(v: np.ndarray, pts: np.ndarray, d) -> None:
+    """``lambda_1 |x|^2 <= V(x) <= lambda_2 |x|^2`` pointwise (the decay bound's premise)."""
+    n2 = (pts * pts).sum(1)
+    assert d.lambda_1 > 0 and d.c == pytest.approx(np.sqrt(d.lambda_2 / d.lambda_1))
+    assert (v >= d.lambda_1 * n2 * (1 - 1e-12)).all() and (v <= d.lambda_2 * n2 * (1 + 1e-12)).all()
+
+
+def test_region_of_attraction_of_a_quartic_candidate_proves_its_constants():
+    # V = x^T P x + 0.1 x1^4 - 0.2 x1^2 x2 is not quadratic: lambda_1, lambda_2 come from the
+    # partition of the set; each premise is re-checked on dense points
+    sys, Vq, f, rate = _van_der_pol()
+    P = Vq.P.to(torch.float64).numpy()
+    p11, p12, p22 = float(P[0, 0]), float(2 * P[0, 1]), float(P[1, 1])
+    expr = f"{p11!r}*x1**2 + {p12!r}*x1*x2 + {p22!r}*x2**2 + 0.1*x1**4 - 0.2*x1**2*x2"
+    V = lyactrl.SymbolicCandidate(expr, "x1, x2", x_eq=[0.0, 0.0])
+
+    def V_np(x):
+        q = _quadratic_np(P)(x)
+        return q + 0.1 * x[:, 0] ** 4 - 0.2 * x[:, 0] ** 2 * x[:, 1]
+
+    def grad_np(x):
+        g = 2 * x @ P
+        g[:, 0] += 0.4 * x[:, 0] ** 3 - 0.4 * x[:, 0] * x[:, 1]
+        g[:, 1] -= 0.2 * x[:, 0] ** 2
+        return g
+
+    lo, hi = [-2.0, -2.5], [2.0, 2.5]
+    res = lyactrl.region_of_attraction(
+        lyactrl.ExponentialStability(sys, V, rate), lyactrl.Box(lo, hi), **BUDGET
+    )
+    assert res.status == "certified" and res.level > 0
+    x = dense_grid(lo, hi, 201)
+    edge = x[(np.isclose(x, lo) | np.isclose(x, hi)).any(1)]
+    assert V_np(edge).min() > res.level
+    pts = x[V_np(x) <= res.level]
+    decrease = (grad_np(pts) * f(pts.T).T).sum(1) + rate * V_np(pts)
+    assert decrease.max() <= 1e-12
+    d = res.decay_bound
+    assert d is not None
+    _assert_constants(V_np(pts), pts, d)
+    sub = pts[:: max(1, len(pts) // 300)]
+    assert_converges(f, sub, np.zeros(2), 80.0)
+    assert_decay_bound(f, sub, np.zeros(2), d.c, d.alpha)
+
+
+def test_candidate_with_a_slope_at_x_eq_gets_no_decay_constants():
+    # V = x + x^2 has V(0) = 0 but V < 0 on (-1, 0); along x' = -x the decrease
+    # grad V . f + V = -x^2 holds everywhere: only positive definiteness fails
+    sys = lyactrl.SymbolicSystem(["-x"], "x")
+    V = lyactrl.SymbolicCandidate("x + x**2", "x", x_eq=[0.0])
+    cond = lyactrl.ExponentialStability(sys, V, rate=1.0)
+    res = lyactrl.region_of_attraction(cond, lyactrl.Box([-2.0], [2.0]), **BUDGET)
+    if res.decay_bound is not None:  # its lambda_1 > 0 would be refuted at x = -0.5
+        pts = np.linspace(-2.0, 2.0, 401)[:, None]
+        v = pts[:, 0] + pts[:, 0] ** 2
+        _assert_constants(v[v <= res.level], pts[v <= res.level], res.decay_bound)
+    assert res.status != "certified" and res.decay_bound is None
+    cert = lyactrl.certify(
+        cond, lyactrl.Sublevel(V, 0.5, within=lyactrl.Box([-2.0], [2.0])), **BUDGET
+    )
+    assert cert.decay_bound is None
 
 
 def test_the_simulation_oracle_refutes_a_set_that_is_too_large():
