@@ -9,6 +9,9 @@ the certified set; the candidates and systems are restated in numpy for that.
 
 from __future__ import annotations
 
+import math
+
+import mpmath
 import numpy as np
 import pytest
 import torch
@@ -309,3 +312,34 @@ def test_the_simulation_oracle_refutes_a_set_that_is_too_large():
     pts = _points_of_set(V_np, 3 * res.level, [-2.5, -3.0], [2.5, 3.0], 21)
     with pytest.raises(AssertionError):
         assert_converges(f, pts, np.zeros(2), 80.0)
+
+
+def _ulps_around(v: mpmath.mpf) -> list[float]:
+    f = float(v)
+    return [math.nextafter(f, -math.inf), f, math.nextafter(f, math.inf), f * (1 + 1e-12)]
+
+
+WITHINS = {
+    # min |x|^2 on the boundary, exactly: the box [-0.7, 0.7]^2 (0.7 the float) and the ball
+    # of radius 1 around (0.3, 0) (0.3 the float)
+    "box": (lyactrl.Box([-0.7, -0.7], [0.7, 0.7]), lambda: mpmath.mpf(0.7) ** 2),
+    "ball": (lyactrl.Ball([0.3, 0.0], 1.0), lambda: (1 - mpmath.mpf(0.3)) ** 2),
+}
+
+
+@pytest.mark.parametrize("within", WITHINS)
+def test_invariance_premise_at_the_last_ulp(within):
+    # levels one ulp either side of the exact min of V on the boundary: invariant only when
+    # V > c on the whole boundary in exact arithmetic
+    region, exact = WITHINS[within]
+    cond, V = _rotation()
+    with mpmath.workdps(50):
+        m = exact()
+        for c in _ulps_around(m):
+            res = lyactrl.certify(cond, lyactrl.Sublevel(V, c, within=region), **BUDGET)
+            assert res.status == "certified"
+            if res.invariant:
+                assert mpmath.mpf(c) < m, (c, res)
+                assert res.decay_bound is not None
+            else:
+                assert res.decay_bound is None
