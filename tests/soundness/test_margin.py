@@ -1,6 +1,6 @@
-"""Rule 4 (margin): ``certify(cond, region, margin=m)`` proves
-``grad V . f + rate V <= -m ||x - x_eq||^2`` everywhere, the equilibrium's neighbourhood
-included.
+"""Soundness rule "an option's promise holds in every part of the proof" (docs/soundness.md):
+``certify(cond, region, margin=m)`` proves ``grad V . f + rate V <= -m ||x - x_eq||^2``
+everywhere, the equilibrium's neighbourhood included.
 
 For ``V = x^T P x`` and ``x' = A x`` the margin-free residual is ``x^T M x`` with
 ``M = A^T P + P A + rate P``, so the largest margin is ``-lambda_max(M)`` (closed form). For

@@ -1,4 +1,5 @@
-"""Rule 2 (premises): every premise of a statement is proved, or the statement is not made.
+"""Soundness rule "every premise of a statement is proved" (docs/soundness.md), or the
+statement is not made.
 
 A region of attraction needs ``V > level`` on the domain's boundary, the decrease on the set
 and ``V`` positive definite there; a :class:`lyactrl.Sublevel` region of ``certify`` is called

@@ -1,4 +1,4 @@
-"""Rule 5 (counterexamples): ``falsified`` only with a proved counterexample.
+"""Soundness rule "falsified only with a proved counterexample" (docs/soundness.md).
 
 Each case is a condition whose float64 residual is positive at rounding level somewhere
 (``exp(x) - 1`` that rounds to 0, an equilibrium that is a rounded decimal, a module computing
