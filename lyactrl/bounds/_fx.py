@@ -134,6 +134,8 @@ def _const(value: Any, like: Jet) -> Jet:
     t = torch.as_tensor(value, dtype=torch.float64)
     if t.ndim >= 2 and t.shape[0] == like.v[0].shape[0]:  # per row (a context with a batch)
         return like._with_zero_derivs((t, t))
+    if t.ndim == like.v[0].ndim and t.ndim >= 2 and t.shape[0] == 1:
+        t = t[0]  # (1, ...) broadcasts along the batch, as in torch
     return like.constant(t.reshape(1) if t.ndim == 0 else t)
 
 

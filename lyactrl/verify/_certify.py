@@ -103,6 +103,7 @@ class _Run:
     budget: Budget
     progress: bool | None = None
     local: LocalCertificate | None = None
+    local_failure: str = ""
     outcome: SearchOutcome | None = None
 
     def result(self, status: Status, message: str = "", cx: Counterexamples | None = None):
@@ -174,6 +175,7 @@ def _local_step(run: _Run, box: Any) -> Counterexamples | None:
     if loc.status == Status.CERTIFIED:
         run.local = loc
         return None
+    run.local_failure = loc.message
     cand = equilibrium_counterexample(cond, w)
     if cand is None:
         return None
@@ -301,5 +303,6 @@ def _search(run: _Run, lo: torch.Tensor, hi: torch.Tensor) -> Certificate:
     if run.outcome.end == "halted":
         return run.result(Status.FALSIFIED, "a box centre violates the condition", found[-1])
     if run.outcome.end == "budget":
-        return run.result(Status.UNKNOWN, "budget spent")
+        why = f"; the local certificate at x_eq failed: {run.local_failure}"
+        return run.result(Status.UNKNOWN, "budget spent" + (why if run.local_failure else ""))
     return run.result(Status.CERTIFIED)

@@ -241,12 +241,8 @@ def test_margin_above_the_closed_form_at_a_shifted_equilibrium_is_never_certifie
         assert_falsified_soundly(res, mp_res)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="incomplete, not unsound: the interval jet of f(x_eq) = -0.5 + 2*(-0.25) + 1 is "
-    "[-2.8e-16, 1.7e-16], not [0, 0] (outward rounding of exact float sums), so the local "
-    "certificate at any x_eq != 0 whose f has constant terms fails and certify says unknown",
-)
+# (was incomplete: exact float sums and products were widened, so f(x_eq) of cancelling
+# terms never enclosed to [0, 0]; error-free TwoSum / TwoProduct checks keep them exact)
 def test_margin_below_the_closed_form_at_a_shifted_equilibrium_is_certified():
     res, _ = _shifted(0.98)
     assert res.status == "certified"
