@@ -117,19 +117,19 @@ def piecewise_call(
         neither a number nor a tensor.
     """
     names, defaults, build = spec
-    extra = sorted(set(kw) - set(names))
-    if extra or len(a) > len(names):
-        raise BadCall(f"{name} with arguments {extra or len(a)}")
     v = dict(zip(names, defaults, strict=True))
     v.update(zip(names, a, strict=False))
-    v.update(kw)
-    if v.get("inplace"):
-        raise BadCall(f"{name} with inplace=True (write it out of place)")
+    v.update({k: x for k, x in kw.items() if k in names})
     if "other" in names and not isinstance(v["other"], (Jet, torch.Tensor)):
         raise BadCall(
             f"{name} with {type(v['other']).__name__} {v['other']!r} as second argument "
             "(a reduction over a dimension; the two-operand form takes two tensors)"
         )
+    extra = sorted(set(kw) - set(names))
+    if extra or len(a) > len(names):
+        raise BadCall(f"{name} with arguments {extra or len(a)}")
+    if v.get("inplace"):
+        raise BadCall(f"{name} with inplace=True (write it out of place)")
     bounds = [v[k] for k in ("min", "max", "other") if k in v]
     if not all(_bound_like(b) for b in bounds):
         raise BadCall(f"{name} with bounds of types {[type(b).__name__ for b in bounds]}")

@@ -92,7 +92,8 @@ def piecewise_linear(
     Examples
     --------
     >>> import torch
-    >>> from lyactrl.bounds.jets import Jet, clamp
+    >>> from lyactrl.bounds.jets import Jet
+    >>> from lyactrl.bounds._piecewise import clamp
     >>> lo, hi = torch.tensor([[-2.0]], dtype=torch.float64), torch.tensor([[0.5]], dtype=torch.float64)
     >>> x = Jet.variables(lo, hi, 2)
     >>> y = clamp(x.select(0), -1.0, 1.0)
@@ -182,13 +183,12 @@ def _extreme(a: Jet, b: Jet, largest: bool) -> Jet:
     """``max(a, b)`` (``largest``) or ``min(a, b)`` of two bounded operands."""
     pick = torch.maximum if largest else torch.minimum
     v = (pick(a.v[0], b.v[0]), pick(a.v[1], b.v[1]))
-    # "a wins on the whole box": a >= b (max) or a <= b (min) everywhere on it
-    a_wins = a.v[0] >= b.v[1] if largest else a.v[1] <= b.v[0]
-    b_wins = b.v[0] >= a.v[1] if largest else b.v[1] <= a.v[0]
-    # for the gradient, strictly: at a tie torch's autograd splits between a and b
-    a_only = a.v[0] > b.v[1] if largest else a.v[1] < b.v[0]
-    b_only = b.v[0] > a.v[1] if largest else b.v[1] < a.v[0]
-    d = _pick(a.d, b.d, a_only, b_only, 1)
+    # "a is the larger (smaller) on the whole box": then max(a, b) = a there. Strictly, because
+    # at a tie torch's autograd splits between a and b, and a box that only touches a tie may
+    # be a single point, where no neighbourhood lies on one side
+    a_wins = a.v[0] > b.v[1] if largest else a.v[1] < b.v[0]
+    b_wins = b.v[0] > a.v[1] if largest else b.v[1] < a.v[0]
+    d = _pick(a.d, b.d, a_wins, b_wins, 1)
     h = None
     if a.h is not None and b.h is not None:
         # where neither operand wins on the whole box a kink may be inside: no curvature bound

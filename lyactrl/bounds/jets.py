@@ -15,10 +15,6 @@ from ._jet import Jet as Jet
 from ._models import candidate_jets as candidate_jets
 from ._models import system_jet as system_jet
 from ._models import time_jet as time_jet
-from ._piecewise import clamp as clamp
-from ._piecewise import maximum as maximum
-from ._piecewise import minimum as minimum
-from ._piecewise import piecewise_linear as piecewise_linear
 from ._residual import mean_value_bounds as mean_value_bounds
 from ._residual import residual_jet as residual_jet
 from ._rounding import EPS as EPS
