@@ -135,19 +135,18 @@ def _constant_knot(j: Jet) -> torch.Tensor | None:
     return j.v[0][0] if same and zero else None
 
 
-def _extreme(node: Any, args: list[Jet], largest: bool) -> Jet:
+def _extreme(args: list[Jet], largest: bool) -> Jet:
     """``Max(*args)`` or ``Min(*args)``, folded pairwise; a constant argument that is one float
     becomes a knot (the tight one-operand rule), others go through the two-operand rule."""
     pick = F.maximum if largest else F.minimum
-    knots = [k for k in map(_constant_knot, args) if k is not None]
-    rest = [a for a in args if _constant_knot(a) is None]
-    if not rest:  # pragma: no cover - sympy evaluates Max/Min of numbers itself
-        raise _unsupported(node, " (no variable argument)")
+    knots = [_constant_knot(a) for a in args]
+    rest = [a for a, k in zip(args, knots, strict=True) if k is None] or args[:1]
     out = rest[0]
     for a in rest[1:]:
         out = pick(out, a)
-    for k in knots:
-        out = pick(out, k)
+    for a, k in zip(args, knots, strict=True):
+        if k is not None and a is not rest[0]:
+            out = pick(out, k)
     return out
 
 
@@ -213,7 +212,7 @@ def expr_jet(expr: Any, env: Mapping[Any, Jet], like: Jet, cache: dict | None = 
         elif isinstance(node, sp.tanh):
             out = F.tanh(walk(node.args[0]))
         elif isinstance(node, (sp.Min, sp.Max)):
-            out = _extreme(node, [walk(a) for a in node.args], isinstance(node, sp.Max))
+            out = _extreme([walk(a) for a in node.args], isinstance(node, sp.Max))
         elif isinstance(node, sp.Abs):
             out = F.absolute(walk(node.args[0]))
         elif type(node).__name__ in _DISCONTINUOUS:

@@ -33,7 +33,11 @@ def _fold(op: Any, builtin: Any) -> Any:
 
 
 #: Names in the lambdified code that torch's namespace would get wrong.
-_TORCH_NAMES = {"min": _fold(torch.minimum, min), "max": _fold(torch.maximum, max)}
+_TORCH_NAMES = {
+    "min": _fold(torch.minimum, min),
+    "max": _fold(torch.maximum, max),
+    "heaviside": lambda x, at0=0.5: torch.heaviside(x, torch.as_tensor(at0, dtype=x.dtype)),
+}
 
 
 class SymbolicSystem(AbstractSystem):
