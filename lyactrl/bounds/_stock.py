@@ -72,7 +72,7 @@ def check_module_tree(module: nn.Module, where: str) -> None:
     Examples
     --------
     >>> import torch, lyactrl
-    >>> from lyactrl.bounds import check_module_tree
+    >>> from lyactrl.bounds.jets import check_module_tree
     >>> net = torch.nn.Sequential(torch.nn.Linear(2, 2))
     >>> check_module_tree(net, "module")  # no hooks: nothing raised
     >>> h = net[0].register_forward_hook(lambda m, i, o: 2 * o)

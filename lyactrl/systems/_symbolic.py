@@ -119,7 +119,9 @@ class SymbolicSystem(AbstractSystem):
         self.n_states = len(self.states)
         self.n_inputs = len(self.input_symbols)
         numeric = [numeric_constants(sp, p) for p in parsed]
-        self._fn = sp.lambdify(self.states + self.input_symbols, numeric, modules=[_TORCH_NAMES, "torch"])
+        self._fn = sp.lambdify(
+            self.states + self.input_symbols, numeric, modules=[_TORCH_NAMES, "torch"]
+        )
         self.x_eq = as_equilibrium(x_eq, self.n_states)
         u0 = torch.zeros(1, self.n_inputs, dtype=torch.float64) if self.n_inputs else None
         residual = self.vector_field(0.0, self.x_eq.unsqueeze(0), u0).abs().max()
