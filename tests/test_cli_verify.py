@@ -191,10 +191,11 @@ def identity_v(tmp_path):
 
 
 def test_file_candidate_certifies_a_stable_system(identity_v, capsys):
-    # grad V . f = -2 x1^2 - 6 x2^2 <= -2 V: certified at the default rate 0.1
+    # grad V . f = -2 x1^2 - 6 x2^2 <= -2 V: local limit 2, certified at the default rate
+    # policy, half of it
     code = main(["verify", *STABLE, "--candidate", identity_v, "--json"])
     report = json.loads(capsys.readouterr().out)
-    assert code == 0 and report["status"] == "certified" and report["rate"] == 0.1
+    assert code == 0 and report["status"] == "certified" and report["rate"] == pytest.approx(1.0)
 
 
 def test_file_candidate_of_an_unstable_system_is_falsified_exit_1(identity_v, capsys):

@@ -249,7 +249,28 @@ def _pow_mag(a: torch.Tensor, k: int, rnd) -> torch.Tensor:
 
 def ipow(p: Pair, k: int) -> Pair:
     """The range of ``x**k`` over ``p`` for an integer ``k`` (``[-inf, inf]`` for ``k < 0``
-    across 0)."""
+    across 0).
+
+    Parameters
+    ----------
+    p : tuple of torch.Tensor
+        ``(lower, upper)`` of the interval(s).
+    k : int
+        The exponent.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        ``(lower, upper)`` of ``x**k``, rounded outward.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lyactrl.bounds.jets import ipow
+    >>> lo, hi = ipow((torch.tensor([-1.0]), torch.tensor([2.0])), 2)
+    >>> float(lo[0]), round(float(hi[0]), 4)  # outward rounded
+    (0.0, 4.0)
+    """
     lo, hi = p
     if k == 0:
         return torch.ones_like(lo), torch.ones_like(hi)
@@ -270,7 +291,29 @@ def ipow(p: Pair, k: int) -> Pair:
 
 
 def powi(x: Jet, k: int) -> Jet:
-    """``x**k`` for an integer ``k`` (negative powers: ``[-inf, inf]`` across 0)."""
+    """``x**k`` for an integer ``k`` (negative powers: ``[-inf, inf]`` across 0).
+
+    Parameters
+    ----------
+    x : Jet
+        The base.
+    k : int
+        The exponent.
+
+    Returns
+    -------
+    Jet
+        The jet of ``x**k``, of the order of ``x``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lyactrl.bounds.jets import Jet, powi
+    >>> x = Jet.variables(torch.tensor([[2.0]]), torch.tensor([[3.0]]), 1)
+    >>> y = powi(x, 2)
+    >>> round(float(y.v[0][0, 0]), 4), round(float(y.v[1][0, 0]), 4)  # outward rounded
+    (4.0, 9.0)
+    """
     g0 = ipow(x.v, k)
     g1 = iscale(float(k), ipow(x.v, k - 1)) if x.order >= 1 else None
     g2 = iscale(float(k * (k - 1)), ipow(x.v, k - 2)) if x.order >= 2 else None

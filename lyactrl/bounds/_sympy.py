@@ -153,10 +153,36 @@ def _extreme(args: list[Jet], largest: bool) -> Jet:
 def expr_jet(expr: Any, env: Mapping[Any, Jet], like: Jet, cache: dict | None = None) -> Jet:
     """The jet of a sympy expression, with symbols bound to jets in ``env``.
 
+    Parameters
+    ----------
+    expr : sympy.Expr
+        The expression.
+    env : mapping
+        Each free symbol of ``expr`` to its jet.
+    like : Jet
+        A jet of the batch whose constants are built (batch size, dtype, variables).
+    cache : dict, optional
+        Memo of sub-expressions already bounded, shared between calls.
+
+    Returns
+    -------
+    Jet
+        The jet of ``expr``.
+
     Raises
     ------
     UnsupportedOperationError
         For operations outside :data:`SYMPY_OPERATIONS`, naming the operation.
+
+    Examples
+    --------
+    >>> import sympy as sp, torch
+    >>> from lyactrl.bounds.jets import Jet, expr_jet
+    >>> a = sp.Symbol("a")
+    >>> x = Jet.variables(torch.tensor([[1.0]]), torch.tensor([[2.0]]), 0)
+    >>> y = expr_jet(a**2 + 1, {a: x.select(0)}, x)
+    >>> float(y.v[0][0]) <= 2.0 and float(y.v[1][0]) >= 5.0
+    True
     """
     import sympy as sp
 

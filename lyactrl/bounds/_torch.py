@@ -123,7 +123,34 @@ def mlp_layers(module: nn.Module, where: str = "module") -> list[nn.Module]:
 def module_jet(module: nn.Module, x: Jet, where: str = "module") -> Jet:
     """The jet of ``module(x)``: stock ``nn.Sequential`` stacks and supported layers by their
     closed forms, anything else (a custom ``forward``, including a subclass of a supported
-    class) by tracing its ``forward`` with ``torch.fx``; hooks are refused."""
+    class) by tracing its ``forward`` with ``torch.fx``; hooks are refused.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The module (in eval mode, no hooks).
+    x : Jet
+        The input jet, shape ``(batch, in_features)``.
+    where : str
+        The name of the module in error messages.
+
+    Returns
+    -------
+    Jet
+        The jet of ``module(x)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lyactrl.bounds.jets import Jet, module_jet
+    >>> net = torch.nn.Sequential(torch.nn.Linear(1, 1), torch.nn.ReLU()).double()
+    >>> with torch.no_grad():
+    ...     _ = net[0].weight.fill_(1.0), net[0].bias.fill_(0.0)
+    >>> x = Jet.variables(torch.tensor([[-1.0]]).double(), torch.tensor([[2.0]]).double(), 0)
+    >>> y = module_jet(net, x)
+    >>> float(y.v[0][0, 0]) <= 0.0 and float(y.v[1][0, 0]) >= 2.0
+    True
+    """
     check_module_tree(module, where)
     return _module_jet(module, x, where)
 

@@ -21,7 +21,22 @@ class ControlFunctionSystem(AbstractSystem):
 
     Its right-hand side is a numpy function, so there are no gradients: ``linearize`` and the
     gradient-based checks need a :class:`SymbolicSystem` or a :class:`NeuralSystem` instead.
-    Sampled checks work.
+    Sampled checks work. Usually built by :func:`from_control`.
+
+    Parameters
+    ----------
+    sys : control.NonlinearIOSystem
+        A continuous-time system; its ``updfcn`` is called with its ``params``. The equilibrium
+        is taken at the origin.
+
+    Examples
+    --------
+    >>> import control, torch
+    >>> from lyactrl.systems import ControlFunctionSystem
+    >>> io = control.nlsys(lambda t, x, u, p: -x, None, states=1, inputs=0, outputs=1)
+    >>> sys = ControlFunctionSystem(io)
+    >>> sys(torch.tensor([[2.0]])).tolist()
+    [[-2.0]]
     """
 
     def __init__(self, sys: Any) -> None:

@@ -101,6 +101,7 @@ class _Run:
     start: float
     decay: bool
     budget: Budget
+    progress: bool | None = None
     local: LocalCertificate | None = None
     outcome: SearchOutcome | None = None
 
@@ -194,6 +195,7 @@ def certify(
     batch_size: int = 4096,
     local: bool = True,
     decay: bool = True,
+    progress: bool | None = None,
 ) -> Certificate:
     """Prove ``condition.residual(x) <= 0`` on all of ``region``, or refute it.
 
@@ -235,6 +237,8 @@ def certify(
     decay : bool
         Attach the explicit exponential bound to a certificate of exponential stability (and
         prove a sublevel region's invariance premise).
+    progress : bool or None
+        A progress bar on standard error (``None``: when it is a terminal).
 
     Returns
     -------
@@ -261,7 +265,7 @@ def certify(
     lo, hi = box.lo.to(torch.float64)[None], box.hi.to(torch.float64)[None]
     # raises UnsupportedOperationError for anything outside the supported vocabulary
     residual_jet(condition, Jet.variables(lo, hi, 0))
-    run = _Run(condition, region, start, decay, budget)
+    run = _Run(condition, region, start, decay, budget, progress)
     run.outcome = SearchOutcome("budget", Frontier.of(lo, hi), 0)
     if budget.max_boxes == 0 or budget.time_limit == 0:
         return run.result(Status.UNKNOWN, "zero budget")
@@ -291,6 +295,8 @@ def _search(run: _Run, lo: torch.Tensor, hi: torch.Tensor) -> Certificate:
         region=region,
         exclude=None if run.local is None else (run.local.lo, run.local.hi),
         check=check,
+        progress=run.progress,
+        desc="certify",
     )
     if run.outcome.end == "halted":
         return run.result(Status.FALSIFIED, "a box centre violates the condition", found[-1])
