@@ -38,7 +38,9 @@ SYSTEMS = (
     "SymbolicSystem",
     "NeuralSystem (nn.Sequential or a traceable custom module; inputs 'x', 't,x' (bounded for "
     "every t >= 0) or a bound 'x,context')",
-    "ClosedLoop (LinearSystem or SymbolicSystem plant; gain matrix or nn.Sequential controller)",
+    "ClosedLoop (LinearSystem or SymbolicSystem plant; a gain matrix, an nn.Module or a plain "
+    "function as controller, the module's forward or the function traced with torch.fx when "
+    "it is not a stock nn.Sequential)",
     "subclasses of these only when they override none of vector_field, __call__",
 )
 #: Candidates the certifier supports.
@@ -159,6 +161,15 @@ def _plant_jet(system: AbstractSystem, x: Jet, u: Jet | None) -> Jet:
     )
 
 
+def _check_control(u: Jet, x: Jet, n_inputs: int) -> None:
+    expected = (x.v[0].shape[0], n_inputs)
+    if tuple(u.v[0].shape) != expected:
+        raise UnsupportedOperationError(
+            f"controller: its bounded output has shape {tuple(u.v[0].shape)} for states of shape "
+            f"{tuple(x.v[0].shape)}; expected (batch, n_inputs) = {expected}"
+        )
+
+
 def system_jet(system: AbstractSystem, x: Jet) -> Jet:
     """The jet of ``f(x)``, shape ``(batch, n_states)``; for a time-varying ``NeuralSystem``
     an enclosure of ``f(t, x)`` over every ``t >= 0``.
@@ -192,11 +203,9 @@ def system_jet(system: AbstractSystem, x: Jet) -> Jet:
             u = x.linear(-_f64(system.gain))
         elif isinstance(ctrl, nn.Module):
             u = module_jet(ctrl, x, "controller")
-        else:
-            raise UnsupportedOperationError(
-                f"controller: a plain callable ({type(ctrl).__name__}) is not supported by the "
-                "certifier; expected a gain matrix or an nn.Sequential of supported layers"
-            )
+        else:  # a plain function: traced with torch.fx like a module's forward
+            u = traced_jet(ctrl, [x], x, module_jet)
+        _check_control(u, x, system.plant.n_inputs)
         return _plant_jet(system.plant, x, u)
     return _plant_jet(system, x, None)
 

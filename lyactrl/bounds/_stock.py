@@ -24,6 +24,7 @@ MODULE_OPERATIONS = (
     "nn.Linear (with or without bias)",
     "nn.ReLU",
     "nn.LeakyReLU",
+    "nn.Hardtanh (and nn.ReLU6)",
     "nn.Tanh",
     "nn.Sigmoid",
     "nn.Softplus",

@@ -13,7 +13,16 @@ from ._stock import MODULE_OPERATIONS, check_module_tree, is_stock, stock_class
 
 __all__ = ["MODULE_OPERATIONS", "module_jet", "mlp_layers", "mlp_value_and_vjp"]
 
-_ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.Softplus, nn.Identity)
+# nn.ReLU6 subclasses nn.Hardtanh (min_val=0, max_val=6) with the stock forward
+_ACTIVATIONS = (
+    nn.ReLU,
+    nn.LeakyReLU,
+    nn.Hardtanh,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.Softplus,
+    nn.Identity,
+)
 
 
 def _unsupported(module: nn.Module, where: str, hint: str = "") -> UnsupportedOperationError:
@@ -52,6 +61,8 @@ def _activation(layer: nn.Module, z: Jet) -> Jet | None:
         return F.relu(z)
     if cls is nn.LeakyReLU:
         return F.leaky_relu(z, float(layer.negative_slope))
+    if cls is nn.Hardtanh:
+        return F.hardtanh(z, float(layer.min_val), float(layer.max_val))
     if cls is nn.Tanh:
         return F.tanh(z)
     if cls is nn.Sigmoid:
@@ -69,6 +80,8 @@ def _activation_prime(layer: nn.Module, z: Jet) -> Jet:
         return F.step(z, 0.0, 1.0)
     if cls is nn.LeakyReLU:
         return F.step(z, float(layer.negative_slope), 1.0)
+    if cls is nn.Hardtanh:
+        return F.hardtanh_prime(z, float(layer.min_val), float(layer.max_val))
     if cls is nn.Tanh:
         t = F.tanh(z)
         return 1.0 - F.powi(t, 2)

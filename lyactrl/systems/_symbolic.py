@@ -16,6 +16,30 @@ from ._base import AbstractSystem
 __all__ = ["SymbolicSystem"]
 
 
+def _fold(op: Any, builtin: Any) -> Any:
+    """sympy prints ``Min``/``Max`` as ``min(...)``/``max(...)`` of any number of arguments
+    (tensors or numbers); torch's own ``min``/``max`` are reductions, so fold elementwise."""
+
+    def fn(*args: Any) -> Any:
+        like = next((a for a in args if isinstance(a, torch.Tensor)), None)
+        if like is None:
+            return builtin(args)
+        out = torch.as_tensor(args[0], dtype=like.dtype, device=like.device)
+        for a in args[1:]:
+            out = op(out, torch.as_tensor(a, dtype=like.dtype, device=like.device))
+        return out
+
+    return fn
+
+
+#: Names in the lambdified code that torch's namespace would get wrong.
+_TORCH_NAMES = {
+    "min": _fold(torch.minimum, min),
+    "max": _fold(torch.maximum, max),
+    "heaviside": lambda x, at0=0.5: torch.heaviside(x, torch.as_tensor(at0, dtype=x.dtype)),
+}
+
+
 class SymbolicSystem(AbstractSystem):
     """``x' = f(x[, u])`` from sympy expressions, evaluated in torch.
 
@@ -95,7 +119,9 @@ class SymbolicSystem(AbstractSystem):
         self.n_states = len(self.states)
         self.n_inputs = len(self.input_symbols)
         numeric = [numeric_constants(sp, p) for p in parsed]
-        self._fn = sp.lambdify(self.states + self.input_symbols, numeric, modules="torch")
+        self._fn = sp.lambdify(
+            self.states + self.input_symbols, numeric, modules=[_TORCH_NAMES, "torch"]
+        )
         self.x_eq = as_equilibrium(x_eq, self.n_states)
         u0 = torch.zeros(1, self.n_inputs, dtype=torch.float64) if self.n_inputs else None
         residual = self.vector_field(0.0, self.x_eq.unsqueeze(0), u0).abs().max()
