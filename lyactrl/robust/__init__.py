@@ -1,12 +1,13 @@
 """Robustness: Lipschitz bounds, perturbation (ISS) bounds, certified radii, attacks."""
 
-from ._attacks import ATTACK_NORMS as ATTACK_NORMS
 from ._attacks import AttackResult as AttackResult
 from ._attacks import attack_accuracy as attack_accuracy
 from ._attacks import pgd_attack as pgd_attack
 from ._lipschitz import METHODS as METHODS
 from ._lipschitz import LipschitzBound as LipschitzBound
 from ._lipschitz import lipschitz_bound as lipschitz_bound
+from ._norms import NORMS as NORMS
+from ._norms import check_norm as check_norm
 from ._perturbation import QuadraticISS as QuadraticISS
 from ._perturbation import disturbance_bound as disturbance_bound
 from ._perturbation import quadratic_iss as quadratic_iss

@@ -20,21 +20,17 @@ from .._api import checked_kwargs
 from .._errors import InvalidArgumentError, InvalidValueError, ShapeError
 from .._results import ResultMixin, Status
 from .._tensors import as_positive, check_finite, positive_int
+from ._norms import check_norm
 
-__all__ = ["pgd_attack", "AttackResult", "attack_accuracy", "ATTACK_NORMS"]
+__all__ = ["pgd_attack", "AttackResult", "attack_accuracy"]
 
 #: Norms accepted by the attacks.
-ATTACK_NORMS = ("inf", "2")
 
 Model = Callable[[torch.Tensor], torch.Tensor]
 
 
 def _norm(norm: Any) -> str:
-    if norm in ("inf", "linf", float("inf")):
-        return "inf"
-    if norm in (2, "2", "l2") and not isinstance(norm, bool):
-        return "2"
-    raise InvalidValueError(f"norm: expected one of {ATTACK_NORMS}, received {norm!r}")
+    return check_norm(norm)
 
 
 def check_classifier_inputs(model: Any, x: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor]:

@@ -15,14 +15,13 @@ from .._errors import InvalidValueError, UnsupportedOperationError
 from .._results import ResultMixin, Status
 from ._layers import Op, flatten_module
 from ._lipsdp import lipsdp_chain
-from ._norms import NormFactor, compose_dense, linf_factor, spectral_factor
+from ._norms import NormFactor, check_norm, compose_dense, linf_factor, spectral_factor
 
-__all__ = ["LipschitzBound", "lipschitz_bound", "METHODS", "NORMS"]
+__all__ = ["LipschitzBound", "lipschitz_bound", "METHODS"]
 
 #: Methods accepted by :func:`lipschitz_bound`.
 METHODS = ("product", "lipsdp", "lipsdp-split")
 #: Norms accepted by :func:`lipschitz_bound` (the same norm on inputs and outputs).
-NORMS = ("2", "inf")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,16 +111,6 @@ def _segments(ops: list[Op]) -> list[tuple[str, list[Op] | tuple[float, float]]]
             out.append(("pool", op))
             out.append(("linear", []))
     return out
-
-
-def _norm_name(norm: Any) -> str:
-    if isinstance(norm, bool):
-        raise InvalidValueError(f"norm: expected one of 2, 'inf', received {norm!r}")
-    if norm in (2, 2.0, "2", "l2"):
-        return "2"
-    if norm in ("inf", "linf", math.inf):
-        return "inf"
-    raise InvalidValueError(f"norm: expected one of 2, 'inf', received {norm!r}")
 
 
 def _product(segs: list[Any], norm: str) -> tuple[float, bool, list[NormFactor], str]:
@@ -283,7 +272,7 @@ def _check_options(method: str, norm: Any, split: Any) -> str:
     """Validate the options of :func:`lipschitz_bound`; return the norm's name."""
     if method not in METHODS:
         raise InvalidValueError(f"method: expected one of {METHODS}, received {method!r}")
-    nm = _norm_name(norm)
+    nm = check_norm(norm)
     if isinstance(split, bool) or not isinstance(split, int) or split < 1:
         raise InvalidValueError(f"split: expected an int >= 1, received {split!r}")
     if method != "product" and nm != "2":

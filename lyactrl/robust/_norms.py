@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from .._api import choice
 from ._layers import Op
 
 __all__ = [
+    "NORMS",
+    "check_norm",
     "NormFactor",
     "dense_matrix",
     "compose_dense",
@@ -27,6 +31,36 @@ __all__ = [
     "linf_factor",
     "ROUNDING",
 ]
+
+#: The norms of the robustness layer (perturbations, attacks, Lipschitz bounds, radii).
+NORMS = ("2", "inf")
+
+
+def check_norm(norm: Any) -> str:
+    """The canonical name in :data:`NORMS` of ``norm`` (``2``, ``"l2"``, ``"inf"``,
+    ``"linf"``, ``math.inf`` accepted); anything else raises ``InvalidValueError``.
+
+    Parameters
+    ----------
+    norm : str, int or float
+        The norm to validate.
+
+    Returns
+    -------
+    str
+        ``"2"`` or ``"inf"``.
+
+    Examples
+    --------
+    >>> from lyactrl.robust import check_norm
+    >>> check_norm(2), check_norm(float("inf"))
+    ('2', 'inf')
+    """
+    aliases = {2: "2", "l2": "2", "linf": "inf", math.inf: "inf"}
+    if isinstance(norm, bool):
+        return choice(repr(norm), "norm", NORMS)
+    return choice(norm, "norm", NORMS, aliases=aliases)
+
 
 #: Relative inflation applied to norms computed in float64 (SVD, sums of absolute values),
 #: far above the rounding error of LAPACK's SVD for matrices of up to ~10^6 rows.

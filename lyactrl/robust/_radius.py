@@ -34,6 +34,7 @@ from .._errors import InvalidArgumentError, InvalidValueError, UnsupportedOperat
 from .._results import ResultMixin, Status
 from .._tensors import positive_int
 from ._attacks import check_classifier_inputs
+from ._norms import check_norm
 from ._sensitivity import Sensitivity, classifier_sensitivity
 
 __all__ = ["CertifiedRadius", "certified_radius", "radius_from_rate", "tube_factor"]
@@ -258,8 +259,7 @@ def _check_options(
             "model: expected a classifier with the cross-entropy potential, received "
             f"potential={model.potential!r}"
         )
-    if norm not in ("2", "inf"):
-        raise InvalidValueError(f"norm: expected '2' or 'inf', received {norm!r}")
+    norm = check_norm(norm)
     n_samples = positive_int(n_samples, "n_samples")
     n_boxes = positive_int(n_boxes, "n_boxes")
     if region not in ("auto", "tube", "invariant"):

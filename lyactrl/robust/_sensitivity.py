@@ -26,9 +26,10 @@ import torch
 from torch import nn
 
 from .._api import checked_kwargs
-from .._errors import InvalidValueError, UnsupportedOperationError
+from .._errors import UnsupportedOperationError
 from ..bounds.jets import check_module_tree, is_stock
 from ._lipschitz import lipschitz_bound
+from ._norms import check_norm
 
 __all__ = ["Sensitivity", "classifier_sensitivity"]
 
@@ -158,8 +159,7 @@ def classifier_sensitivity(
     >>> bool(df.norm() <= s.context_gain * (x[0] - x[1]).norm())
     True
     """
-    if norm not in ("2", "inf"):
-        raise InvalidValueError(f"norm: expected '2' or 'inf', received {norm!r}")
+    norm = check_norm(norm)
     _check_context(model)
     shape = (
         tuple(model.config["input_shape"])
