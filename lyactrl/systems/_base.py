@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from .._api import checked_kwargs
 from .._errors import InvalidArgumentError, InvalidValueError, ShapeError
 from .._tensors import as_states, as_vector
 
@@ -137,6 +138,7 @@ def check_autonomous(system: Any, name: str = "system") -> AbstractSystem:
     return system
 
 
+@checked_kwargs
 def linearize(
     system: AbstractSystem, x_eq: Any = None, *, u_eq: Any = None
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
