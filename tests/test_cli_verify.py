@@ -352,3 +352,17 @@ def test_x_eq_cannot_move_the_equilibrium_of_a_lyactrl_system_from_a_file(tmp_pa
     f.write_text("import lyactrl\nsystem = lyactrl.LinearSystem([[-1.0, 0.0], [0.0, -2.0]])\n")
     argv = ["verify", f"{f}:system", "--box", "-1,1", "-1,1", "--x-eq", "0.5,0"]
     assert "give x_eq= to the lyactrl system's constructor" in _err(argv, capsys)
+
+
+def test_a_python_control_system_from_a_file(tmp_path, capsys):
+    pytest.importorskip("control")
+    f = tmp_path / "ctl.py"
+    f.write_text(
+        "import control, torch\n"
+        "def f(t, x, u, p):\n"
+        "    return torch.stack([x[1], -torch.sin(x[0]) - x[1]])\n"
+        "plant = control.nlsys(f, states=['theta', 'omega'], inputs=0, outputs=2)\n"
+    )
+    code = main(["verify", f"{f}:plant", "--box", "-1,1", "-1,1", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["status"] == "certified" and "sin(theta)" in report["system"]

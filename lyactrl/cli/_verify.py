@@ -46,7 +46,12 @@ _NUMBERS = re.compile(r"^-[\d.]+(e[-+]?\d+)?(,-?[\d.]+(e[-+]?\d+)?)*$")
 
 
 def _system_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("system", nargs="?", help="PATH.py:ATTR naming a lyactrl system or module")
+    p.add_argument(
+        "system",
+        nargs="?",
+        help="PATH.py:ATTR naming a lyactrl system, an autonomous python-control system or "
+        "an nn.Module",
+    )
     p.add_argument("--expr", help='right-hand sides, comma separated: "-x2, x1 - x2"')
     p.add_argument("--states", help="state names for --expr, comma separated: x1,x2")
     p.add_argument(

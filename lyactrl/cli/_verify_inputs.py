@@ -110,8 +110,9 @@ def _file_system_x_eq(args: argparse.Namespace, system: Any) -> Any:
 
 
 def build_system(args: argparse.Namespace) -> Any:
-    """The system of ``--expr`` or of ``SYSTEM`` (a lyactrl system, an ``nn.Module`` or a
-    function returning either, defined in a Python file)."""
+    """The system of ``--expr`` or of ``SYSTEM`` (a lyactrl system, a python-control system
+    converted by :func:`~lyactrl.from_control`, an ``nn.Module``, or a function returning one
+    of these, defined in a Python file)."""
     import torch
 
     from .. import NeuralSystem
@@ -124,17 +125,31 @@ def build_system(args: argparse.Namespace) -> Any:
     what = f"SYSTEM {args.system}"
     obj = load_attr(args.system, name="SYSTEM")
     obj = call_factory(obj, what)
+    if _is_control_system(obj):
+        from .. import from_control
+
+        obj = from_control(obj)
     if isinstance(obj, AbstractSystem):
         return _file_system_x_eq(args, obj)
     if not isinstance(obj, torch.nn.Module):
         raise InvalidArgumentError(
-            f"SYSTEM: expected a lyactrl system or nn.Module, received {type(obj).__name__}"
+            "SYSTEM: expected a lyactrl system, a python-control system or an nn.Module, "
+            f"received {type(obj).__name__}"
         )
     if args.n_states is None:
         raise InvalidValueError("--n-states: an nn.Module system needs it, received none")
     x_eq = _x_eq(args, positive_int(args.n_states, "--n-states"))
     with user_code(what, hint=_TX_HINT if args.inputs == "x" else ""), _as_x_eq_error():
         return NeuralSystem(obj, args.n_states, inputs=args.inputs, x_eq=x_eq)
+
+
+def _is_control_system(obj: Any) -> bool:
+    """Whether ``obj`` is a python-control ``StateSpace`` or ``NonlinearIOSystem`` (without
+    importing python-control when the user's file did not)."""
+    import sys
+
+    ct = sys.modules.get("control")
+    return ct is not None and isinstance(obj, (ct.StateSpace, ct.NonlinearIOSystem))
 
 
 def build_region(args: argparse.Namespace, n: int) -> Any:
