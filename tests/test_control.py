@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import sympy
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import lyactrl
 
@@ -205,3 +207,44 @@ def test_lqr_loop_of_a_python_control_pendulum_is_certified_and_simulation_agree
         v = np.einsum("ti,ij,tj->t", xs, S, xs)
         assert np.all(v <= roa.level * np.exp(-roa.rate * t) * (1 + 1e-6) + 1e-12)
         assert np.linalg.norm(xs[-1]) < 0.1 * np.linalg.norm(x0)
+
+
+def test_a_plant_without_an_equilibrium_at_the_origin_is_refused_with_the_fix():
+    nl = control.nlsys(lambda t, x, u, p: [x[1], 1.0 - x[0] + u[0]], states=2, inputs=1)
+    with pytest.raises(lyactrl.UnsupportedOperationError, match="shifted to the operating"):
+        lyactrl.from_control(nl)
+    # the labels need not be valid Python names: the symbols are then x1, x2, u1
+    ok = control.nlsys(lambda t, x, u, p: [x[1], -x[0] + u[0]], states=["lambda", "w"], inputs=1)
+    sys = lyactrl.from_control(ok)
+    assert sys.state_names == ("lambda", "w") and [str(e) for e in sys.exprs] == ["x2", "u1 - x1"]
+
+
+def _mixed(t, x, u, params):
+    """Every kind of supported operation, on numpy input (as python-control calls it)."""
+    x, u = torch.as_tensor(x), torch.as_tensor(u)
+    W = torch.tensor([[0.5, -1.0], [2.0, 0.25]], dtype=torch.float64)
+    h = torch.tanh(W @ x) * params["k"] + (torch.exp(-(x[0] ** 2)) - 1.0) / 3.0
+    sat = torch.clamp(u[0], min=-1.0, max=1.0)
+    return torch.stack([h[0] - x[1] ** 3, h[1] * torch.cos(x[1]) + sat - torch.sigmoid(x[0]) + 0.5])
+
+
+@given(
+    st.lists(st.floats(-3.0, 3.0), min_size=2, max_size=2),
+    st.floats(-3.0, 3.0),
+)
+@settings(max_examples=50, deadline=None)
+def test_the_symbolic_conversion_computes_what_updfcn_computes(x, u):
+    nl = control.nlsys(_mixed, states=2, inputs=1, outputs=2, params={"k": 0.7})
+    sys = _converted(nl)
+    want = np.asarray(nl.updfcn(0.0, np.array(x), np.array([u]), {"k": 0.7}), dtype=np.float64)
+    got = sys(torch.tensor([x], dtype=torch.float64), torch.tensor([[u]], dtype=torch.float64))
+    np.testing.assert_allclose(got.numpy()[0], want, rtol=1e-12, atol=1e-12)
+
+
+_CACHE: dict = {}
+
+
+def _converted(nl):
+    if "mixed" not in _CACHE:
+        _CACHE["mixed"] = lyactrl.from_control(nl)
+    return _CACHE["mixed"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keyword
 from typing import Any
 
 import numpy as np
@@ -86,7 +87,9 @@ def _labels(sys: Any) -> tuple[list[str], list[str] | None]:
 def _symbols(sp: Any, labels: list[str] | None, n: int, prefix: str) -> list[Any]:
     """sympy symbols named by the labels when they are distinct identifiers, else x1, u1 ..."""
     labels = labels or []
-    ok = len(labels) == n and all(s.isidentifier() and s != "t" for s in labels)
+    ok = len(labels) == n and all(
+        s.isidentifier() and not keyword.iskeyword(s) and s != "t" for s in labels
+    )
     names = labels if ok else [f"{prefix}{k + 1}" for k in range(n)]
     return [sp.Symbol(s, real=True) for s in names]
 
@@ -113,7 +116,13 @@ def _call_numeric(sys: Any, x: np.ndarray, u: np.ndarray, params: dict[str, Any]
     try:
         out = sys.updfcn(0.0, x.copy(), u.copy(), params)
     except Exception:  # noqa: BLE001 - a torch-only function: call it on tensors instead
-        out = sys.updfcn(0.0, torch.as_tensor(x), torch.as_tensor(u), params)
+        try:
+            out = sys.updfcn(0.0, torch.as_tensor(x), torch.as_tensor(u), params)
+        except Exception as exc:  # noqa: BLE001 - the user's function fails on numbers
+            raise UnsupportedOperationError(
+                f"it raised {type(exc).__name__} ({exc}) when called on the numbers "
+                f"x={x.tolist()}, u={u.tolist()}"
+            ) from exc
     if isinstance(out, torch.Tensor):
         out = out.detach().cpu().numpy()
     elif isinstance(out, (list, tuple)):
@@ -140,7 +149,11 @@ def _symbolic(sys: Any) -> SymbolicSystem:
             input_names=input_names,
         )
     except InvalidValueError as exc:  # f(0, 0) != 0: no equilibrium at the origin
-        raise UnsupportedOperationError(f"its conversion is not usable: {exc}") from exc
+        raise UnsupportedOperationError(
+            f"it does not vanish at x = 0, u = 0 ({exc}); the converted plant has its "
+            "equilibrium at the origin: write updfcn in coordinates shifted to the operating "
+            "point (x - x_eq, u - u_eq)"
+        ) from exc
     _check_agrees(system, sys, params)
     return system
 
@@ -223,11 +236,16 @@ def from_control(sys: Any, *, method: str = "symbolic") -> AbstractSystem:
         return _symbolic(sys)
     except UnsupportedOperationError as exc:
         name = getattr(sys.updfcn, "__name__", "updfcn")
+        how = (
+            ""
+            if isinstance(exc.__cause__, InvalidValueError)  # not an operation: no equilibrium
+            else " Write it with torch operations on x and u (e.g. torch.sin(x[0])); "
+            "supported: " + "; ".join(TRACED_OPERATIONS) + "."
+        )
         why = (
             f"sys: the update function {name} cannot be converted for lyactrl's certifier: "
-            f"{exc}. Write it with torch operations on x and u (e.g. torch.sin(x[0])); "
-            "supported: " + "; ".join(TRACED_OPERATIONS) + ". Or pass method='numpy' to "
-            "evaluate it row by row in numpy (sampled checks only)"
+            f"{exc}.{how} Or pass method='numpy' to evaluate it row by row in numpy (sampled "
+            "checks only)"
         )
         if method == "symbolic":
             raise UnsupportedOperationError(why) from exc
@@ -269,15 +287,12 @@ def to_control(system: AbstractSystem, *, name: str | None = None) -> Any:
             f"system: expected a lyactrl system, received {type(system).__name__}"
         )
     n, m = system.n_states, system.n_inputs
-    labels = {
-        "states": list(system.state_names),
-        "outputs": list(system.state_names),
-        "inputs": list(system.input_names) if m else 1,
-    }
+    names = {"states": list(system.state_names), "outputs": list(system.state_names)}
     if isinstance(system, LinearSystem):
         A = to_numpy(system.A)
         B = to_numpy(system.B) if system.B is not None else np.zeros((n, 1))
-        return ct.ss(A, B, np.eye(n), np.zeros((n, B.shape[1])), name=name, **labels)
+        inputs = list(system.input_names) if m else 1
+        return ct.ss(A, B, np.eye(n), np.zeros((n, B.shape[1])), name=name, inputs=inputs, **names)
 
     def updfcn(t: float, x: Any, u: Any, params: Any) -> np.ndarray:
         xt = torch.as_tensor(np.asarray(x, dtype=np.float64).reshape(1, n))
@@ -286,5 +301,4 @@ def to_control(system: AbstractSystem, *, name: str | None = None) -> Any:
             return to_numpy(system.vector_field(t, xt, ut)).reshape(n)
 
     updfcn.lyactrl_system = system  # type: ignore[attr-defined]
-    labels["inputs"] = labels["inputs"] if m else 0
-    return ct.nlsys(updfcn, None, name=name, **labels)
+    return ct.nlsys(updfcn, None, name=name, inputs=list(system.input_names) or 0, **names)

@@ -16,6 +16,25 @@ from ._base import AbstractSystem
 __all__ = ["SymbolicSystem"]
 
 
+def _elementwise(op: Any) -> Any:
+    """``min`` / ``max`` of the lambdified code (sympy prints ``Min`` / ``Max`` as these):
+    elementwise on tensors and numbers, where ``torch.min(-1.0, x)`` would fail."""
+
+    def fn(*args: Any) -> Any:
+        like = next((a for a in args if isinstance(a, torch.Tensor)), None)
+        if like is None:
+            return (min if op is torch.minimum else max)(*args)
+        out = torch.as_tensor(args[0], dtype=like.dtype, device=like.device)
+        for a in args[1:]:
+            out = op(out, torch.as_tensor(a, dtype=like.dtype, device=like.device))
+        return out
+
+    return fn
+
+
+_MIN_MAX = {"min": _elementwise(torch.minimum), "max": _elementwise(torch.maximum)}
+
+
 class SymbolicSystem(AbstractSystem):
     """``x' = f(x[, u])`` from sympy expressions, evaluated in torch.
 
@@ -100,7 +119,9 @@ class SymbolicSystem(AbstractSystem):
         self.n_states = len(self.states)
         self.n_inputs = len(self.input_symbols)
         numeric = [numeric_constants(sp, p) for p in parsed]
-        self._fn = sp.lambdify(self.states + self.input_symbols, numeric, modules="torch")
+        self._fn = sp.lambdify(
+            self.states + self.input_symbols, numeric, modules=[_MIN_MAX, "torch"]
+        )
         self.x_eq = as_equilibrium(x_eq, self.n_states)
         own_inputs = [s.name for s in self.input_symbols] or None
         self._set_names(

@@ -336,6 +336,9 @@ class SymbolicArray:
     def __pos__(self) -> SymbolicArray:
         return self
 
+    def __abs__(self) -> SymbolicArray:
+        return symbolic_call("abs", (self,), {})
+
     def __repr__(self) -> str:
         return f"SymbolicArray({self.arr!r})"
 
