@@ -76,6 +76,8 @@ def evaluate(model, x, y, *, steps: int, n_cert: int, seed: int) -> dict:  # noq
         entry: dict = {
             "seconds": secs,
             "seconds_per_example": secs / n_cert,
+            "status": str(cr.status),
+            "message": cr.message,
             "premise_counts": {p: cr.premise.count(p) for p in ("certified", "sampled", "none")},
             "sensitivity": cr.sensitivity,
         }
@@ -106,6 +108,7 @@ def lipschitz_timings(model, repeats: int) -> dict:  # noqa: ANN001
             )
             out[f"encoder {method}"] = {
                 "value": b.value,
+                "status": str(b.status),
                 "seconds": secs,
                 "exact": b.exact,
                 "solver_value": b.solver_value,

@@ -44,8 +44,9 @@ def lipschitz_demo() -> None:
     seen = float(torch.linalg.matrix_norm(J, 2).max().detach())
     print("1. Lipschitz constant of a 2-16-16-1 MLP")
     print(
-        f"   product of spectral norms {prod.value:.4f}, LipSDP {sdp.value:.4f} "
-        f"({sdp.seconds:.2f} s), largest sampled Jacobian norm {seen:.4f}"
+        f"   product of spectral norms {prod.value:.4f} ({prod.status}), LipSDP "
+        f"{sdp.value:.4f} ({sdp.status}, {sdp.seconds:.2f} s), largest sampled Jacobian norm "
+        f"{seen:.4f}"
     )
 
 
@@ -70,6 +71,7 @@ def iss_demo() -> None:
         f"   bound holds at every time: {bool(np.all(v <= vb * (1 + 1e-6)))}; "
         f"{{V <= 1}} stays invariant for ||d|| <= {iss.max_disturbance:.3f}"
     )
+    print(f"   status {iss.status}: {iss.message}")
 
 
 def classifier_demo(fast: bool) -> None:
@@ -97,7 +99,7 @@ def classifier_demo(fast: bool) -> None:
     cr = certified_radius(model, x, y, norm="2")
     rad = torch.maximum(cr.radius, cr.radius_trajectory)
     print(
-        f"   median certified L2 radius {float(rad.median()):.2e} (premise: "
+        f"   median L2 radius {float(rad.median()):.2e}, status {cr.status} (premise: "
         f"{cr.premise.count('sampled')} sampled, {cr.premise.count('certified')} certified)"
     )
 

@@ -73,6 +73,7 @@ from .verify import Certificate as Certificate
 from .verify import DecayBound as DecayBound
 from .verify import Falsification as Falsification
 from .verify import LyapunovFit as LyapunovFit
+from .verify import RateLevelFront as RateLevelFront
 from .verify import RateResult as RateResult
 from .verify import RegionOfAttraction as RegionOfAttraction
 from .verify import SampledCheck as SampledCheck
@@ -82,6 +83,7 @@ from .verify import check_sampled as check_sampled
 from .verify import falsify as falsify
 from .verify import fit_lyapunov as fit_lyapunov
 from .verify import max_certified_rate as max_certified_rate
+from .verify import rate_level_front as rate_level_front
 from .verify import region_of_attraction as region_of_attraction
 from .verify import simulated_region_of_attraction as simulated_region_of_attraction
 from .verify import volume_ratio as volume_ratio

@@ -300,22 +300,22 @@ def test_unsupported_module_names_operation_and_lists_supported() -> None:
 
     class AbsNet(nn.Module):
         def forward(self, x):
-            return -torch.abs(x)
+            return -torch.atan(x)
 
     cond2 = lyactrl.ExponentialStability(
         lyactrl.NeuralSystem(AbsNet(), 2), lyactrl.Quadratic(torch.eye(2)), rate=0.1
     )
     with pytest.raises(
-        lyactrl.UnsupportedOperationError, match=r"torch\.abs in AbsNet.*nn\.Linear"
+        lyactrl.UnsupportedOperationError, match=r"torch\.atan in AbsNet.*nn\.Linear"
     ):
         lyactrl.certify(cond2, lyactrl.Box([-1.0, -1.0], [1.0, 1.0]))
 
 
 def test_unsupported_sympy_operation() -> None:
-    sys = lyactrl.SymbolicSystem(["-x1 + Abs(x2)", "-x2"], "x1, x2")
+    sys = lyactrl.SymbolicSystem(["-x1 + atan(x2)", "-x2"], "x1, x2")
     cond = lyactrl.ExponentialStability(sys, lyactrl.Quadratic(torch.eye(2)), rate=0.1)
     with pytest.raises(
-        lyactrl.UnsupportedOperationError, match=r"Abs.*supported sympy operations.*sin"
+        lyactrl.UnsupportedOperationError, match=r"atan.*supported sympy operations.*sin"
     ):
         bound_residual(cond, [[-1.0, -1.0]], [[1.0, 1.0]])
     sys2 = lyactrl.SymbolicSystem(["-x1 + sqrt(x2**2 + 1) - 1", "-x2"], "x1, x2")
@@ -423,3 +423,37 @@ def test_data_controlled_system_certifies() -> None:
     unbound = lyactrl.NeuralSystem(Pull(), 2, inputs="x,context")
     with pytest.raises((lyactrl.UnsupportedOperationError, lyactrl.InvalidArgumentError)):
         bound_system(unbound, [[0.0, 0.0]], [[1.0, 1.0]])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    a=st.floats(-1e6, 1e6, allow_nan=False, width=64),
+    b=st.floats(-1e6, 1e6, allow_nan=False, width=64),
+)
+def test_exact_float_sums_and_products_are_not_widened_and_others_enclose(a, b):
+    from fractions import Fraction
+
+    from lyactrl.bounds._rounding import add_dn, add_up, mul_dn, mul_up
+
+    ta, tb = torch.tensor([a], dtype=torch.float64), torch.tensor([b], dtype=torch.float64)
+    for op, lo_f, hi_f in (
+        (lambda x, y: x + y, add_dn, add_up),
+        (lambda x, y: x * y, mul_dn, mul_up),
+    ):
+        exact = op(Fraction(a), Fraction(b))
+        lo, hi = float(lo_f(ta, tb)[0]), float(hi_f(ta, tb)[0])
+        assert Fraction(lo) <= exact <= Fraction(hi)  # sound
+        in_range = all(x == 0 or 2.0**-400 <= abs(x) <= 2.0**400 for x in (a, b))
+        if Fraction(float(op(ta, tb)[0])) == exact and (hi_f is not mul_up or in_range):
+            assert lo == hi == float(exact)  # an exact float result is kept exact
+
+
+def test_cancelling_terms_at_a_shifted_equilibrium_enclose_to_zero():
+    s = lyactrl.SymbolicSystem(
+        ["-1.0*x1 + 2.0*x2 + 1.0", "-x2 - 0.25"], "x1, x2", x_eq=[0.5, -0.25]
+    )
+    b = bound_system(s, [[0.5, -0.25]], [[0.5, -0.25]])
+    assert b.lower.abs().max() == 0 and b.upper.abs().max() == 0
+    V = lyactrl.Quadratic.from_linearization(s)
+    res = lyactrl.certify(lyactrl.ExponentialStability(s, V, 0.3), lyactrl.Box([0, -1], [1, 0.5]))
+    assert res.status == "certified"

@@ -120,7 +120,10 @@ def test_system_for_works_with_check_sampled():
     )
     assert res.n_samples == 2000 and res.violation_rate < 0.5
     eta = torch.randn(7, 3, dtype=torch.float64)
-    assert torch.equal(system(eta), system(eta))  # a plain autonomous system
+    with torch.no_grad():  # the flow bound to x's context, the same at every time
+        direct = model.dynamics(eta.float(), model.context(x).expand(7, -1)).double()
+        assert torch.allclose(system(eta), direct, rtol=1e-5, atol=1e-6)
+        assert torch.equal(system.vector_field(3.0, eta), system.vector_field(0.0, eta))
     traj = lyactrl.simulate(
         system, torch.zeros(3, dtype=torch.float64), torch.linspace(0, 1, 3, dtype=torch.float64)
     )

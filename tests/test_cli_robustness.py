@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from lyactrl._results import EXIT_BAD_INPUT
 from lyactrl.cli import main
+from lyactrl.cli._robustness import radius_label
 
 
 @pytest.fixture
@@ -48,6 +50,34 @@ def test_json_report(checkpoint: str, capsys: pytest.CaptureFixture[str]) -> Non
     cert = rep["certified"]
     assert cert["certified_accuracy"]["0"] <= a1["clean_accuracy"] + 1e-12
     assert sum(cert["premise_counts"].values()) == 40
+    # without --certify-premise every premise is sampled: never called certified
+    assert cert["premise_counts"]["certified"] == 0 and cert["premise_counts"]["sampled"] > 0
+    assert cert["status"] == "holds_on_samples"
+    assert cert["label"] == "radii (sampled premises)"
+
+
+def test_text_report_says_sampled_unless_proved(
+    checkpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    args = ["robustness", checkpoint, "--attack", "none", "--n", "12", "--radius"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "radii (sampled premises)" in out
+    assert "certified radii" not in out and "certified accuracy" not in out
+
+
+def test_radius_label() -> None:
+    r = torch.tensor([0.1, 0.0, 0.2])
+    assert radius_label("certified", ["certified", "none", "certified"], r) == "certified radii"
+    assert radius_label("holds_on_samples", ["certified", "none", "sampled"], r) == (
+        "radii (sampled premises)"
+    )
+    # a sampled premise with radius 0 does not count; proved rates on tubes are not certified
+    assert radius_label("unknown", ["certified", "sampled", "certified"], r) == (
+        "radii (rates proved; nominal trajectory not enclosed)"
+    )
+    assert radius_label("unknown", ["none"] * 3, torch.zeros(3)) == "radii (no proved premise)"
 
 
 def test_text_report_and_errors(checkpoint: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -62,3 +62,36 @@ def test_bad_domain():
     system = lyactrl.SymbolicSystem(["-x + x**3"], "x")
     with pytest.raises(lyactrl.InvalidArgumentError, match="domain: expected a Box"):
         lyactrl.fit_lyapunov(system, lyactrl.Ball([0.0], 1.0))
+
+
+def test_never_below_the_quadratic_baseline(capsys):
+    # a reversed Van der Pol with a barely trained network: the result is at least the
+    # quadratic baseline from the linearisation, certified on its own
+    vdp = lyactrl.SymbolicSystem(["-x2", "x1 - (1 - x1**2)*x2"], "x1, x2")
+    domain = lyactrl.Box([-2.5, -3.5], [2.5, 3.5])
+    fit = lyactrl.fit_lyapunov(
+        vdp,
+        domain,
+        hidden=(8,),
+        steps=20,
+        batch=128,
+        grid=41,
+        rate=0.05,
+        time_limit=20.0,
+        progress=True,
+    )
+    assert fit.status == "certified" and fit.baseline_volume_ratio > 0
+    assert fit.volume_ratio >= fit.baseline_volume_ratio
+    Vq = lyactrl.Quadratic.from_linearization(vdp)
+    base = lyactrl.region_of_attraction(lyactrl.ExponentialStability(vdp, Vq, 0.05), domain)
+    simulated = lyactrl.simulated_region_of_attraction(vdp, domain, grid=41)
+    ratio_q = lyactrl.volume_ratio(base.region, simulated)
+    assert fit.volume_ratio >= ratio_q - 1e-12
+    if isinstance(fit.V, lyactrl.Quadratic):
+        assert "baseline" in fit.message
+    # the certificate returned is for the V returned
+    cert = lyactrl.certify(
+        lyactrl.ExponentialStability(vdp, fit.V, fit.rate), fit.certificate.region
+    )
+    assert cert.status == "certified"
+    assert "fit_lyapunov" in capsys.readouterr().err  # the progress bar was shown

@@ -81,3 +81,79 @@ def test_misuse(trained) -> None:  # noqa: ANN001
         certified_radius(model, x[:2], y[:2], region="ball")
     with pytest.raises(InvalidArgumentError):
         certified_radius(model, x[:2], y[:2], bogus=1)
+
+
+def _confident_vertex_model() -> torch.nn.Module:
+    """Two classes, vertex dynamics whose context always points at class 0 (p_0 ~ 0.95)."""
+    from lyactrl.train import build_classifier
+
+    m = build_classifier((1, 2, 2), 2, seed=0, hidden=4, context_dim=2, dynamics_hidden=4)
+    m = m.double().eval()
+    m.horizon = 0.5
+    d = m.dynamics
+    with torch.no_grad():
+        d.state_in.weight.zero_()
+        d.context_in.weight.fill_(0.05)
+        d.context_in.bias.copy_(torch.tensor([1.0, 0.0, 0.0, 0.0]))
+        d.out.weight.zero_()
+        d.out.weight[0, 0] = 3.0
+        d.out.bias.zero_()
+    return m
+
+
+def test_certify_premise_proves_the_rate_and_the_radius_holds() -> None:
+    model = _confident_vertex_model()
+    x = torch.full((1, 1, 2, 2), 0.5, dtype=torch.float64)
+    y = torch.tensor([0])
+    opts = {"region": "tube", "n_boxes": 4, "margins": (0.1,), "n_samples": 64}
+    sampled = certified_radius(model, x, y, **opts)
+    assert sampled.premise == ["sampled"] and sampled.status == "holds_on_samples"
+    proved = certified_radius(model, x, y, certify_premise=True, time_limit=5.0, **opts)
+    assert proved.premise == ["certified"] and proved.region == ["tube"]
+    # the proved rate is at most the sampled one, and so is the radius recomputed from it
+    assert 0 < float(proved.rate[0]) <= float(sampled.rate[0])
+    assert 0 < float(proved.radius[0]) <= float(sampled.radius[0])
+    # rates proved on tube boxes around a numerically integrated trajectory: not certified
+    assert proved.status == "unknown" and "not proved" in proved.message
+    # independent check of the premise: -V'/V >= rate on a dense sample of the tube's boxes
+    rate, eps = float(proved.rate[0]), float(proved.radius[0])
+    ctx = model.context(x).detach()
+    lo = torch.tensor([-0.5, -0.5], dtype=torch.float64)
+    traj, _ = model.integrate(ctx, method="dopri5", times=torch.linspace(0, 0.5, 33))
+    near = traj[0] + 0.1 * torch.randn(
+        20, *traj[0].shape, generator=torch.Generator().manual_seed(3)
+    )
+    pts = torch.cat([traj[0], near.reshape(-1, 2)]).clamp_min(lo)
+    V = model.potential_for(0)
+    v, g = V.value_and_gradient(pts)
+    with torch.no_grad():
+        f = model.dynamics(pts, ctx.expand(pts.shape[0], -1))
+    assert bool((-(g * f).sum(-1) >= rate * v * (1 - 1e-9)).all())
+    # independent check of the radius: inputs at distance eps in many directions keep the label
+    d = torch.randn(256, 4, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    xp = x + eps * (d / d.norm(dim=1, keepdim=True)).view(-1, 1, 2, 2)
+    with torch.no_grad():
+        assert bool((model(xp, method="dopri5").argmax(-1) == 0).all())
+    adv = pgd_attack(
+        lambda z: model(z, method="dopri5"),
+        x,
+        y,
+        eps=eps,
+        norm="2",
+        steps=20,
+        restarts=4,
+        generator=torch.Generator().manual_seed(5),
+    )
+    with torch.no_grad():
+        assert int(model(adv, method="dopri5").argmax(-1)) == 0
+
+
+def test_certify_premise_on_the_invariant_region_is_never_claimed() -> None:
+    """The invariant region holds an equilibrium where V > 0 = V': no rate > 0 holds there."""
+    model = _confident_vertex_model()
+    x = torch.full((1, 1, 2, 2), 0.5, dtype=torch.float64)
+    r = certified_radius(
+        model, x, torch.tensor([0]), region="invariant", certify_premise=True, n_samples=64
+    )
+    assert r.premise != ["certified"] and r.status != "certified"
+    assert float(r.rate[0]) <= 0.0 and float(r.radius[0]) == 0.0

@@ -54,7 +54,9 @@ def test_roa_van_der_pol() -> None:
     roa = lyactrl.region_of_attraction(vdp, V, domain)
     assert roa.status == "certified" and roa.level > 1.0
     assert roa.level <= roa.level_upper <= roa.level * (1 + 2e-3)
-    assert roa.rate == pytest.approx(0.1 * local_rate_limit(vdp, V))
+    assert roa.rate == pytest.approx(
+        lyactrl.verify.DEFAULT_RATE_FRACTION * local_rate_limit(vdp, V)
+    )
     # cross-checks: the certifier agrees on the set, samples agree, boundary is above the level
     cert = lyactrl.certify(lyactrl.ExponentialStability(vdp, V, roa.rate), roa.region)
     assert cert.status == "certified"

@@ -1,8 +1,9 @@
 """Elementwise functions on jets: enclosures of ``g``, ``g'`` and ``g''`` over an interval.
 
 Each function returns ``jet.chain(g0, g1, g2)``. Smooth functions give finite derivative
-enclosures; at a kink (ReLU at 0) the first derivative is the Clarke interval and the second is
-``[-inf, inf]``; at a jump (the ReLU derivative ``step``, torch's softplus threshold) both
+enclosures; the piecewise-linear ones (relu, leaky relu, clamp, hardtanh, abs, min, max) are in
+:mod:`._piecewise` (at a kink the first derivative is the Clarke interval and the second is
+``[-inf, inf]``); at a jump (the ReLU derivative ``step``, torch's softplus threshold) both
 derivative enclosures are ``[-inf, inf]``, which disables the mean-value and Taylor forms on
 that box (the plain interval bound is still used).
 """
@@ -16,6 +17,15 @@ import torch
 from .._errors import UnsupportedOperationError
 from ._interval import Pair, imul, iscale, isub, widen
 from ._jet import Jet
+from ._piecewise import absolute as absolute
+from ._piecewise import clamp as clamp
+from ._piecewise import hardtanh as hardtanh
+from ._piecewise import hardtanh_prime as hardtanh_prime
+from ._piecewise import leaky_relu as leaky_relu
+from ._piecewise import maximum as maximum
+from ._piecewise import minimum as minimum
+from ._piecewise import relu as relu
+from ._piecewise import step as step
 from ._rounding import (
     ELEMENTARY_ABS,
     ELEMENTARY_REL,
@@ -39,6 +49,12 @@ __all__ = [
     "relu",
     "leaky_relu",
     "step",
+    "clamp",
+    "hardtanh",
+    "hardtanh_prime",
+    "absolute",
+    "minimum",
+    "maximum",
     "powi",
     "ipow",
     "shifted_exp",
@@ -224,57 +240,6 @@ def softplus_prime(x: Jet, beta: float = 1.0, threshold: float = 20.0) -> Jet:
     return x.chain(g0, g1, g2)
 
 
-def leaky_relu(x: Jet, slope: float = 0.01) -> Jet:
-    """``x`` for ``x >= 0``, ``slope * x`` below (``relu`` is ``slope = 0``)."""
-    lo, hi = x.v
-    a = float(slope)
-    # touching 0 counts as crossing for the slope (Clarke interval [min(a,1), max(a,1)]: torch
-    # uses the left slope at 0), but the function is linear on [0, u] and [l, 0]: no curvature
-    neg, pos = hi < 0, lo > 0
-    kink = (lo < 0) & (hi > 0)
-    al = (mul_dn(torch.full_like(lo, a), lo), mul_up(torch.full_like(lo, a), lo))
-    ah = (mul_dn(torch.full_like(hi, a), hi), mul_up(torch.full_like(hi, a), hi))
-    zero = torch.zeros_like(lo)
-    v_neg = (torch.minimum(al[0], ah[0]), torch.maximum(al[1], ah[1]))
-    v_cross = (torch.minimum(al[0], zero), torch.maximum(al[1], hi))
-    v0 = (
-        torch.where(pos, lo, torch.where(neg, v_neg[0], v_cross[0])),
-        torch.where(pos, hi, torch.where(neg, v_neg[1], v_cross[1])),
-    )
-    g1 = g2 = None
-    if x.order >= 1:
-        one, sl = torch.ones_like(lo), torch.full_like(lo, a)
-        g1 = (
-            torch.where(pos, one, torch.where(neg, sl, torch.minimum(sl, one))),
-            torch.where(pos, one, torch.where(neg, sl, torch.maximum(sl, one))),
-        )
-    if x.order >= 2:
-        whole = _whole(lo)
-        g2 = (torch.where(kink, whole[0], zero), torch.where(kink, whole[1], zero))
-    return x.chain(v0, g1, g2)
-
-
-def relu(x: Jet) -> Jet:
-    """``max(x, 0)``."""
-    return leaky_relu(x, 0.0)
-
-
-def step(x: Jet, low: float = 0.0, high: float = 1.0) -> Jet:
-    """The derivative torch uses for (leaky) ReLU: ``low`` for ``x <= 0``, ``high`` above."""
-    lo, hi = x.v
-    neg, pos = hi <= 0, lo > 0
-    cross = ~(neg | pos)
-    a, b = min(low, high), max(low, high)
-    v0 = (
-        torch.where(pos, _full(lo, high), torch.where(neg, _full(lo, low), _full(lo, a))),
-        torch.where(pos, _full(lo, high), torch.where(neg, _full(lo, low), _full(lo, b))),
-    )
-    whole = _whole(lo)
-    zero = torch.zeros_like(lo)
-    g = (torch.where(cross, whole[0], zero), torch.where(cross, whole[1], zero))
-    return x.chain(v0, g if x.order >= 1 else None, g if x.order >= 2 else None)
-
-
 def _pow_mag(a: torch.Tensor, k: int, rnd) -> torch.Tensor:
     r = a
     for _ in range(k - 1):
@@ -284,7 +249,28 @@ def _pow_mag(a: torch.Tensor, k: int, rnd) -> torch.Tensor:
 
 def ipow(p: Pair, k: int) -> Pair:
     """The range of ``x**k`` over ``p`` for an integer ``k`` (``[-inf, inf]`` for ``k < 0``
-    across 0)."""
+    across 0).
+
+    Parameters
+    ----------
+    p : tuple of torch.Tensor
+        ``(lower, upper)`` of the interval(s).
+    k : int
+        The exponent.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        ``(lower, upper)`` of ``x**k``, rounded outward.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lyactrl.bounds.jets import ipow
+    >>> lo, hi = ipow((torch.tensor([-1.0]), torch.tensor([2.0])), 2)
+    >>> float(lo[0]), round(float(hi[0]), 4)  # outward rounded
+    (0.0, 4.0)
+    """
     lo, hi = p
     if k == 0:
         return torch.ones_like(lo), torch.ones_like(hi)
@@ -305,7 +291,29 @@ def ipow(p: Pair, k: int) -> Pair:
 
 
 def powi(x: Jet, k: int) -> Jet:
-    """``x**k`` for an integer ``k`` (negative powers: ``[-inf, inf]`` across 0)."""
+    """``x**k`` for an integer ``k`` (negative powers: ``[-inf, inf]`` across 0).
+
+    Parameters
+    ----------
+    x : Jet
+        The base.
+    k : int
+        The exponent.
+
+    Returns
+    -------
+    Jet
+        The jet of ``x**k``, of the order of ``x``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lyactrl.bounds.jets import Jet, powi
+    >>> x = Jet.variables(torch.tensor([[2.0]]), torch.tensor([[3.0]]), 1)
+    >>> y = powi(x, 2)
+    >>> round(float(y.v[0][0, 0]), 4), round(float(y.v[1][0, 0]), 4)  # outward rounded
+    (4.0, 9.0)
+    """
     g0 = ipow(x.v, k)
     g1 = iscale(float(k), ipow(x.v, k - 1)) if x.order >= 1 else None
     g2 = iscale(float(k * (k - 1)), ipow(x.v, k - 2)) if x.order >= 2 else None

@@ -11,6 +11,9 @@ from torch import nn
 
 from .._errors import UnsupportedOperationError
 from . import _functions as F
+from ._fx_piecewise import FUNCTIONS as PIECEWISE_FUNCTIONS
+from ._fx_piecewise import METHODS as PIECEWISE_METHODS
+from ._fx_piecewise import BadCall, piecewise_call
 from ._jet import Jet
 from ._stock import MODULE_OPERATIONS
 
@@ -24,8 +27,6 @@ _TF = torch.nn.functional
 _UNARY: dict[Any, Callable[[Jet], Jet]] = {
     torch.tanh: F.tanh,
     torch.sigmoid: F.sigmoid,
-    torch.relu: F.relu,
-    _TF.relu: F.relu,
     torch.sin: F.sin,
     torch.cos: F.cos,
     torch.exp: F.exp,
@@ -35,7 +36,6 @@ _UNARY: dict[Any, Callable[[Jet], Jet]] = {
 _METHODS: dict[str, Callable[[Jet], Jet]] = {
     "tanh": F.tanh,
     "sigmoid": F.sigmoid,
-    "relu": F.relu,
     "sin": F.sin,
     "cos": F.cos,
     "exp": F.exp,
@@ -66,9 +66,15 @@ _RANDOM = frozenset(
 
 #: Operations accepted inside a traced custom ``forward`` (besides supported submodules).
 FX_OPERATIONS = (
-    "+, -, * (by a constant or between tensors), / (by a constant), unary -, ** (integer)",
-    "torch.tanh / sigmoid / relu / sin / cos / exp (functions or tensor methods)",
-    "F.relu, F.leaky_relu, F.softplus, F.linear, F.dropout (training=False: the identity)",
+    "+, -, * (by a constant or between tensors), / (by a constant), unary -, ** (integer), "
+    "@ (by a constant matrix)",
+    "torch.tanh / sigmoid / sin / cos / exp (functions or tensor methods)",
+    "saturation and other piecewise-linear functions, with constant or tensor bounds: "
+    "torch.relu / F.relu / Tensor.relu, F.relu6, F.hardtanh, torch.clamp / torch.clip / "
+    "torch.clamp_min / torch.clamp_max (and the tensor methods), torch.minimum / "
+    "torch.maximum / torch.min(a, b) / torch.max(a, b) (two operands, and the tensor methods), "
+    "torch.abs / abs() / Tensor.abs; not in place (inplace=True is refused)",
+    "F.leaky_relu, F.softplus, F.linear, F.dropout (training=False: the identity)",
     "torch.cat along the last dimension",
     "torch.softmax / F.softmax / Tensor.softmax along the last dimension (dim=-1 or 1 on a "
     "(batch, k) tensor, no dtype)",
@@ -85,12 +91,41 @@ def _name(target: Any) -> str:
     return f"{mod}.{name}" if mod and mod != "_operator" else name
 
 
-def _unsupported(what: str, module: nn.Module) -> UnsupportedOperationError:
+def _function_name(fn: Any) -> str:
+    return getattr(fn, "__qualname__", None) or type(fn).__name__
+
+
+def _unsupported(what: str, module: Any) -> UnsupportedOperationError:
+    if isinstance(module, nn.Module):
+        head = f"module: the operation {what} in {type(module).__name__}.forward"
+    else:
+        head = f"controller: the operation {what} in the function {_function_name(module)}"
     return UnsupportedOperationError(
-        f"module: the operation {what} in {type(module).__name__}.forward is not supported by "
-        f"the certifier; supported modules: {', '.join(MODULE_OPERATIONS)}; supported "
-        f"operations in a custom forward: {'; '.join(FX_OPERATIONS)}"
+        f"{head} is not supported by the certifier; supported modules: "
+        f"{', '.join(MODULE_OPERATIONS)}; supported operations in a custom forward or a traced "
+        f"function: {'; '.join(FX_OPERATIONS)}"
     )
+
+
+def _trace_function(fn: Any) -> tuple[Any, set[str]]:
+    """A trace of a plain function (it traces like a module's ``forward``); every constant the
+    graph reads (tensors captured by the function) is held by the trace."""
+    rng = torch.get_rng_state()
+    try:
+        gm = torch.fx.symbolic_trace(fn)
+    except Exception as exc:  # noqa: BLE001 - any tracing failure means "unsupported"
+        raise UnsupportedOperationError(
+            f"controller: the function {_function_name(fn)} could not be traced with torch.fx "
+            f"({type(exc).__name__}: {exc}); write it as a plain Python function of the state "
+            "tensor alone (no data-dependent if/loops, no calls of modules it does not own; "
+            "or wrap it in an nn.Module whose forward computes it) built from: "
+            f"{'; '.join(FX_OPERATIONS)}"
+        ) from exc
+    if not torch.equal(rng, torch.get_rng_state()):
+        torch.set_rng_state(rng)
+        raise _unsupported("a random operation (it draws random numbers)", fn)
+    created = {str(n.target) for n in gm.graph.nodes if n.op == "get_attr"}
+    return gm, created
 
 
 def _trace(module: nn.Module) -> tuple[Any, set[str]]:
@@ -103,6 +138,8 @@ def _trace(module: nn.Module) -> tuple[Any, set[str]]:
     A ``forward`` that draws from torch's random generator while it is traced is refused:
     the graph would hold one sample as a constant.
     """
+    if not isinstance(module, nn.Module):
+        return _trace_function(module)
     before = set(vars(module))
     rng = torch.get_rng_state()
     try:
@@ -134,6 +171,8 @@ def _const(value: Any, like: Jet) -> Jet:
     t = torch.as_tensor(value, dtype=torch.float64)
     if t.ndim >= 2 and t.shape[0] == like.v[0].shape[0]:  # per row (a context with a batch)
         return like._with_zero_derivs((t, t))
+    if t.ndim == like.v[0].ndim and t.ndim >= 2 and t.shape[0] == 1:
+        t = t[0]  # (1, ...) broadcasts along the batch, as in torch
     return like.constant(t.reshape(1) if t.ndim == 0 else t)
 
 
@@ -141,8 +180,11 @@ def _as_jet(value: Any, like: Jet) -> Jet:
     return value if isinstance(value, Jet) else _const(value, like)
 
 
-def traced_jet(module: nn.Module, inputs: list[Any], like: Jet, sub_jet: SubmoduleJet) -> Jet:
+def traced_jet(module: Any, inputs: list[Any], like: Jet, sub_jet: SubmoduleJet) -> Jet:
     """The jet of ``module(*inputs)``; jets for bounded inputs, tensors for constants.
+
+    ``module`` is an ``nn.Module`` (its ``forward`` is traced) or a plain function (traced
+    like a ``forward``).
 
     ``sub_jet`` bounds the leaf submodules the graph calls; parameters, buffers and submodules
     are read from ``module`` itself (live), not from copies held by the trace.
@@ -187,6 +229,8 @@ def _node(
     node: Any, a: list[Any], kw: dict[str, Any], like: Jet, module: nn.Module, sub: SubmoduleJet
 ) -> Any:
     if node.op == "call_module":
+        if not isinstance(module, nn.Module):  # pragma: no cover - a function owns no modules
+            raise _unsupported(f"a call of module {node.target!r}", module)
         if len(a) != 1 or kw:
             raise _unsupported(
                 f"a call of submodule {node.target!r} with {len(a)} arguments", module
@@ -199,6 +243,9 @@ def _node(
             return _METHODS[node.target](a[0])
         if node.target == "softmax" and isinstance(a[0], Jet):
             return _softmax(a, kw, module, "Tensor.softmax")
+        if node.target in PIECEWISE_METHODS and isinstance(a[0], Jet):
+            spec = PIECEWISE_METHODS[node.target]
+            return _piecewise(spec, a, kw, like, module, f"Tensor.{node.target}")
         raise _unsupported(f"Tensor.{node.target}", module)
     raise _unsupported(node.op, module)  # pragma: no cover - fx has no other node kinds
 
@@ -206,9 +253,13 @@ def _node(
 def _function(target: Any, a: list[Any], kw: dict[str, Any], like: Jet, module: nn.Module) -> Any:
     if getattr(target, "__name__", None) in _RANDOM:
         return _random(target, a, kw, like, module)
-    flat = [y for x in a for y in (x if isinstance(x, (list, tuple)) else [x])]
+    flat = [y for x in [*a, *kw.values()] for y in (x if isinstance(x, (list, tuple)) else [x])]
     if not any(isinstance(x, Jet) for x in flat):
         return target(*a, **kw)  # constant folding on parameters
+    if target in PIECEWISE_FUNCTIONS:
+        return _piecewise(PIECEWISE_FUNCTIONS[target], a, kw, like, module, _name(target))
+    if target in (operator.matmul, torch.matmul) and not kw:
+        return _matmul(a, like, module)
     if target in _UNARY and len(a) == 1 and not kw:
         return _UNARY[target](a[0])
     if target in (operator.add, torch.add) and not kw:
@@ -249,6 +300,29 @@ def _function(target: Any, a: list[Any], kw: dict[str, Any], like: Jet, module: 
             jets = [_as_jet(x, like) for x in seq]
             return _cat(jets)
     raise _unsupported(_name(target), module)
+
+
+def _piecewise(
+    spec: Any, a: list[Any], kw: dict[str, Any], like: Jet, module: Any, name: str
+) -> Jet:
+    try:
+        return piecewise_call(spec, a, kw, lambda v: _as_jet(v, like), name)
+    except BadCall as exc:
+        raise _unsupported(str(exc), module) from None
+
+
+def _matmul(a: list[Any], like: Jet, module: Any) -> Jet:
+    """``x @ W`` for a bounded ``(batch, k)`` tensor and a constant ``W`` of shape ``(k, o)``
+    or ``(k,)``."""
+    x, w = a
+    if not (isinstance(x, Jet) and isinstance(w, torch.Tensor)) or x.v[0].ndim != 2:
+        raise _unsupported("@ other than (batch, k) tensor @ constant matrix", module)
+    w = w.to(torch.float64)
+    if w.ndim == 1:
+        return x.linear(w.unsqueeze(0)).select(0)
+    if w.ndim != 2:
+        raise _unsupported(f"@ by a constant of shape {tuple(w.shape)}", module)
+    return x.linear(w.T.contiguous())
 
 
 def _random(target: Any, a: list[Any], kw: dict[str, Any], like: Jet, module: nn.Module) -> Any:

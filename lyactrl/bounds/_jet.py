@@ -43,7 +43,29 @@ class Jet:
     """Enclosures of value, gradient (``order >= 1``) and Hessian (``order == 2``).
 
     Shapes: value ``(batch, *s)``, gradient ``(batch, *s, n)``, Hessian ``(batch, *s, n, n)``
-    where ``n`` is the number of box variables.
+    where ``n`` is the number of box variables. Build the coordinates with
+    :meth:`variables` and combine jets with ``+``, ``-``, ``*``, :meth:`linear`, :meth:`sum`
+    and the functions of :mod:`lyactrl.bounds.jets` (for example :func:`powi`).
+
+    Parameters
+    ----------
+    v : tuple of torch.Tensor
+        ``(lower, upper)`` enclosures of the value.
+    d : tuple of torch.Tensor or None
+        ``(lower, upper)`` enclosures of the gradient, or ``None`` for order 0.
+    h : tuple of torch.Tensor or None
+        ``(lower, upper)`` enclosures of the Hessian, or ``None`` below order 2.
+    n : int
+        The number of box variables.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lyactrl.bounds.jets import Jet
+    >>> x = Jet.variables(torch.tensor([[1.0, 2.0]]), torch.tensor([[2.0, 3.0]]), 1)
+    >>> s = x.sum(1)
+    >>> round(float(s.v[0][0]), 4), round(float(s.v[1][0]), 4), s.order  # outward rounded
+    (3.0, 5.0, 1)
     """
 
     __slots__ = ("v", "d", "h", "n")

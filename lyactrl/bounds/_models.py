@@ -38,7 +38,9 @@ SYSTEMS = (
     "SymbolicSystem",
     "NeuralSystem (nn.Sequential or a traceable custom module; inputs 'x', 't,x' (bounded for "
     "every t >= 0) or a bound 'x,context')",
-    "ClosedLoop (LinearSystem or SymbolicSystem plant; gain matrix or nn.Sequential controller)",
+    "ClosedLoop (LinearSystem or SymbolicSystem plant; a gain matrix, an nn.Module or a plain "
+    "function as controller, the module's forward or the function traced with torch.fx when "
+    "it is not a stock nn.Sequential)",
     "subclasses of these only when they override none of vector_field, __call__",
 )
 #: Candidates the certifier supports.
@@ -81,7 +83,26 @@ def _f64(t: torch.Tensor) -> torch.Tensor:
 def time_jet(x: Jet) -> Jet:
     """The time ``t`` of a time-varying system as the interval ``[0, +inf)``: a constant of
     shape ``(batch, 1)`` (broadcasting like a scalar) with zero derivatives, so that every
-    bound built from it holds for all ``t >= 0`` at once."""
+    bound built from it holds for all ``t >= 0`` at once.
+
+    Parameters
+    ----------
+    x : Jet
+        The state jet (gives the batch size, dtype and number of variables).
+
+    Returns
+    -------
+    Jet
+        ``[0, inf)`` of shape ``(batch, 1)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lyactrl.bounds.jets import Jet, time_jet
+    >>> t = time_jet(Jet.variables(torch.zeros(1, 2), torch.ones(1, 2), 0))
+    >>> t.v[0].tolist(), t.v[1].tolist()
+    ([[0.0]], [[inf]])
+    """
     lo = torch.zeros(1, dtype=x.v[0].dtype)
     return x.constant(lo, torch.full_like(lo, float("inf")))
 
@@ -140,20 +161,51 @@ def _plant_jet(system: AbstractSystem, x: Jet, u: Jet | None) -> Jet:
     )
 
 
+def _check_control(u: Jet, x: Jet, n_inputs: int) -> None:
+    expected = (x.v[0].shape[0], n_inputs)
+    if tuple(u.v[0].shape) != expected:
+        raise UnsupportedOperationError(
+            f"controller: its bounded output has shape {tuple(u.v[0].shape)} for states of shape "
+            f"{tuple(x.v[0].shape)}; expected (batch, n_inputs) = {expected}"
+        )
+
+
 def system_jet(system: AbstractSystem, x: Jet) -> Jet:
     """The jet of ``f(x)``, shape ``(batch, n_states)``; for a time-varying ``NeuralSystem``
-    an enclosure of ``f(t, x)`` over every ``t >= 0``."""
+    an enclosure of ``f(t, x)`` over every ``t >= 0``.
+
+    Parameters
+    ----------
+    system : AbstractSystem
+        A supported system (see :data:`lyactrl.bounds.SUPPORTED`); others raise
+        :class:`~lyactrl.UnsupportedOperationError`.
+    x : Jet
+        The state jet, shape ``(batch, n_states)``.
+
+    Returns
+    -------
+    Jet
+        The jet of ``f(x)``, of the order of ``x``.
+
+    Examples
+    --------
+    >>> import torch, lyactrl
+    >>> from lyactrl.bounds.jets import Jet, system_jet
+    >>> sys = lyactrl.LinearSystem([[-1.0, 0.0], [0.0, -2.0]])
+    >>> x = torch.tensor([[1.0, 1.0]], dtype=torch.float64)
+    >>> f = system_jet(sys, Jet.variables(x, x, 0))
+    >>> bool((f.v[0] <= torch.tensor([[-1.0, -2.0]], dtype=torch.float64)).all())
+    True
+    """
     if _recognised(system, ClosedLoop, _SYSTEM_METHODS + _LOOP_CALLS, "system"):
         ctrl = system.controller
         if system.gain is not None:
             u = x.linear(-_f64(system.gain))
         elif isinstance(ctrl, nn.Module):
             u = module_jet(ctrl, x, "controller")
-        else:
-            raise UnsupportedOperationError(
-                f"controller: a plain callable ({type(ctrl).__name__}) is not supported by the "
-                "certifier; expected a gain matrix or an nn.Sequential of supported layers"
-            )
+        else:  # a plain function: traced with torch.fx like a module's forward
+            u = traced_jet(ctrl, [x], x, module_jet)
+        _check_control(u, x, system.plant.n_inputs)
         return _plant_jet(system.plant, x, u)
     return _plant_jet(system, x, None)
 
@@ -224,7 +276,30 @@ def candidate_jets(V: AbstractCandidate, x: Jet) -> tuple[Jet, Jet]:
     """Jets of ``V(x)`` (shape ``(batch,)``) and ``grad V(x)`` (shape ``(batch, n)``).
 
     A subclass of a supported candidate that overrides ``value``, ``value_and_gradient``,
-    ``__call__``, ``grad`` or ``forward`` is refused (its own formula is not bounded)."""
+    ``__call__``, ``grad`` or ``forward`` is refused (its own formula is not bounded).
+
+    Parameters
+    ----------
+    V : AbstractCandidate
+        A supported candidate (see :data:`lyactrl.bounds.SUPPORTED`); others raise
+        :class:`~lyactrl.UnsupportedOperationError`.
+    x : Jet
+        The state jet, shape ``(batch, n)``.
+
+    Returns
+    -------
+    tuple of Jet
+        The jets of ``V(x)`` and of ``grad V(x)``.
+
+    Examples
+    --------
+    >>> import torch, lyactrl
+    >>> from lyactrl.bounds.jets import Jet, candidate_jets
+    >>> x = torch.tensor([[1.0, 2.0]], dtype=torch.float64)
+    >>> v, g = candidate_jets(lyactrl.Quadratic(torch.eye(2)), Jet.variables(x, x, 0))
+    >>> round(float(v.v[0][0]), 9), [round(float(d), 9) for d in g.v[0][0]]
+    (5.0, [2.0, 4.0])
+    """
 
     def known(cls: type) -> bool:
         return _recognised(V, cls, _CANDIDATE_METHODS, "V")

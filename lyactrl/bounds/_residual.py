@@ -47,7 +47,8 @@ CONDITIONS = ("ExponentialStability", "BarrierCondition", "any AbstractCondition
 
 @dataclasses.dataclass(frozen=True)
 class Bounds:
-    """Sound bounds over a batch of boxes.
+    """Sound bounds over a batch of boxes, as returned by :func:`bound_residual`,
+    :func:`bound_candidate` and :func:`bound_system`.
 
     Attributes
     ----------
@@ -67,7 +68,32 @@ class Bounds:
 
 
 def residual_jet(condition: AbstractCondition, x: Jet) -> Jet:
-    """The jet of the condition's residual: its own :meth:`combine` applied to jets."""
+    """The jet of the condition's residual: its own :meth:`combine` applied to jets.
+
+    Parameters
+    ----------
+    condition : AbstractCondition
+        A condition whose system and candidate are supported (:data:`lyactrl.bounds.SUPPORTED`).
+    x : Jet
+        The state jet, shape ``(batch, n)`` (for example :meth:`Jet.variables` of boxes).
+
+    Returns
+    -------
+    Jet
+        Enclosures of the residual (shape ``(batch,)``) and of its derivatives up to the
+        order of ``x``.
+
+    Examples
+    --------
+    >>> import torch, lyactrl
+    >>> from lyactrl.bounds.jets import Jet, residual_jet
+    >>> sys = lyactrl.LinearSystem([[-1.0, 0.0], [0.0, -2.0]])
+    >>> cond = lyactrl.ExponentialStability(sys, lyactrl.Quadratic(torch.eye(2)), rate=1.0)
+    >>> x = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
+    >>> r = residual_jet(cond, Jet.variables(x, x, 0))
+    >>> bool(r.v[0][0] <= -1.0 <= r.v[1][0])
+    True
+    """
     if not isinstance(condition, AbstractCondition):
         raise UnsupportedOperationError(
             f"condition: {type(condition).__name__} is not supported by the certifier; "
@@ -93,7 +119,32 @@ def _boxes(lo: Any, hi: Any, n: int | None) -> tuple[torch.Tensor, torch.Tensor]
 
 
 def mean_value_bounds(fn: Callable[[Jet], Jet], lo: torch.Tensor, hi: torch.Tensor) -> Bounds:
-    """Bounds of a scalar function given by its jet builder ``fn`` on boxes ``[lo, hi]``."""
+    """Bounds of a scalar function given by its jet builder ``fn`` on boxes ``[lo, hi]``.
+
+    The interval extension of ``fn`` on each box intersected with the first-order mean-value
+    form around the box centre.
+
+    Parameters
+    ----------
+    fn : callable
+        Maps a state :class:`Jet` of shape ``(batch, n)`` to the scalar jet ``(batch,)``.
+    lo, hi : torch.Tensor, shape (batch, n)
+        Box corners (float64, ``lo <= hi``).
+
+    Returns
+    -------
+    Bounds
+        ``lower <= fn(x) <= upper`` on each box, with the gradient magnitude bound.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lyactrl.bounds.jets import mean_value_bounds, powi
+    >>> lo = torch.tensor([[-1.0]], dtype=torch.float64)
+    >>> b = mean_value_bounds(lambda x: powi(x, 2).sum(1), lo, -lo)
+    >>> bool(b.lower[0] <= 0.0) and bool(b.upper[0] >= 1.0)
+    True
+    """
     c = 0.5 * (lo + hi)
     h = torch.maximum(up(hi - c), up(c - lo))
     h = torch.where(hi == lo, torch.zeros_like(h), h)
@@ -137,13 +188,58 @@ def bound_residual(condition: AbstractCondition, lo: Any, hi: Any) -> Bounds:
 
 
 def bound_candidate(V: AbstractCandidate, lo: Any, hi: Any) -> Bounds:
-    """Sound bounds of ``V`` on each box (mean-value form intersected with intervals)."""
+    """Sound bounds of ``V`` on each box (mean-value form intersected with intervals).
+
+    Parameters
+    ----------
+    V : AbstractCandidate
+        A supported candidate (see :data:`lyactrl.bounds.SUPPORTED`).
+    lo, hi : array_like, shape (batch, n)
+        Box corners.
+
+    Returns
+    -------
+    Bounds
+        ``lower <= V(x) <= upper`` for every ``x`` in each box (rounding included).
+
+    Examples
+    --------
+    >>> import torch, lyactrl
+    >>> from lyactrl.bounds import bound_candidate
+    >>> b = bound_candidate(lyactrl.Quadratic(torch.eye(2)), [[1.0, 1.0]], [[2.0, 2.0]])
+    >>> bool(b.lower[0] <= 2.0) and bool(b.upper[0] >= 8.0)
+    True
+    """
     lo_t, hi_t = _boxes(lo, hi, V.n_states)
     return mean_value_bounds(lambda x: candidate_jets(V, x)[0], lo_t, hi_t)
 
 
 def bound_system(system: AbstractSystem, lo: Any, hi: Any) -> Bounds:
-    """Sound interval bounds of each component of ``f`` on each box, shape ``(batch, n)``."""
+    """Sound interval bounds of each component of ``f`` on each box, shape ``(batch, n)``.
+
+    Parameters
+    ----------
+    system : AbstractSystem
+        A supported system (see :data:`lyactrl.bounds.SUPPORTED`).
+    lo, hi : array_like, shape (batch, n)
+        Box corners.
+
+    Returns
+    -------
+    Bounds
+        ``lower <= f(x) <= upper`` componentwise on each box; ``gradient_abs`` is ``None``.
+
+    Examples
+    --------
+    >>> import torch, lyactrl
+    >>> from lyactrl.bounds import bound_system
+    >>> sys = lyactrl.LinearSystem([[-1.0, 0.0], [0.0, -2.0]])
+    >>> b = bound_system(sys, [[1.0, 1.0]], [[2.0, 2.0]])
+    >>> bool((b.lower <= torch.tensor([[-2.0, -4.0]])).all())
+    True
+    >>> bool((b.upper >= torch.tensor([[-1.0, -2.0]])).all())
+    True
+    """
     lo_t, hi_t = _boxes(lo, hi, system.n_states)
     out = system_jet(system, Jet.variables(lo_t, hi_t, 0))
     return Bounds(out.v[0], out.v[1], None)
@@ -155,6 +251,18 @@ def proved_positive(condition: AbstractCondition, x: torch.Tensor) -> torch.Tens
     A residual that is positive only within rounding (its enclosure contains 0) is not a
     proved violation. Raises :class:`~lyactrl.UnsupportedOperationError` when the condition
     is outside the certifier's vocabulary.
+
+    Parameters
+    ----------
+    condition : AbstractCondition
+        A condition whose system and candidate are supported.
+    x : torch.Tensor, shape (batch, n)
+        The states (evaluated in float64 interval arithmetic at each point).
+
+    Returns
+    -------
+    torch.Tensor
+        Boolean mask, shape ``(batch,)``.
 
     Examples
     --------

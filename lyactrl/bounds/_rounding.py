@@ -88,16 +88,28 @@ def sanitize(lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     )
 
 
+def _exact_sum(a: torch.Tensor, b: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """Where the float sum ``s = fl(a + b)`` is exact: Knuth's TwoSum error term is 0.
+
+    TwoSum recovers ``err`` with ``s + err = a + b`` exactly (binary floating point, round to
+    nearest, no overflow), so ``err == 0`` proves that no rounding happened; a sum of 0 is
+    always exact (Sterbenz).
+    """
+    bp = s - a
+    err = (a - (s - bp)) + (b - bp)
+    return ((err == 0) & torch.isfinite(s)) | (s == 0)
+
+
 def add_dn(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """A lower bound of ``a + b`` (a float sum that is exactly 0 is exact)."""
+    """A lower bound of ``a + b`` (exact float sums are kept: see :func:`_exact_sum`)."""
     s = a + b
-    return torch.where(s != 0, dn(s), s)
+    return torch.where(_exact_sum(a, b, s), s, dn(s))
 
 
 def add_up(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """An upper bound of ``a + b``."""
     s = a + b
-    return torch.where(s != 0, up(s), s)
+    return torch.where(_exact_sum(a, b, s), s, up(s))
 
 
 def sub_dn(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -110,10 +122,37 @@ def sub_up(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return add_up(a, -b)
 
 
+def _split(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Veltkamp's split ``a = hi + lo`` into halves of 26 and 27 significant bits."""
+    c = 134217729.0 * a  # 2^27 + 1
+    hi = c - (c - a)
+    return hi, a - hi
+
+
+def _exact_product(a: torch.Tensor, b: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """Where ``p = fl(a * b)`` is exact: Dekker's TwoProduct error term is 0.
+
+    Dekker's algorithm (float64, round to nearest) is error-free when neither the split nor
+    the partial products overflow or underflow; restricting both factors to
+    ``[2^-400, 2^400]`` in magnitude keeps every partial product (at least ``2^-906``) and
+    ``2^27 a`` (at most ``2^428``) far inside the normal range. Outside it the product is
+    simply rounded outward.
+    """
+    ah, al = _split(a)
+    bh, bl = _split(b)
+    err = ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    aa, ab = a.abs(), b.abs()
+    safe = (aa >= 2.0**-400) & (aa <= 2.0**400) & (ab >= 2.0**-400) & (ab <= 2.0**400)
+    return (err == 0) & safe
+
+
 def _mul(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The float product and where it needs rounding (not exact; exact zeros are exact)."""
     zero = (a == 0) | (b == 0)
     p = torch.where(zero, torch.zeros((), dtype=a.dtype, device=a.device), a * b)
-    return p, ~zero
+    if p.dtype != torch.float64:
+        return p, ~zero
+    return p, ~(zero | _exact_product(a, b, p))
 
 
 def mul_dn(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -131,17 +170,37 @@ def mul_up(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def mul_range(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Lower and upper bounds of the products ``a[k] * b[k]``, reduced over dimension 0.
 
-    ``a``, ``b`` have equal shapes ``(m, ...)``; exact zeros (a zero factor) are not rounded.
+    ``a``, ``b`` have equal shapes ``(m, ...)``; exact products (a zero factor, or an error-free
+    product by Dekker's test) are not rounded.
     """
-    zero = (a == 0) | (b == 0)
-    p = (a * b).masked_fill(zero, 0.0)
-    lo = torch.where(zero, p, dn(p)).amin(0)
-    hi = torch.where(zero, p, up(p)).amax(0)
+    p, rounded = _mul(a, b)
+    lo = torch.where(rounded, dn(p), p).amin(0)
+    hi = torch.where(rounded, up(p), p).amax(0)
     return lo, hi
 
 
+def _sequential_exact(x: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The left-to-right float sum over ``dim`` and where every partial sum was exact."""
+    parts = x.unbind(dim)
+    s = parts[0]
+    exact = torch.isfinite(s)
+    for p in parts[1:]:
+        nxt = s + p
+        exact = exact & _exact_sum(s, p, nxt)
+        s = nxt
+    return s, exact
+
+
+#: Sums of at most this many terms are checked for exactness (error-free TwoSum chain).
+EXACT_SUM_TERMS = 16
+
+
 def sum_bounds(lo: torch.Tensor, hi: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Bounds of the sum over ``dim`` of values in ``[lo, hi]``, rounding included."""
+    """Bounds of the sum over ``dim`` of values in ``[lo, hi]``, rounding included.
+
+    A short sum whose every partial sum is exact in float64 (for example the cancelling terms
+    of ``f(x_eq) = 0``) is returned exactly, without widening.
+    """
     k = lo.shape[dim]
     g = (k + 2) * EPS
     s_lo = lo.sum(dim)
@@ -150,4 +209,9 @@ def sum_bounds(lo: torch.Tensor, hi: torch.Tensor, dim: int) -> tuple[torch.Tens
     e_hi = g * hi.abs().sum(dim)
     s_lo = torch.where(e_lo != 0, dn(s_lo - e_lo), s_lo)
     s_hi = torch.where(e_hi != 0, up(s_hi + e_hi), s_hi)
+    if 1 < k <= EXACT_SUM_TERMS:
+        q_lo, x_lo = _sequential_exact(lo, dim)
+        q_hi, x_hi = _sequential_exact(hi, dim)
+        s_lo = torch.where(x_lo, q_lo, s_lo)
+        s_hi = torch.where(x_hi, q_hi, s_hi)
     return sanitize(s_lo, s_hi)

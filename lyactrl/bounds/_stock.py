@@ -24,6 +24,7 @@ MODULE_OPERATIONS = (
     "nn.Linear (with or without bias)",
     "nn.ReLU",
     "nn.LeakyReLU",
+    "nn.Hardtanh (and nn.ReLU6)",
     "nn.Tanh",
     "nn.Sigmoid",
     "nn.Softplus",
@@ -63,6 +64,13 @@ def check_module_tree(module: nn.Module, where: str) -> None:
     """Refuse ``module`` when it, a submodule or the global registry adds behaviour that its
     ``forward`` does not show (hooks, an instance ``forward``, an overridden ``__call__``).
 
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The module to inspect, with all its submodules.
+    where : str
+        The name of the module in error messages (``"V"``, ``"controller"``).
+
     Raises
     ------
     UnsupportedOperationError
@@ -71,7 +79,7 @@ def check_module_tree(module: nn.Module, where: str) -> None:
     Examples
     --------
     >>> import torch, lyactrl
-    >>> from lyactrl.bounds import check_module_tree
+    >>> from lyactrl.bounds.jets import check_module_tree
     >>> net = torch.nn.Sequential(torch.nn.Linear(2, 2))
     >>> check_module_tree(net, "module")  # no hooks: nothing raised
     >>> h = net[0].register_forward_hook(lambda m, i, o: 2 * o)
@@ -102,7 +110,30 @@ def check_module_tree(module: nn.Module, where: str) -> None:
 
 
 def is_stock(module: nn.Module, cls: type) -> bool:
-    """Whether ``module`` is a ``cls`` whose ``forward`` is ``cls.forward`` itself."""
+    """Whether ``module`` is a ``cls`` whose ``forward`` is ``cls.forward`` itself.
+
+    ``cls`` is a module class such as ``torch.nn.Linear``.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The module to test.
+
+    Returns
+    -------
+    bool
+        ``False`` for other classes and for subclasses that override ``forward``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lyactrl.bounds.jets import is_stock
+    >>> class Doubled(torch.nn.Linear):
+    ...     def forward(self, x):
+    ...         return 2 * super().forward(x)
+    >>> is_stock(torch.nn.Linear(2, 2), torch.nn.Linear), is_stock(Doubled(2, 2), torch.nn.Linear)
+    (True, False)
+    """
     return isinstance(module, cls) and type(module).forward is cls.forward
 
 

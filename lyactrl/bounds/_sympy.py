@@ -30,7 +30,12 @@ SYMPY_OPERATIONS = (
     "cos",
     "exp",
     "tanh",
+    "Min, Max (any number of arguments: saturation), Abs (piecewise linear: Clarke gradient "
+    "hull at a kink, unbounded Hessian there)",
+    "not Heaviside, sign or Piecewise (discontinuous)",
 )
+
+_DISCONTINUOUS = ("Heaviside", "sign", "Piecewise", "floor", "ceiling", "frac")
 
 
 def _unsupported(node: Any, why: str = "") -> UnsupportedOperationError:
@@ -123,13 +128,61 @@ def exact_constant(node: Any, like: Jet) -> Jet:
     return like.constant(lo, hi)
 
 
+def _constant_knot(j: Jet) -> torch.Tensor | None:
+    """The value of a jet that is one float (a degenerate constant), else ``None``."""
+    same = bool((j.v[0] == j.v[1]).all()) and bool((j.v[0] == j.v[0][:1]).all())
+    zero = j.d is None or not bool(j.d[0].any() or j.d[1].any())
+    return j.v[0][0] if same and zero else None
+
+
+def _extreme(args: list[Jet], largest: bool) -> Jet:
+    """``Max(*args)`` or ``Min(*args)``, folded pairwise; a constant argument that is one float
+    becomes a knot (the tight one-operand rule), others go through the two-operand rule."""
+    pick = F.maximum if largest else F.minimum
+    knots = [_constant_knot(a) for a in args]
+    rest = [a for a, k in zip(args, knots, strict=True) if k is None] or args[:1]
+    out = rest[0]
+    for a in rest[1:]:
+        out = pick(out, a)
+    for a, k in zip(args, knots, strict=True):
+        if k is not None and a is not rest[0]:
+            out = pick(out, k)
+    return out
+
+
 def expr_jet(expr: Any, env: Mapping[Any, Jet], like: Jet, cache: dict | None = None) -> Jet:
     """The jet of a sympy expression, with symbols bound to jets in ``env``.
+
+    Parameters
+    ----------
+    expr : sympy.Expr
+        The expression.
+    env : mapping
+        Each free symbol of ``expr`` to its jet.
+    like : Jet
+        A jet of the batch whose constants are built (batch size, dtype, variables).
+    cache : dict, optional
+        Memo of sub-expressions already bounded, shared between calls.
+
+    Returns
+    -------
+    Jet
+        The jet of ``expr``.
 
     Raises
     ------
     UnsupportedOperationError
         For operations outside :data:`SYMPY_OPERATIONS`, naming the operation.
+
+    Examples
+    --------
+    >>> import sympy as sp, torch
+    >>> from lyactrl.bounds.jets import Jet, expr_jet
+    >>> a = sp.Symbol("a")
+    >>> x = Jet.variables(torch.tensor([[1.0]]), torch.tensor([[2.0]]), 0)
+    >>> y = expr_jet(a**2 + 1, {a: x.select(0)}, x)
+    >>> float(y.v[0][0]) <= 2.0 and float(y.v[1][0]) >= 5.0
+    True
     """
     import sympy as sp
 
@@ -184,6 +237,12 @@ def expr_jet(expr: Any, env: Mapping[Any, Jet], like: Jet, cache: dict | None = 
             out = F.exp(walk(node.args[0]))
         elif isinstance(node, sp.tanh):
             out = F.tanh(walk(node.args[0]))
+        elif isinstance(node, (sp.Min, sp.Max)):
+            out = _extreme([walk(a) for a in node.args], isinstance(node, sp.Max))
+        elif isinstance(node, sp.Abs):
+            out = F.absolute(walk(node.args[0]))
+        elif type(node).__name__ in _DISCONTINUOUS:
+            raise _unsupported(node, " (discontinuous: no sound mean-value form across a jump)")
         else:
             raise _unsupported(node)
         memo[node] = out

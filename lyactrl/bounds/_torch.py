@@ -13,7 +13,16 @@ from ._stock import MODULE_OPERATIONS, check_module_tree, is_stock, stock_class
 
 __all__ = ["MODULE_OPERATIONS", "module_jet", "mlp_layers", "mlp_value_and_vjp"]
 
-_ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.Softplus, nn.Identity)
+# nn.ReLU6 subclasses nn.Hardtanh (min_val=0, max_val=6) with the stock forward
+_ACTIVATIONS = (
+    nn.ReLU,
+    nn.LeakyReLU,
+    nn.Hardtanh,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.Softplus,
+    nn.Identity,
+)
 
 
 def _unsupported(module: nn.Module, where: str, hint: str = "") -> UnsupportedOperationError:
@@ -52,6 +61,8 @@ def _activation(layer: nn.Module, z: Jet) -> Jet | None:
         return F.relu(z)
     if cls is nn.LeakyReLU:
         return F.leaky_relu(z, float(layer.negative_slope))
+    if cls is nn.Hardtanh:
+        return F.hardtanh(z, float(layer.min_val), float(layer.max_val))
     if cls is nn.Tanh:
         return F.tanh(z)
     if cls is nn.Sigmoid:
@@ -69,6 +80,8 @@ def _activation_prime(layer: nn.Module, z: Jet) -> Jet:
         return F.step(z, 0.0, 1.0)
     if cls is nn.LeakyReLU:
         return F.step(z, float(layer.negative_slope), 1.0)
+    if cls is nn.Hardtanh:
+        return F.hardtanh_prime(z, float(layer.min_val), float(layer.max_val))
     if cls is nn.Tanh:
         t = F.tanh(z)
         return 1.0 - F.powi(t, 2)
@@ -110,7 +123,34 @@ def mlp_layers(module: nn.Module, where: str = "module") -> list[nn.Module]:
 def module_jet(module: nn.Module, x: Jet, where: str = "module") -> Jet:
     """The jet of ``module(x)``: stock ``nn.Sequential`` stacks and supported layers by their
     closed forms, anything else (a custom ``forward``, including a subclass of a supported
-    class) by tracing its ``forward`` with ``torch.fx``; hooks are refused."""
+    class) by tracing its ``forward`` with ``torch.fx``; hooks are refused.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The module (in eval mode, no hooks).
+    x : Jet
+        The input jet, shape ``(batch, in_features)``.
+    where : str
+        The name of the module in error messages.
+
+    Returns
+    -------
+    Jet
+        The jet of ``module(x)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lyactrl.bounds.jets import Jet, module_jet
+    >>> net = torch.nn.Sequential(torch.nn.Linear(1, 1), torch.nn.ReLU()).double()
+    >>> with torch.no_grad():
+    ...     _ = net[0].weight.fill_(1.0), net[0].bias.fill_(0.0)
+    >>> x = Jet.variables(torch.tensor([[-1.0]]).double(), torch.tensor([[2.0]]).double(), 0)
+    >>> y = module_jet(net, x)
+    >>> float(y.v[0][0, 0]) <= 0.0 and float(y.v[1][0, 0]) >= 2.0
+    True
+    """
     check_module_tree(module, where)
     return _module_jet(module, x, where)
 

@@ -76,12 +76,13 @@ def run_demo(*, seed: int = 0, n_samples: int = 200_000, lyanet: bool = True) ->
 def _system_section(report: Report) -> tuple[Any, Any, float]:
     """The system, its quadratic ``V`` from the linearisation and the rate to check."""
     from .. import Quadratic, best_quadratic_rate, linearize
+    from ..verify import default_rate
 
     system = reversed_van_der_pol()
     A = linearize(system)
     V = Quadratic.from_linearization(system)
     best = best_quadratic_rate(A, V.P)
-    rate = 0.5 * best
+    rate = default_rate(system, V)  # the one default policy: half the local limit
     report.add(
         "System",
         name="reversed Van der Pol, mu = 1",

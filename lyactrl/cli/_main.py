@@ -90,6 +90,18 @@ def run_subcommand(
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code.
 
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after ``lyactrl`` (``["verify", "--help"]``); ``sys.argv[1:]`` by
+        default.
+
+    Returns
+    -------
+    int
+        0 on success, 3 on bad input; ``lyactrl verify`` derives the others from the status
+        of its result.
+
     Examples
     --------
     >>> from lyactrl.cli import main

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-__all__ = ["add_parser", "run", "robustness_report"]
+__all__ = ["add_parser", "run", "robustness_report", "radius_label"]
 
 _SHAPES = {(1, 8, 8): "digits", (1, 28, 28): "mnist"}
 
@@ -115,8 +115,25 @@ def robustness_report(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+def radius_label(status: Any, premise: list[str], radius: Any) -> str:
+    """How the command line names the radii: ``certified radii`` only when the result's status
+    is ``certified`` (every positive radius rests on a proved premise)."""
+    if str(status) == "certified":
+        return "certified radii"
+    used = [p for p, r in zip(premise, radius.tolist(), strict=True) if r > 0]
+    if "sampled" in used:
+        return "radii (sampled premises)"
+    if "certified" in used:
+        return "radii (rates proved; nominal trajectory not enclosed)"
+    return "radii (no proved premise)"
+
+
 def _certified(args: argparse.Namespace, model: Any, x: Any, y: Any, g: Any) -> dict[str, Any]:
-    """Certified radii of the test examples and the certified accuracy at given radii."""
+    """Radii of the test examples and the accuracy at given radii.
+
+    A ``certified`` result reports its proved radii alone; otherwise each example gets the
+    larger of the Lyapunov radius and the trajectory-tube radius (neither proved).
+    """
     import torch
 
     from ..robust import certified_radius
@@ -124,12 +141,15 @@ def _certified(args: argparse.Namespace, model: Any, x: Any, y: Any, g: Any) -> 
     cr = certified_radius(
         model, x, y, norm=args.norm, certify_premise=args.certify_premise, generator=g
     )
-    rad = torch.maximum(cr.radius, cr.radius_trajectory)
+    proved = str(cr.status) == "certified"
+    rad = cr.radius if proved else torch.maximum(cr.radius, cr.radius_trajectory)
     quartiles = torch.quantile(rad, torch.tensor([0.25, 0.5, 0.75], dtype=rad.dtype))
     radii = args.radii or sorted({float(q) for q in quartiles.tolist()})
     ordered = torch.sort(torch.where(cr.correct, rad, -1.0), descending=True).values
     half = float(ordered[int((x.shape[0] + 1) // 2) - 1])
     return {
+        "status": str(cr.status),
+        "label": radius_label(cr.status, cr.premise, cr.radius),
         "norm": args.norm,
         "certified_accuracy": {
             f"{r:.6g}": float(((rad >= r) & cr.correct).double().mean()) for r in radii
@@ -137,10 +157,17 @@ def _certified(args: argparse.Namespace, model: Any, x: Any, y: Any, g: Any) -> 
         "median_radius": float(rad.median()),
         "largest_radius_with_half_certified": max(half, 0.0) if half >= 0 else None,
         "premise_counts": {p: cr.premise.count(p) for p in ("certified", "sampled", "none")},
-        "statement": "radius = max of the Lyapunov radius and the trajectory-tube radius; "
-        "'sampled' premises are statistical (rate observed on samples), 'certified' ones "
-        "proved by lyactrl.certify; the nominal trajectory is integrated numerically "
-        f"({cr.trajectory_solver})",
+        "message": (
+            f"{cr.message}. "
+            + (
+                "radius = the proved Lyapunov radius"
+                if proved
+                else "radius = max of the Lyapunov radius and the trajectory-tube radius"
+            )
+            + "; 'sampled' premises are statistical (rate observed on samples), 'certified' ones "
+            "proved by lyactrl.certify; the nominal trajectory is integrated numerically "
+            f"({cr.trajectory_solver})"
+        ),
         "sensitivity": cr.sensitivity,
         "seconds": cr.seconds,
     }
@@ -163,10 +190,11 @@ def run(args: argparse.Namespace) -> int:
         half = c["largest_radius_with_half_certified"]
         shown = "none (fewer than half certified)" if half is None else f"{half:.4g}"
         print(
-            f"  certified radii (L{c['norm']}): median {c['median_radius']:.4g}, largest "
-            f"with >= 50% certified {shown}"
+            f"  {c['label']} (L{c['norm']}, {c['status']}): median {c['median_radius']:.4g}, "
+            f"largest with >= 50% covered {shown}"
         )
+        word = "certified accuracy" if c["status"] == "certified" else "accuracy within radius"
         for r, acc in c["certified_accuracy"].items():
-            print(f"    certified accuracy at {r}: {acc:.4f}")
+            print(f"    {word} at {r}: {acc:.4f}")
         print(f"    premises: {c['premise_counts']}")
     return 0

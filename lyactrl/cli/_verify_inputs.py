@@ -27,7 +27,8 @@ __all__ = [
 #: The built-in kinds of ``--candidate`` (anything else is read as ``PATH.py:ATTR``).
 CANDIDATES = ("quadratic", "sos", "neural")
 
-#: Rate used when ``--rate`` is not given and the candidate suggests none.
+#: Rate used when ``--rate`` is not given and the default rate policy
+#: (:func:`lyactrl.verify.default_rate`, half the local limit at x_eq) has no answer for V.
 DEFAULT_RATE = 0.1
 
 _TX_HINT = "a module called as module(t, x) needs --inputs t,x"
@@ -220,18 +221,31 @@ def _from_file(args: argparse.Namespace, system: Any, region: Any) -> Candidate:
     with user_code(what + " evaluated on states of the box"):
         V(x)
         V.grad(x)
-    return Candidate(V, DEFAULT_RATE)
+    return Candidate(V, _policy_rate(system, V))
+
+
+def _policy_rate(system: Any, V: Any) -> float:
+    """The default rate policy where ``V`` allows it, else :data:`DEFAULT_RATE`."""
+    from .._errors import LyactrlError
+    from ..verify import default_rate
+
+    try:
+        return default_rate(system, V)
+    except LyactrlError:
+        return DEFAULT_RATE
 
 
 def build_candidate(args: argparse.Namespace, system: Any, region: Any) -> Candidate:
-    """The candidate of ``--candidate``: ``quadratic`` (from the linearisation, checked at half
-    its best rate), ``sos`` (an SOS search on the box), ``neural`` (``fit_lyapunov`` on the
-    box) or ``PATH.py:ATTR`` (a lyactrl candidate, or a function returning one)."""
-    from .. import Quadratic, best_quadratic_rate, linearize
+    """The candidate of ``--candidate``: ``quadratic`` (from the linearisation), ``sos`` (an
+    SOS search on the box), ``neural`` (``fit_lyapunov`` on the box) or ``PATH.py:ATTR`` (a
+    lyactrl candidate, or a function returning one); checked at the default rate policy
+    (:func:`lyactrl.verify.default_rate`) unless ``--rate`` is given."""
+    from .. import Quadratic
+    from ..verify import default_rate
 
     if args.candidate == "quadratic":
         V = Quadratic.from_linearization(system)
-        return Candidate(V, 0.5 * best_quadratic_rate(linearize(system), V.P))
+        return Candidate(V, default_rate(system, V))
     if args.candidate == "sos":
         return _sos(args, system, region)
     if args.candidate == "neural":

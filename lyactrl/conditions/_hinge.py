@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import torch
 
+from .._api import checked_kwargs
 from .._errors import ShapeError
 
 __all__ = ["hinge_loss"]
 
 
+@checked_kwargs
 def hinge_loss(
     residual: torch.Tensor,
     *,

@@ -1,4 +1,5 @@
-"""Figures: phase portraits, residual maps, decay envelopes, the LyaNet toy picture, curves.
+"""Figures: phase portraits, residual maps, decay envelopes, the rate-level front, the LyaNet
+toy picture, curves.
 
 Every function returns a :class:`matplotlib.figure.Figure` and, given ``path``, also writes it
 as PNG and SVG (see :func:`save_figure`). Figures are built without ``pyplot``, so they do not
@@ -9,6 +10,7 @@ here is called (``import lyactrl`` does not import it).
 from ._base import save_figure as save_figure
 from ._curves import accuracy_vs_steps as accuracy_vs_steps
 from ._curves import decay_plot as decay_plot
+from ._curves import rate_level_plot as rate_level_plot
 from ._curves import robustness_curves as robustness_curves
 from ._lyanet import lyanet_toy_figure as lyanet_toy_figure
 from ._state import phase_portrait as phase_portrait
@@ -21,5 +23,6 @@ __all__ = [
     "lyanet_toy_figure",
     "accuracy_vs_steps",
     "robustness_curves",
+    "rate_level_plot",
     "save_figure",
 ]

@@ -283,3 +283,56 @@ def robustness_curves(
     """
     fig = _curves(results, ax, str(xlabel), str(ylabel), title, False, bool(percent))
     return finish_figure(fig, path)
+
+
+@checked_kwargs
+def rate_level_plot(
+    front: Any,
+    *,
+    title: str = "Certified rate vs. certified level",
+    ax: Any = None,
+    path: str | Path | None = None,
+) -> Any:
+    """The Pareto front of a :func:`lyactrl.rate_level_front`: certified level against rate.
+
+    Each point is a certified region of attraction ``{V <= level}`` with decay rate ``rate``;
+    the local limit at the equilibrium (the largest rate possible near ``x_eq``) is marked.
+
+    Parameters
+    ----------
+    front : RateLevelFront
+        From :func:`lyactrl.rate_level_front`.
+    title : str
+        The axes title.
+    ax : matplotlib.axes.Axes, optional
+        Draw into these axes instead of a new figure.
+    path : str or pathlib.Path, optional
+        Also write the figure as PNG and SVG there (no suffix).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import lyactrl
+    >>> from lyactrl.plot import rate_level_plot
+    >>> sys = lyactrl.SymbolicSystem(["-x2", "x1 - (1 - x1**2)*x2"], "x1, x2")
+    >>> V = lyactrl.Quadratic.from_linearization(sys)
+    >>> front = lyactrl.rate_level_front(sys, V, lyactrl.Box([-2.5, -3.5], [2.5, 3.5]),
+    ...                                  fractions=(0.1, 0.5, 0.9))
+    >>> rate_level_plot(front).axes[0].get_xlabel()
+    'certified rate kappa'
+    """
+    if not (hasattr(front, "rates") and hasattr(front, "levels")):
+        raise InvalidArgumentError(
+            f"front: expected a RateLevelFront, received {type(front).__name__}"
+        )
+    fig, ax = target_axes(ax)
+    ax.plot(front.rates, front.levels, "o-", color="C0", label="certified (rate, level)")
+    ax.axvline(front.local_limit, color="0.5", ls="--", lw=1, label="local limit at x_eq")
+    ax.set_xlabel("certified rate kappa")
+    ax.set_ylabel("certified level c of {V <= c}")
+    ax.set_title(title)
+    ax.legend(loc="upper right")
+    return finish_figure(fig, path)

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from .._api import checked_kwargs
 from .._errors import InvalidArgumentError, InvalidValueError, ShapeError
-from .._results import ResultMixin
+from .._results import ResultMixin, Status
 from .._tensors import as_positive, check_finite, positive_int
 
 __all__ = ["pgd_attack", "AttackResult", "attack_accuracy", "ATTACK_NORMS"]
@@ -220,8 +220,32 @@ def pgd_attack(
 
 @dataclasses.dataclass(frozen=True)
 class AttackResult(ResultMixin):
-    """Clean and attacked accuracy under one threat model and one solver setting."""
+    """Clean and attacked accuracy under one threat model and one solver setting.
 
+    Attributes
+    ----------
+    status : Status
+        Always ``estimated``: an attack measures an empirical figure. Every break it counts is
+        a real misclassified input within the ball, so ``adversarial_accuracy`` is an upper
+        bound on the robust accuracy; the examples it fails to break are not proved robust.
+    method : str
+        ``"pgd"``.
+    seconds : float
+        Wall time.
+    message : str
+        The threat model and the solver, in words.
+    norm, eps, steps, step_size, restarts
+        The threat model and the PGD settings.
+    n, clean_accuracy, adversarial_accuracy
+        Examples, clean and attacked accuracy (the same model call for both).
+    solver : str
+        The solver settings of the model, as given to :func:`attack_accuracy`.
+    """
+
+    status: Status
+    method: str
+    seconds: float
+    message: str
     norm: str
     eps: float
     steps: int
@@ -231,7 +255,6 @@ class AttackResult(ResultMixin):
     clean_accuracy: float
     adversarial_accuracy: float
     solver: str
-    seconds: float
 
     def __str__(self) -> str:
         return (
@@ -287,8 +310,8 @@ def attack_accuracy(
     >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
     >>> x = torch.rand(8, 4, generator=torch.Generator().manual_seed(0))
     >>> r = attack_accuracy(model, x, torch.zeros(8, dtype=torch.long), eps=0.0, solver="none")
-    >>> r.adversarial_accuracy == r.clean_accuracy
-    True
+    >>> r.adversarial_accuracy == r.clean_accuracy, str(r.status)
+    (True, 'estimated')
     """
     x, y = check_classifier_inputs(model, x, y)
     nm = _norm(norm)
@@ -316,14 +339,20 @@ def attack_accuracy(
             adv += int((model(xa).argmax(-1) == yb).sum())
     n = int(x.shape[0])
     return AttackResult(
-        nm,
-        float(eps),
-        steps,
-        alpha,
-        restarts,
-        n,
-        clean / n,
-        adv / n,
-        solver,
-        time.perf_counter() - t0,
+        status=Status.ESTIMATED,
+        method="pgd",
+        seconds=time.perf_counter() - t0,
+        message=(
+            f"empirical: PGD in L{nm} with eps={float(eps):g} ({steps} steps, {restarts} "
+            f"restart(s)); examples it does not break are not proved robust (solver: {solver})"
+        ),
+        norm=nm,
+        eps=float(eps),
+        steps=steps,
+        step_size=alpha,
+        restarts=restarts,
+        n=n,
+        clean_accuracy=clean / n,
+        adversarial_accuracy=adv / n,
+        solver=solver,
     )

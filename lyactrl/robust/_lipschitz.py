@@ -12,7 +12,7 @@ from torch import nn
 
 from .._api import checked_kwargs
 from .._errors import InvalidValueError, UnsupportedOperationError
-from .._results import ResultMixin
+from .._results import ResultMixin, Status
 from ._layers import Op, flatten_module
 from ._lipsdp import lipsdp_chain
 from ._norms import NormFactor, compose_dense, linf_factor, spectral_factor
@@ -29,18 +29,40 @@ NORMS = ("2", "inf")
 class LipschitzBound(ResultMixin):
     """The result of :func:`lipschitz_bound`.
 
-    ``value`` is an upper bound on the Lipschitz constant in ``norm``, always (floating-point
-    margins included). ``exact`` is ``True`` when ``value`` equals the constant up to that
-    margin (a single linear map); ``accuracy`` says how each part was obtained; ``solver_value``
-    is the SDP solver's own (unverified) optimum for the LipSDP methods.
+    Attributes
+    ----------
+    status : Status
+        ``certified`` when ``value`` is a finite sound upper bound on the Lipschitz constant in
+        ``norm`` (floating-point margins included): exact float64 norms inflated by a relative
+        ``1e-9``, FFT bounds, slope bounds, and LipSDP multipliers re-verified against the LMI
+        with ``numpy.linalg.eigvalsh`` and a rounding margin. ``unknown`` when no finite bound
+        was obtained (LipSDP found no verifiable multiplier; ``value`` is then ``inf``).
+    method : str
+        ``"product"``, ``"lipsdp"`` or ``"lipsdp-split"``.
+    seconds : float
+        Wall time.
+    message : str
+        How each part of the bound was obtained (for LipSDP: the solver and the relative gap
+        between the verified value and the solver's own optimum).
+    value : float
+        The upper bound (``inf`` when ``status`` is ``unknown``).
+    norm : str
+        ``"2"`` or ``"inf"`` (the same norm on inputs and outputs).
+    exact : bool
+        ``value`` equals the constant up to the rounding margin (a single linear map).
+    factors : list of dict
+        The per-part bounds whose product is ``value``.
+    solver_value : float or None
+        The SDP solver's own (unverified) optimum for the LipSDP methods.
     """
 
+    status: Status
+    method: str
+    seconds: float
+    message: str
     value: float
     norm: str
-    method: str
     exact: bool
-    accuracy: str
-    seconds: float
     factors: list[dict[str, Any]]
     solver_value: float | None = None
 
@@ -50,6 +72,30 @@ class LipschitzBound(ResultMixin):
     def __str__(self) -> str:
         kind = "exact" if self.exact else "upper bound"
         return f"Lipschitz ({self.norm}-norm, {self.method}): {self.value:.6g} ({kind})"
+
+
+def _result(
+    method: str,
+    t0: float,
+    value: float,
+    nm: str,
+    exact: bool,
+    how: str,
+    factors: list[NormFactor],
+    solver_value: float | None = None,
+) -> LipschitzBound:
+    """The result, ``certified`` when the bound is finite."""
+    return LipschitzBound(
+        status=Status.CERTIFIED if math.isfinite(value) else Status.UNKNOWN,
+        method=method,
+        seconds=time.perf_counter() - t0,
+        message=how,
+        value=value,
+        norm=nm,
+        exact=exact,
+        factors=[f.to_dict() for f in factors],
+        solver_value=solver_value,
+    )
 
 
 def _segments(ops: list[Op]) -> list[tuple[str, list[Op] | tuple[float, float]]]:
@@ -205,7 +251,7 @@ def lipschitz_bound(
     Returns
     -------
     LipschitzBound
-        ``value`` is always an upper bound. Exact spectral and l-inf norms are computed in
+        ``value`` is always an upper bound (``status`` ``certified`` when it is finite). Exact spectral and l-inf norms are computed in
         float64 and inflated by a relative 1e-9; LipSDP values are re-verified against the
         LMI with ``numpy.linalg.eigvalsh`` and raised until it holds with a rounding margin.
 
@@ -216,8 +262,8 @@ def lipschitz_bound(
     >>> with torch.no_grad():
     ...     _ = layer.weight.copy_(torch.tensor([[3.0, 0.0], [0.0, 1.0]]))
     >>> b = lyactrl.lipschitz_bound(layer)
-    >>> round(b.value, 6), b.exact
-    (3.0, True)
+    >>> round(b.value, 6), b.exact, str(b.status)
+    (3.0, True, 'certified')
     """
     t0 = time.perf_counter()
     nm = _check_options(method, norm, split)
@@ -229,9 +275,7 @@ def lipschitz_bound(
         )
     if method == "product":
         value, exact, factors, acc = _product(segs, nm)
-        return LipschitzBound(
-            value, nm, method, exact, acc, time.perf_counter() - t0, [f.to_dict() for f in factors]
-        )
+        return _result(method, t0, value, nm, exact, acc, factors)
     return _lipsdp_result(segs, nm, method, split, solver, t0)
 
 
@@ -259,9 +303,7 @@ def _lipsdp_result(
     )
     if not factors:
         value, exact, nf, acc = _product(segs, nm)
-        return LipschitzBound(
-            value, nm, method, exact, acc, time.perf_counter() - t0, [f.to_dict() for f in nf]
-        )
+        return _result(method, t0, value, nm, exact, acc, nf)
     gap = value / solver_value - 1.0 if solver_value > 0 else float("nan")
     acc = (
         f"solver-accurate upper bound: LipSDP-Neuron solved with {used}, the multipliers "
@@ -270,13 +312,4 @@ def _lipsdp_result(
     )
     if not math.isfinite(value):
         acc = "LipSDP failed to produce a verifiable multiplier; the value is inf"
-    return LipschitzBound(
-        value,
-        nm,
-        method,
-        False,
-        acc,
-        time.perf_counter() - t0,
-        [f.to_dict() for f in factors],
-        solver_value,
-    )
+    return _result(method, t0, value, nm, False, acc, factors, solver_value)

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from typing import Any
 
 import numpy as np
 import torch
 
 from .._api import checked_kwargs
-from .._errors import InvalidArgumentError
-from .._results import ResultMixin
+from .._errors import InvalidArgumentError, InvalidValueError
+from .._results import ResultMixin, Status
 from .._tensors import as_positive, as_states
 from ..lyapunov import AbstractCandidate, Quadratic
 from ..systems import AbstractSystem, Trajectory, simulate
@@ -66,6 +67,12 @@ def disturbance_bound(v0: Any, t: Any, *, rate: float, delta: float, grad_bound:
 def ultimate_bound(*, rate: float, delta: float, grad_bound: float) -> float:
     """The level ``G delta / kappa`` that ``V`` eventually enters and never leaves.
 
+    Parameters
+    ----------
+    rate, delta, grad_bound : float
+        ``kappa > 0``, the disturbance size ``delta >= 0`` and ``G >= 0`` (a bound of
+        ``||grad V||``), as in :func:`disturbance_bound`.
+
     Examples
     --------
     >>> from lyactrl.robust import ultimate_bound
@@ -94,8 +101,31 @@ class QuadraticISS(ResultMixin):
     * when the premise holds on ``{V <= level}``, that set stays invariant (the robust region
       of attraction) iff ``delta <= max_disturbance = kappa sqrt(level) / (2 sqrt(lambda_max))``;
       ``robust_level`` is then ``level``, else ``None``.
+
+    ``lambda_min`` and ``lambda_max`` are the float64 eigenvalues of ``P`` moved outward by the
+    rounding margin ``10 n eps ||P||_F`` (so every constant errs on the safe side).
+
+    Attributes
+    ----------
+    status : Status
+        What the constants promise, which is what the premise ``V' <= -kappa V`` promises:
+        ``certified`` when the ``premise`` given to :func:`quadratic_iss` was proved (a
+        ``certified`` :class:`~lyactrl.verify.Certificate` with a rate ``>= kappa``; the
+        derivation from it is exact algebra on outward-rounded eigenvalues);
+        ``holds_on_samples`` when the premise only held on samples; ``unknown`` when no
+        premise was given, or it was refuted, unproved or proved for a smaller rate.
+    method : str
+        ``"quadratic_iss"``.
+    seconds : float
+        Wall time.
+    message : str
+        Where the premise comes from and what is missing.
     """
 
+    status: Status
+    method: str
+    seconds: float
+    message: str
     rate: float
     delta: float
     lambda_min: float
@@ -123,9 +153,57 @@ class QuadraticISS(ResultMixin):
         ) * decay + self.iss_gain * self.delta * (1.0 - decay)
 
 
+def _premise_status(premise: Any, rate: float) -> tuple[Status, str]:
+    """The status the premise ``V' <= -rate V`` gives the ISS constants, and why."""
+    if premise is None:
+        return Status.UNKNOWN, (
+            "the premise V' <= -rate V was not given as proved; pass premise=<the Certificate "
+            "of ExponentialStability(system, V, rate) on {V <= level}> to certify these bounds"
+        )
+    raw = getattr(premise, "status", premise)
+    try:
+        st = Status.of(raw)
+    except ValueError:
+        raise InvalidValueError(
+            f"premise: expected a Certificate (or a result with a status) or a status string, "
+            f"received {premise!r}"
+        ) from None
+    proved_rate = getattr(premise, "rate", None)
+    if st in (Status.CERTIFIED, Status.HOLDS_ON_SAMPLES) and proved_rate is not None:
+        if float(proved_rate) < rate:
+            return Status.UNKNOWN, (
+                f"the premise holds for rate {float(proved_rate):.6g} only, below rate={rate:.6g}"
+            )
+    if st == Status.CERTIFIED:
+        return Status.CERTIFIED, "the premise V' <= -rate V is proved (certified)"
+    if st == Status.HOLDS_ON_SAMPLES:
+        return Status.HOLDS_ON_SAMPLES, (
+            "the premise V' <= -rate V only held on samples: the bounds are statistical"
+        )
+    return Status.UNKNOWN, f"the premise V' <= -rate V is not proved (its status: {st})"
+
+
+def _eigen_range(P: np.ndarray) -> tuple[float, float]:
+    """``(lambda_min, lambda_max)`` of ``P`` moved outward by a rounding margin."""
+    eig = np.linalg.eigvalsh(P)
+    margin = 10.0 * P.shape[0] * np.finfo(np.float64).eps * float(np.linalg.norm(P))
+    lmin, lmax = float(eig[0]) - margin, float(eig[-1]) + margin
+    if lmin <= 0.0:
+        raise InvalidValueError(
+            f"V: expected a positive definite P, received smallest eigenvalue {float(eig[0]):.3g} "
+            f"(not above the rounding margin {margin:.3g})"
+        )
+    return lmin, lmax
+
+
 @checked_kwargs
 def quadratic_iss(
-    V: Quadratic, *, rate: float, delta: float, level: float | None = None
+    V: Quadratic,
+    *,
+    rate: float,
+    delta: float,
+    level: float | None = None,
+    premise: Any = None,
 ) -> QuadraticISS:
     """ISS gain, ultimate bound and robust region for a quadratic certificate.
 
@@ -140,6 +218,11 @@ def quadratic_iss(
         Bound on the disturbance, ``||d(t)||_2 <= delta``.
     level : float, optional
         The certified level (e.g. ``region_of_attraction(...).level``).
+    premise : Certificate or str, optional
+        What establishes ``V' <= -rate V``: the :class:`~lyactrl.verify.Certificate` of
+        ``ExponentialStability(system, V, rate)`` on ``{V <= level}`` (or any result with a
+        ``status``), or a status string. It sets the result's ``status``; the caller vouches
+        that it is about this ``V`` and this set. Without it the status is ``unknown``.
 
     Examples
     --------
@@ -147,9 +230,12 @@ def quadratic_iss(
     >>> from lyactrl.robust import quadratic_iss
     >>> V = lyactrl.Quadratic([[1.0, 0.0], [0.0, 1.0]])
     >>> r = quadratic_iss(V, rate=2.0, delta=0.1, level=1.0)
-    >>> round(r.ultimate_radius, 6), round(r.iss_gain, 6), r.robust_level
-    (0.1, 1.0, 1.0)
+    >>> round(r.ultimate_radius, 6), round(r.iss_gain, 6), r.robust_level, str(r.status)
+    (0.1, 1.0, 1.0, 'unknown')
+    >>> str(quadratic_iss(V, rate=2.0, delta=0.1, premise="certified").status)
+    'certified'
     """
+    t0 = time.perf_counter()
     if not isinstance(V, Quadratic):
         raise InvalidArgumentError(
             f"V: expected a Quadratic candidate, received {type(V).__name__}"
@@ -157,24 +243,27 @@ def quadratic_iss(
     k = as_positive(rate, name="rate")
     d = as_positive(delta, name="delta", allow_zero=True)
     lev = None if level is None else as_positive(level, name="level")
-    eig = np.linalg.eigvalsh(V.P.numpy())
-    lmin, lmax = float(eig[0]), float(eig[-1])
+    status, message = _premise_status(premise, k)
+    lmin, lmax = _eigen_range(V.P.detach().double().numpy())
     w_ult = 2.0 * math.sqrt(lmax) * d / k
-    gain = 2.0 * math.sqrt(lmax / lmin) / k
     max_d = None if lev is None else k * math.sqrt(lev) / (2.0 * math.sqrt(lmax))
     robust = lev if (lev is not None and max_d is not None and d <= max_d) else None
     return QuadraticISS(
-        k,
-        d,
-        lmin,
-        lmax,
-        w_ult**2,
-        w_ult / math.sqrt(lmin),
-        gain,
-        math.sqrt(lmax / lmin),
-        lev,
-        robust,
-        max_d,
+        status=status,
+        method="quadratic_iss",
+        seconds=time.perf_counter() - t0,
+        message=message,
+        rate=k,
+        delta=d,
+        lambda_min=lmin,
+        lambda_max=lmax,
+        ultimate_level=w_ult**2,
+        ultimate_radius=w_ult / math.sqrt(lmin),
+        iss_gain=2.0 * math.sqrt(lmax / lmin) / k,
+        overshoot=math.sqrt(lmax / lmin),
+        level=lev,
+        robust_level=robust,
+        max_disturbance=max_d,
     )
 
 
@@ -206,6 +295,21 @@ def simulate_worst_case(
 
     Among all ``||d|| <= delta`` this one maximises ``V' = grad V . (f + d)`` at every state,
     so it is the worst case for the bounds above.
+
+    Parameters
+    ----------
+    system : AbstractSystem
+        The nominal (autonomous) system ``f``.
+    V : AbstractCandidate
+        The candidate whose gradient steers the disturbance.
+    x0 : array_like, shape (n,) or (batch, n)
+        Initial state(s).
+    t : array_like
+        Output times, as in :func:`lyactrl.simulate`.
+    delta : float
+        The disturbance size ``delta >= 0``.
+    method : str
+        The solver, as in :func:`lyactrl.simulate`.
 
     Examples
     --------

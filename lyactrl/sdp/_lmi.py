@@ -83,6 +83,15 @@ def verify_quadratic_rate(A: Any, P: Any, rate: float) -> tuple[float, float, fl
     Shrinks ``rate`` (at most five times) until the largest computed eigenvalue is at most
     ``-margin``.
 
+    Parameters
+    ----------
+    A : array_like, shape (n, n)
+        The system matrix of ``x' = A x``.
+    P : array_like, shape (n, n)
+        The (symmetrised) matrix of ``V(x) = x^T P x``; must be positive definite.
+    rate : float
+        The rate to verify (the start of the shrinking).
+
     Returns
     -------
     (rate, max_eigenvalue, margin)

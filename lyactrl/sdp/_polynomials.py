@@ -36,6 +36,18 @@ def monomials(n: int, min_degree: int, max_degree: int) -> list[Monomial]:
 
     Graded order (by degree, then lexicographically descending).
 
+    Parameters
+    ----------
+    n : int
+        The number of variables.
+    min_degree, max_degree : int
+        The range of total degrees, both included.
+
+    Returns
+    -------
+    list of tuple of int
+        One exponent tuple of length ``n`` per monomial.
+
     Examples
     --------
     >>> from lyactrl.sdp import monomials
@@ -53,7 +65,31 @@ def monomials(n: int, min_degree: int, max_degree: int) -> list[Monomial]:
 
 
 class MonomialIndex:
-    """All monomials in ``n`` variables of degree at most ``max_degree``, with their rows."""
+    """All monomials in ``n`` variables of degree at most ``max_degree``, with their rows.
+
+    Parameters
+    ----------
+    n : int
+        The number of variables.
+    max_degree : int
+        The largest total degree.
+
+    Attributes
+    ----------
+    monomials : list of tuple of int
+        The exponent tuples in the order of :func:`monomials` (degree 0 first).
+    rows : dict
+        Exponent tuple -> row.
+    size : int
+        The number of monomials.
+
+    Examples
+    --------
+    >>> from lyactrl.sdp import MonomialIndex
+    >>> index = MonomialIndex(2, 2)
+    >>> index.size, index.row((1, 1))
+    (6, 4)
+    """
 
     def __init__(self, n: int, max_degree: int) -> None:
         self.n = n
@@ -163,6 +199,17 @@ def coefficients_to_expr(
 
 def evaluate_monomials(points: np.ndarray, index: MonomialIndex) -> np.ndarray:
     """The ``(m, index.size)`` matrix of every monomial of the index at ``m`` points.
+
+    Parameters
+    ----------
+    points : array_like, shape (m, n)
+        The points.
+    index : MonomialIndex
+        The monomials to evaluate, in its row order.
+
+    Returns
+    -------
+    numpy.ndarray, shape (m, index.size)
 
     Examples
     --------

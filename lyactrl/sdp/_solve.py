@@ -21,7 +21,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._api import choice, optional_import
+from .._api import checked_kwargs, choice, optional_import
 from .._results import ResultMixin, Status
 
 __all__ = ["SOLVERS", "SolveOutcome", "check_solver", "solve_problem"]
@@ -56,6 +56,19 @@ class SolveOutcome(ResultMixin):
 
 def check_solver(solver: Any, name: str = "solver") -> str:
     """The canonical name of one solver of :data:`SOLVERS` (upper case accepted).
+
+    Parameters
+    ----------
+    solver : str
+        A solver name (``"clarabel"``, ``"SCS"``); anything else raises
+        :class:`~lyactrl.InvalidValueError`.
+    name : str
+        The argument's name in the error message.
+
+    Returns
+    -------
+    str
+        The canonical (lower-case) name.
 
     Examples
     --------
@@ -95,6 +108,7 @@ def _attempt(cp: Any, problem: Any, solver: str, options: Mapping[str, Any]) -> 
     return str(problem.status), f"{solver} returned {problem.status!r}"
 
 
+@checked_kwargs
 def solve_problem(
     problem: Any,
     solvers: str | Sequence[str] | None = None,

@@ -125,7 +125,36 @@ class AbstractSystem(abc.ABC):
 
 
 def check_autonomous(system: Any, name: str = "system") -> AbstractSystem:
-    """Check that ``system`` is a lyactrl system without inputs."""
+    """Check that ``system`` is a lyactrl system without inputs.
+
+    Parameters
+    ----------
+    system : object
+        The value to check.
+    name : str
+        The argument's name in the error message.
+
+    Returns
+    -------
+    AbstractSystem
+        ``system`` itself.
+
+    Raises
+    ------
+    InvalidArgumentError
+        When ``system`` is not a lyactrl system or has inputs.
+
+    Examples
+    --------
+    >>> import lyactrl
+    >>> from lyactrl.systems import check_autonomous
+    >>> plant = lyactrl.LinearSystem([[0.0]], B=[[1.0]])
+    >>> try:
+    ...     check_autonomous(plant, "plant")
+    ... except lyactrl.InvalidArgumentError as e:
+    ...     print(str(e).split(";")[0])
+    plant: expected an autonomous system, received one with 1 inputs
+    """
     if not isinstance(system, AbstractSystem):
         raise InvalidArgumentError(
             f"{name}: expected a lyactrl system, received {type(system).__name__}"

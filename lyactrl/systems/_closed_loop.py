@@ -27,7 +27,9 @@ class ClosedLoop(AbstractSystem):
     controller : torch.nn.Module, callable or array_like
         A map from ``(batch, n_states)`` to ``(batch, n_inputs)``; a matrix ``K`` of shape
         ``(n_inputs, n_states)`` means ``u = -K x`` (python-control's sign convention for
-        ``lqr`` gains).
+        ``lqr`` gains). The certifier bounds a module's ``forward`` and traces a plain
+        function with ``torch.fx`` like a ``forward``, so a saturated controller such as
+        ``lambda x: torch.clamp(-x @ K.T, -1.0, 1.0)`` is certified as written.
     x_eq : array_like, optional
         The closed-loop equilibrium; the plant's by default.
 

@@ -38,6 +38,15 @@ class ControlFunctionSystem(AbstractSystem):
     ----------
     message : str
         As given.
+
+    Examples
+    --------
+    >>> import control, torch
+    >>> from lyactrl.systems import ControlFunctionSystem
+    >>> io = control.nlsys(lambda t, x, u, p: -x, None, states=1, inputs=0, outputs=1)
+    >>> sys = ControlFunctionSystem(io)
+    >>> sys(torch.tensor([[2.0]])).tolist(), sys.state_names
+    ([[-2.0]], ('x[0]',))
     """
 
     def __init__(self, sys: Any, message: str = "") -> None:

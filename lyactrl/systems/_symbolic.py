@@ -16,14 +16,14 @@ from ._base import AbstractSystem
 __all__ = ["SymbolicSystem"]
 
 
-def _elementwise(op: Any) -> Any:
-    """``min`` / ``max`` of the lambdified code (sympy prints ``Min`` / ``Max`` as these):
-    elementwise on tensors and numbers, where ``torch.min(-1.0, x)`` would fail."""
+def _fold(op: Any, builtin: Any) -> Any:
+    """sympy prints ``Min``/``Max`` as ``min(...)``/``max(...)`` of any number of arguments
+    (tensors or numbers); torch's own ``min``/``max`` are reductions, so fold elementwise."""
 
     def fn(*args: Any) -> Any:
         like = next((a for a in args if isinstance(a, torch.Tensor)), None)
         if like is None:
-            return (min if op is torch.minimum else max)(*args)
+            return builtin(args)
         out = torch.as_tensor(args[0], dtype=like.dtype, device=like.device)
         for a in args[1:]:
             out = op(out, torch.as_tensor(a, dtype=like.dtype, device=like.device))
@@ -32,7 +32,12 @@ def _elementwise(op: Any) -> Any:
     return fn
 
 
-_MIN_MAX = {"min": _elementwise(torch.minimum), "max": _elementwise(torch.maximum)}
+#: Names in the lambdified code that torch's namespace would get wrong.
+_TORCH_NAMES = {
+    "min": _fold(torch.minimum, min),
+    "max": _fold(torch.maximum, max),
+    "heaviside": lambda x, at0=0.5: torch.heaviside(x, torch.as_tensor(at0, dtype=x.dtype)),
+}
 
 
 class SymbolicSystem(AbstractSystem):
@@ -120,7 +125,7 @@ class SymbolicSystem(AbstractSystem):
         self.n_inputs = len(self.input_symbols)
         numeric = [numeric_constants(sp, p) for p in parsed]
         self._fn = sp.lambdify(
-            self.states + self.input_symbols, numeric, modules=[_MIN_MAX, "torch"]
+            self.states + self.input_symbols, numeric, modules=[_TORCH_NAMES, "torch"]
         )
         self.x_eq = as_equilibrium(x_eq, self.n_states)
         own_inputs = [s.name for s in self.input_symbols] or None

@@ -35,7 +35,11 @@ __all__ = [
 
 
 class AbstractSampler(abc.ABC):
-    """A distribution over states."""
+    """A distribution over states.
+
+    A subclass sets ``n_states`` and implements :meth:`sample`; samplers are passed to
+    :class:`ConditionLoss`, :class:`MixtureSampler` and the LyaNet losses.
+    """
 
     n_states: int
 
@@ -62,6 +66,11 @@ def _check_sampler(s: Any, name: str) -> AbstractSampler:
 class RegionSampler(AbstractSampler):
     """Uniform samples from a region (:class:`~lyactrl.Box`, :class:`~lyactrl.Ball`,
     :class:`~lyactrl.Sublevel`).
+
+    Parameters
+    ----------
+    region : AbstractRegion
+        The region; its ``sample`` draws the states.
 
     Examples
     --------

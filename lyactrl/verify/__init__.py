@@ -21,9 +21,13 @@ from ._falsify import Falsification as Falsification
 from ._falsify import falsify as falsify
 from ._fit_lyapunov import LyapunovFit as LyapunovFit
 from ._fit_lyapunov import fit_lyapunov as fit_lyapunov
+from ._front import RateLevelFront as RateLevelFront
+from ._front import rate_level_front as rate_level_front
 from ._geometry import AbstractGeometry as AbstractGeometry
 from ._geometry import register_geometry as register_geometry
+from ._rate import DEFAULT_RATE_FRACTION as DEFAULT_RATE_FRACTION
 from ._rate import RateResult as RateResult
+from ._rate import default_rate as default_rate
 from ._rate import local_rate_limit as local_rate_limit
 from ._rate import max_certified_rate as max_certified_rate
 from ._roa import RegionOfAttraction as RegionOfAttraction

@@ -26,7 +26,8 @@ from typing import Any
 
 import torch
 
-from .._api import choice
+from .._api import checked_kwargs, choice
+from .._progress import progress_bar
 from .._tensors import as_positive, positive_int
 from ..bounds import Bounds
 from ..regions import AbstractRegion
@@ -83,7 +84,10 @@ class Frontier:
 
 @dataclasses.dataclass(frozen=True)
 class Budget:
-    """At most ``max_boxes`` boxes bounded and ``time_limit`` seconds, ``batch_size`` a call."""
+    """At most ``max_boxes`` boxes bounded and ``time_limit`` seconds, ``batch_size`` a call.
+
+    The clock starts when the budget is built (``start``); see :func:`branch_and_bound`.
+    """
 
     max_boxes: int
     time_limit: float
@@ -159,6 +163,7 @@ def _filter(
     return boxes.select(keep)
 
 
+@checked_kwargs
 def branch_and_bound(
     frontier: Frontier,
     bound: Callable[[torch.Tensor, torch.Tensor], Bounds],
@@ -175,6 +180,8 @@ def branch_and_bound(
     prune: Callable[[Frontier], torch.Tensor] | None = None,
     best_first: bool = False,
     split_rule: str = "gradient",
+    progress: bool | None = False,
+    desc: str = "branch and bound",
 ) -> SearchOutcome:
     """Prove ``bound(lo, hi).upper <= target`` on every box of ``frontier`` meeting ``region``.
 
@@ -189,7 +196,7 @@ def branch_and_bound(
     target : float
         A box is proved when the upper bound of ``u`` on it is ``<= target``.
     region : AbstractRegion, optional
-        Boxes that provably miss it are dropped (tagged boxes are kept).
+        Boxes that provably miss it are dropped (tagged boxes too).
     exclude : (lo, hi), optional
         A box already proved (the local certificate): untagged boxes inside it are dropped.
     select : callable, optional
@@ -207,37 +214,95 @@ def branch_and_bound(
         Pop the smallest keys first (else depth first, the newest boxes).
     split_rule : {"gradient", "width"}
         See :data:`SPLIT_RULES`.
+    progress : bool or None
+        A progress bar of the boxes bounded (``None``: when standard error is a terminal).
+    desc : str
+        The bar's label.
 
     Returns
     -------
     SearchOutcome
+
+    Examples
+    --------
+    Prove ``x1 + x2 <= 2`` on the unit square, from bounds of the sum on each box:
+
+    >>> import torch
+    >>> from lyactrl.bounds import Bounds
+    >>> from lyactrl.verify import Budget, Frontier, branch_and_bound
+    >>> lo, hi = torch.zeros(1, 2, dtype=torch.float64), torch.ones(1, 2, dtype=torch.float64)
+    >>> def bound(lo, hi):
+    ...     return Bounds(lo.sum(1), hi.sum(1), None)
+    >>> out = branch_and_bound(
+    ...     Frontier.of(lo, hi), bound, budget=Budget(max_boxes=100, time_limit=10.0), target=2.0
+    ... )
+    >>> out.end, len(out.frontier)
+    ('proved', 0)
     """
-    rule = choice(split_rule, "split_rule", SPLIT_RULES)
+    rules = _Rules(
+        bound,
+        target,
+        region,
+        exclude,
+        select,
+        tag,
+        check,
+        key,
+        stop,
+        prune,
+        best_first,
+        choice(split_rule, "split_rule", SPLIT_RULES),
+    )
+    with progress_bar(progress, desc=desc, total=budget.max_boxes, unit="box") as bar:
+        return _run(frontier, rules, budget, bar)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Rules:
+    """The callbacks and options of one search (see :func:`branch_and_bound`)."""
+
+    bound: Callable[[torch.Tensor, torch.Tensor], Bounds]
+    target: float
+    region: AbstractRegion | None
+    exclude: tuple[torch.Tensor, torch.Tensor] | None
+    select: Any
+    tag: Any
+    check: Any
+    key: Any
+    stop: Any
+    prune: Any
+    best_first: bool
+    split_rule: str
+
+
+def _run(frontier: Frontier, rules: _Rules, budget: Budget, bar: Any) -> SearchOutcome:
     scale = (frontier.hi - frontier.lo).amax(0).clamp_min(1e-300)
     processed = 0
     while len(frontier):
-        if stop is not None and stop(frontier):
+        if rules.stop is not None and rules.stop(frontier):
             return SearchOutcome("stopped", frontier, processed)
         if budget.spent(processed):
             return SearchOutcome("budget", frontier, processed)
         take = min(budget.batch_size, len(frontier), max(1, budget.max_boxes - processed))
-        boxes, frontier = frontier.pop(take, best_first)
+        boxes, frontier = frontier.pop(take, rules.best_first)
         processed += take
-        boxes = _filter(boxes, region, exclude, select, tag)
+        bar.update(take)
+        bar.set_postfix(undecided=len(frontier), refresh=False)
+        boxes = _filter(boxes, rules.region, rules.exclude, rules.select, rules.tag)
         if not len(boxes):
             continue
-        undecided, g = _decide(boxes, bound, target)
+        undecided, g = _decide(boxes, rules.bound, rules.target)
         boxes, g = boxes.select(undecided), None if g is None else g[undecided]
         if not len(boxes):
             continue
-        halt = check(boxes) if check is not None else None
+        halt = rules.check(boxes) if rules.check is not None else None
         if halt is not None:
             return SearchOutcome("halted", frontier.extend(boxes), processed, halt)
-        if key is not None:
-            boxes.key = key(boxes)
-        frontier = frontier.extend(_children(boxes, _score(rule, boxes, g, scale)))
-        if prune is not None:
-            frontier = frontier.select(~prune(frontier))
+        if rules.key is not None:
+            boxes.key = rules.key(boxes)
+        frontier = frontier.extend(_children(boxes, _score(rules.split_rule, boxes, g, scale)))
+        if rules.prune is not None:
+            frontier = frontier.select(~rules.prune(frontier))
     return SearchOutcome("proved", frontier, processed)
 
 

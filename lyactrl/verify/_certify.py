@@ -101,7 +101,9 @@ class _Run:
     start: float
     decay: bool
     budget: Budget
+    progress: bool | None = None
     local: LocalCertificate | None = None
+    local_failure: str = ""
     outcome: SearchOutcome | None = None
 
     def result(self, status: Status, message: str = "", cx: Counterexamples | None = None):
@@ -173,6 +175,7 @@ def _local_step(run: _Run, box: Any) -> Counterexamples | None:
     if loc.status == Status.CERTIFIED:
         run.local = loc
         return None
+    run.local_failure = loc.message
     cand = equilibrium_counterexample(cond, w)
     if cand is None:
         return None
@@ -194,6 +197,7 @@ def certify(
     batch_size: int = 4096,
     local: bool = True,
     decay: bool = True,
+    progress: bool | None = None,
 ) -> Certificate:
     """Prove ``condition.residual(x) <= 0`` on all of ``region``, or refute it.
 
@@ -235,6 +239,8 @@ def certify(
     decay : bool
         Attach the explicit exponential bound to a certificate of exponential stability (and
         prove a sublevel region's invariance premise).
+    progress : bool or None
+        A progress bar on standard error (``None``: when it is a terminal).
 
     Returns
     -------
@@ -261,7 +267,7 @@ def certify(
     lo, hi = box.lo.to(torch.float64)[None], box.hi.to(torch.float64)[None]
     # raises UnsupportedOperationError for anything outside the supported vocabulary
     residual_jet(condition, Jet.variables(lo, hi, 0))
-    run = _Run(condition, region, start, decay, budget)
+    run = _Run(condition, region, start, decay, budget, progress)
     run.outcome = SearchOutcome("budget", Frontier.of(lo, hi), 0)
     if budget.max_boxes == 0 or budget.time_limit == 0:
         return run.result(Status.UNKNOWN, "zero budget")
@@ -291,9 +297,12 @@ def _search(run: _Run, lo: torch.Tensor, hi: torch.Tensor) -> Certificate:
         region=region,
         exclude=None if run.local is None else (run.local.lo, run.local.hi),
         check=check,
+        progress=run.progress,
+        desc="certify",
     )
     if run.outcome.end == "halted":
         return run.result(Status.FALSIFIED, "a box centre violates the condition", found[-1])
     if run.outcome.end == "budget":
-        return run.result(Status.UNKNOWN, "budget spent")
+        why = f"; the local certificate at x_eq failed: {run.local_failure}"
+        return run.result(Status.UNKNOWN, "budget spent" + (why if run.local_failure else ""))
     return run.result(Status.CERTIFIED)

@@ -62,11 +62,38 @@ def _sym_eig_bounds(hlo: torch.Tensor, hhi: torch.Tensor) -> tuple[torch.Tensor,
     return lower, upper
 
 
+@checked_kwargs
 def quadratic_bounds(
     V: AbstractCandidate, region: AbstractRegion | None = None, *, max_boxes: int = 20_000
 ) -> tuple[float, float]:
     """Certified ``(lambda_1, lambda_2)`` with ``lambda_1 |d|^2 <= V <= lambda_2 |d|^2`` on
-    ``region`` (``d = x - x_eq``); ``(0, inf)`` when nothing better is proved."""
+    ``region`` (``d = x - x_eq``); ``(0, inf)`` when nothing better is proved.
+
+    Exact eigenvalues with a rounding margin for a :class:`~lyactrl.Quadratic`; otherwise a
+    second-order Taylor enclosure near ``x_eq`` and a branch and bound on ``region``.
+
+    Parameters
+    ----------
+    V : AbstractCandidate
+        The candidate (with an equilibrium ``x_eq``).
+    region : AbstractRegion, optional
+        Where the inequalities must hold; needed unless ``V`` is quadratic.
+    max_boxes : int
+        Box budget of each search.
+
+    Returns
+    -------
+    (float, float)
+        ``lambda_1`` and ``lambda_2``.
+
+    Examples
+    --------
+    >>> import torch, lyactrl
+    >>> from lyactrl.verify import quadratic_bounds
+    >>> lam1, lam2 = quadratic_bounds(lyactrl.Quadratic(torch.diag(torch.tensor([1.0, 3.0]))))
+    >>> round(lam1, 9), round(lam2, 9)
+    (1.0, 3.0)
+    """
     if V.x_eq is None:
         return 0.0, math.inf
     if isinstance(V, Quadratic):

@@ -11,11 +11,12 @@ from typing import Any
 import torch
 
 from .._api import checked_kwargs
-from .._errors import InvalidArgumentError
+from .._errors import InvalidArgumentError, LyactrlError
+from .._progress import progress_bar
 from .._results import ResultMixin, Status
 from .._tensors import as_positive, positive_int
 from ..conditions import ExponentialStability, hinge_loss
-from ..lyapunov import NeuralLyapunov
+from ..lyapunov import NeuralLyapunov, Quadratic
 from ..regions import Ball, Box, Sublevel
 from ..systems import AbstractSystem, check_autonomous, linearize
 from ._falsify import falsify
@@ -32,7 +33,10 @@ class LyapunovFit(ResultMixin):
     """The result of :func:`fit_lyapunov`.
 
     ``status`` is the certification's (``certified``, ``unknown``, ``falsified``) or
-    ``holds_on_samples``/``falsified`` of the sampled estimate when ``certify=False``.
+    ``holds_on_samples``/``falsified`` of the sampled estimate when ``certify=False``. ``V`` is
+    the candidate with the larger certified volume: the learned :class:`NeuralLyapunov`, or
+    the quadratic baseline from the linearisation when the learned one certifies less (never
+    less than the baseline it started from; ``baseline_volume_ratio`` is the baseline's).
     ``level`` is the certified level (or the sampled estimate), ``volume_ratio`` the share of the
     simulated region of attraction's grid points inside ``{V <= level}``.
     """
@@ -43,7 +47,7 @@ class LyapunovFit(ResultMixin):
     message: str
     train_seconds: float
     certify_seconds: float
-    V: NeuralLyapunov
+    V: Any
     rate: float
     level: float
     volume_ratio: float
@@ -51,6 +55,7 @@ class LyapunovFit(ResultMixin):
     certificate: Any
     counterexamples_added: int
     losses: list[float]
+    baseline_volume_ratio: float = 0.0
 
 
 def _train(
@@ -65,6 +70,7 @@ def _train(
     batch: int,
     near_radius: float,
     generator: torch.Generator,
+    bar: Any = None,
 ) -> float:
     """Decrease on the region of attraction, ``V <= 1`` inside it, ``V >= 1.1`` outside."""
     near = Ball(V.x_eq, near_radius)
@@ -104,6 +110,8 @@ def _train(
         opt.step()
         sched.step()
         loss = terms.detach()
+        if bar is not None:
+            bar.update(1)
     return float(loss)
 
 
@@ -124,12 +132,16 @@ def fit_lyapunov(
     certify: bool = True,
     time_limit: float = 60.0,
     seed: int = 0,
+    progress: bool | None = None,
 ) -> LyapunovFit:
     """Learn a :class:`NeuralLyapunov` ``V`` whose certified sublevel set fills the true region
     of attraction, then certify it.
 
     The true region of attraction is estimated by simulation on a grid (or taken from
-    ``simulated``). ``V`` is trained on those grid points with three hinge losses (LyaNet's
+    ``simulated``). The quadratic ``V`` from the linearisation is certified first (the
+    baseline, when the linearisation is Hurwitz); the network is warm-started to match it
+    (scaled so that its certified level is 1) and the baseline is returned instead when the
+    learned ``V`` certifies a smaller share, so the result never falls below it. ``V`` is trained on those grid points with three hinge losses (LyaNet's
     sampled condition, no ODE solve in the loop): the decrease condition
     ``grad V . f + rate V <= -1e-3 ||x - x_eq||^2`` on points that converge (and on a small ball
     around ``x_eq``, normalised by ``||x - x_eq||^2``, plus a hinge on the largest eigenvalue of
@@ -167,6 +179,9 @@ def fit_lyapunov(
         Seconds for the certification.
     seed : int
         Seeds the initial weights and the sampling.
+    progress : bool or None
+        A progress bar of the training steps on standard error (``None``: when it is a
+        terminal).
 
     Returns
     -------
@@ -181,67 +196,112 @@ def fit_lyapunov(
     positive_int(rounds, "rounds")
     gen = torch.Generator().manual_seed(seed)
     if simulated is None:
-        simulated = simulated_region_of_attraction(system, domain, grid=grid)
+        simulated = simulated_region_of_attraction(system, domain, grid=grid, progress=progress)
     inside = simulated.points[simulated.mask]
     outside = simulated.points[~simulated.mask]
     if inside.shape[0] == 0:
         raise InvalidArgumentError("domain: no simulated trajectory converges to x_eq inside it")
-    near_radius = 0.05 * float((domain.hi - domain.lo).min())
+    base = _baseline(system, domain, rate, simulated, time_limit) if certify else None
     V = NeuralLyapunov(
         system.n_states, hidden=hidden, activation=activation, x_eq=system.x_eq, generator=gen
     )
-    losses: list[float] = []
-    added = 0
-    for r in range(rounds):
-        if r:
-            cond = ExponentialStability(system, V, rate)
-            found = falsify(cond, Sublevel(V, 1.0, within=domain), generator=gen)
-            added += found.counterexamples.shape[0]
-            inside = torch.cat([inside, found.counterexamples.detach()])
-        losses.append(
-            _train(
-                V,
-                system,
-                inside,
-                outside,
-                rate=rate,
-                steps=steps,
-                lr=lr,
-                batch=batch,
-                near_radius=near_radius,
-                generator=gen,
-            )
-        )
-        log.info("fit_lyapunov round %d: loss %.4g", r, losses[-1])
+    if base is not None:
+        _warm_start(V, base, simulated.points, steps=max(200, steps // 4), lr=lr, generator=gen)
+    opts = dict(rate=rate, steps=steps, lr=lr, batch=batch, generator=gen)
+    opts["near_radius"] = 0.05 * float((domain.hi - domain.lo).min())
+    losses, added = _rounds(V, system, domain, inside, outside, rounds, opts, progress)
     train_seconds = time.perf_counter() - t0
     t1 = time.perf_counter()
-    certificate: Any = None
-    if certify:
-        certificate = region_of_attraction(
-            ExponentialStability(system, V, rate), domain, time_limit=time_limit
-        )
-        status, level = certificate.status, float(certificate.level or 0.0)
-    else:
-        status, level = _sampled_level(system, V, simulated.points, rate)
-    ratio = volume_ratio(Sublevel(V, level, within=domain), simulated) if level > 0 else 0.0
+    best = _evaluate(V, system, domain, rate, simulated, certify, time_limit)
+    if base is not None and base.ratio >= best.ratio:
+        note = "the quadratic baseline from the linearisation certifies at least as much"
+        best = dataclasses.replace(base, message=note)
     return LyapunovFit(
-        status=Status.of(status),
+        status=Status.of(best.status),
         method="fit_lyapunov",
         seconds=time.perf_counter() - t0,
-        message=certificate.message
-        if certificate is not None
-        else ("sampled estimate of the level, not a proof"),
+        message=best.message,
         train_seconds=train_seconds,
         certify_seconds=time.perf_counter() - t1,
-        V=V,
+        V=best.V,
         rate=rate,
-        level=level,
-        volume_ratio=ratio,
+        level=best.level,
+        volume_ratio=best.ratio,
         simulated_fraction=simulated.fraction,
-        certificate=certificate,
+        certificate=best.certificate,
         counterexamples_added=added,
         losses=losses,
+        baseline_volume_ratio=base.ratio if base is not None else 0.0,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Candidate:
+    """A candidate with its certified (or sampled) level and volume ratio."""
+
+    V: Any
+    certificate: Any
+    level: float
+    ratio: float
+    status: str
+    message: str
+
+
+def _rounds(V, system, domain, inside, outside, rounds: int, opts: dict, progress) -> Any:
+    """Training rounds; each after the first adds falsified counterexamples on ``{V <= 1}``."""
+    losses: list[float] = []
+    added = 0
+    with progress_bar(progress, desc="fit_lyapunov", total=rounds * opts["steps"]) as bar:
+        for r in range(rounds):
+            if r:
+                cond = ExponentialStability(system, V, opts["rate"])
+                found = falsify(cond, Sublevel(V, 1.0, within=domain), generator=opts["generator"])
+                added += found.counterexamples.shape[0]
+                inside = torch.cat([inside, found.counterexamples.detach()])
+            losses.append(_train(V, system, inside, outside, bar=bar, **opts))
+            log.info("fit_lyapunov round %d: loss %.4g", r, losses[-1])
+    return losses, added
+
+
+def _evaluate(V, system, domain, rate, simulated, certify: bool, time_limit: float) -> _Candidate:
+    """The candidate's certified (or, with ``certify=False``, sampled) level and volume."""
+    if certify:
+        cert = region_of_attraction(
+            ExponentialStability(system, V, rate), domain, time_limit=time_limit, progress=False
+        )
+        level = float(cert.level or 0.0)
+        status, message = cert.status, cert.message
+    else:
+        cert = None
+        status, level = _sampled_level(system, V, simulated.points, rate)
+        message = f"sampled estimate of the level {level:.6g}, not a proof"
+    ratio = volume_ratio(Sublevel(V, level, within=domain), simulated) if level > 0 else 0.0
+    return _Candidate(V, cert, level, ratio, str(status), message)
+
+
+def _baseline(system, domain, rate: float, simulated, time_limit: float) -> _Candidate | None:
+    """The quadratic candidate from the linearisation, certified, or ``None``."""
+    try:
+        Vq = Quadratic.from_linearization(system)
+    except LyactrlError:
+        return None
+    found = _evaluate(Vq, system, domain, rate, simulated, True, time_limit)
+    return found if found.status == Status.CERTIFIED else None
+
+
+def _warm_start(
+    V: NeuralLyapunov, base: _Candidate, points, *, steps: int, lr: float, generator
+) -> None:
+    """Regress ``V`` on the baseline ``V_q / level_q`` (its certified level becomes 1)."""
+    with torch.no_grad():
+        target = base.V.value(points) / base.level
+    opt = torch.optim.Adam(V.parameters(), lr=lr)
+    for _ in range(steps):
+        idx = torch.randint(0, points.shape[0], (min(2048, points.shape[0]),), generator=generator)
+        loss = ((V.value(points[idx]) - target[idx]) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
 
 
 def _sampled_level(

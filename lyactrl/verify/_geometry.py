@@ -30,7 +30,11 @@ _REGISTRY: dict[type, AbstractGeometry] = {}
 
 
 class AbstractGeometry(abc.ABC):
-    """What the branch and bound needs to know of one region type."""
+    """What the branch and bound needs to know of one region type.
+
+    Subclass it, answer its four questions for a region type and register an instance with
+    :func:`register_geometry`; Box, Ball and Sublevel are registered on import.
+    """
 
     @abc.abstractmethod
     def may_intersect(self, region: AbstractRegion, lo: torch.Tensor, hi: torch.Tensor):
@@ -52,7 +56,19 @@ class AbstractGeometry(abc.ABC):
 
 
 def register_geometry(region_type: type, geometry: AbstractGeometry) -> None:
-    """Register the geometry of a region type (one call per region file)."""
+    """Register the geometry of a region type (one call per region file).
+
+    The branch and bound then accepts regions of exactly that type (subclasses need their own
+    registration); registering a type again replaces its geometry. See
+    ``lyactrl/verify/_geometry_box.py`` for a complete geometry.
+
+    Parameters
+    ----------
+    region_type : type
+        A subclass of :class:`~lyactrl.AbstractRegion`.
+    geometry : AbstractGeometry
+        The answers for regions of that type.
+    """
     _REGISTRY[region_type] = geometry
 
 

@@ -10,9 +10,10 @@ from typing import Any
 import torch
 
 from .._api import checked_kwargs
-from .._errors import InvalidArgumentError, InvalidValueError
+from .._errors import InvalidArgumentError, InvalidValueError, UnsupportedOperationError
 from .._results import ResultMixin, Status
 from .._tensors import as_positive
+from ..bounds import proved_positive
 from ..bounds.jets import Jet, candidate_jets, residual_jet
 from ..conditions import ExponentialStability
 from ..lyapunov import AbstractCandidate
@@ -20,16 +21,29 @@ from ..regions import AbstractRegion
 from ..systems import AbstractSystem
 from ._certify import Certificate, attach_decay, certify
 
-__all__ = ["RateResult", "max_certified_rate", "local_rate_limit", "as_condition"]
+__all__ = [
+    "RateResult",
+    "max_certified_rate",
+    "local_rate_limit",
+    "as_condition",
+    "default_rate",
+    "DEFAULT_RATE_FRACTION",
+]
+
+#: The default rate is this fraction of the local limit at the equilibrium (see
+#: :func:`default_rate`).
+DEFAULT_RATE_FRACTION = 0.5
 
 
 @dataclasses.dataclass(frozen=True)
 class RateResult(ResultMixin):
     """The result of :func:`max_certified_rate`.
 
-    ``rate`` is certified (``certificate`` proves it on the whole region); ``upper`` is the
-    smallest rate tried that was not certified (``upper_status`` says whether it was refuted
-    or undecided), so the best certifiable rate lies in ``[rate, upper]`` when
+    ``status`` is ``certified`` when ``rate`` is certified (``certificate`` proves it on the
+    whole region), ``falsified`` when a proved counterexample has ``grad V . f > 0``, so that no
+    rate > 0 can be certified (``rate`` and ``upper`` are then 0), else ``unknown``. ``upper``
+    is the smallest rate tried that was not certified (``upper_status`` says whether it was
+    refuted or undecided), so the best certifiable rate lies in ``[rate, upper]`` when
     ``upper_status == "falsified"``.
     """
 
@@ -59,10 +73,46 @@ def local_rate_limit(system: AbstractSystem, V: AbstractCandidate) -> float | No
     linearisation: :func:`lyactrl.best_quadratic_rate`). Above it the condition fails near
     ``x_eq``. ``None`` when the Hessians are not available or ``H_V`` is not positive definite.
     (A floating-point estimate, used to bracket the search, not a certificate.)
+
+    Parameters
+    ----------
+    system : AbstractSystem
+        An autonomous system.
+    V : AbstractCandidate
+        A candidate with an equilibrium ``x_eq`` and second derivatives supported by the
+        certifier.
+
+    Returns
+    -------
+    float or None
+
+    Examples
+    --------
+    >>> import torch, lyactrl
+    >>> from lyactrl.verify import local_rate_limit
+    >>> sys = lyactrl.LinearSystem([[-1.0, 0.0], [0.0, -2.0]])
+    >>> local_rate_limit(sys, lyactrl.Quadratic(torch.eye(2)))
+    2.0
     """
     if V.x_eq is None:
         return None
     return _local_limit(ExponentialStability(system, V, 1.0))
+
+
+def _hessians_from_jets(cond: ExponentialStability, V: AbstractCandidate) -> tuple[Any, Any]:
+    x0 = cond.x_eq.to(torch.float64).unsqueeze(0)  # type: ignore[union-attr]
+    X = Jet.variables(x0, x0, 2)
+    h1 = residual_jet(cond, X).h
+    hv = candidate_jets(V, X)[0].h
+    return 0.5 * (h1[0][0] + h1[1][0]), 0.5 * (hv[0][0] + hv[1][0])  # type: ignore[index]
+
+
+def _hessians_from_autograd(cond: ExponentialStability, V: AbstractCandidate) -> tuple[Any, Any]:
+    x0 = cond.x_eq.to(torch.float64)  # type: ignore[union-attr]
+    hess = torch.autograd.functional.hessian
+    H1 = hess(lambda z: cond.evaluate(z.unsqueeze(0))[0], x0)
+    HV = hess(lambda z: V.value(z.unsqueeze(0))[0], x0)
+    return H1.detach(), HV.detach()
 
 
 def _local_limit(condition: ExponentialStability) -> float | None:
@@ -70,13 +120,11 @@ def _local_limit(condition: ExponentialStability) -> float | None:
     V = condition.V
     if condition.x_eq is None:
         return None
-    x0 = condition.x_eq.to(torch.float64).unsqueeze(0)
-    X = Jet.variables(x0, x0, 2)
     cond = condition.replace(rate=1.0)
-    h1 = residual_jet(cond, X).h
-    hv = candidate_jets(V, X)[0].h
-    H1 = 0.5 * (h1[0][0] + h1[1][0])  # type: ignore[index]
-    HV = 0.5 * (hv[0][0] + hv[1][0])  # type: ignore[index]
+    try:
+        H1, HV = _hessians_from_jets(cond, V)
+    except UnsupportedOperationError:  # an estimate only: autograd works on any module
+        H1, HV = _hessians_from_autograd(cond, V)
     H0 = H1 - HV
     if not bool(torch.isfinite(H0).all() & torch.isfinite(HV).all()):
         return None
@@ -95,7 +143,7 @@ def as_condition(
 ) -> tuple[ExponentialStability, tuple[Any, ...]]:
     """``(condition, *rest)`` or ``(system, V, *rest)`` -> the condition and ``rest``.
 
-    With ``(system, V)`` the rate is ``rate`` or, by default, a tenth of the local limit at
+    With ``(system, V)`` the rate is ``rate`` or, by default, :func:`default_rate` (half the local limit at
     ``x_eq``; with a condition, ``rate`` must be ``None``.
     """
     if args and isinstance(args[0], ExponentialStability):
@@ -108,7 +156,7 @@ def as_condition(
     elif len(args) >= 2 and isinstance(args[0], AbstractSystem):
         system, V, rest = args[0], args[1], args[2:]
         if rate is None:
-            rate = _default_rate(system, V)
+            rate = default_rate(system, V)
         cond = ExponentialStability(system, V, rate)
     else:
         kinds = ", ".join(type(a).__name__ for a in args)
@@ -124,7 +172,35 @@ def as_condition(
     return cond, rest
 
 
-def _default_rate(system: AbstractSystem, V: AbstractCandidate) -> float:
+def default_rate(system: AbstractSystem, V: AbstractCandidate) -> float:
+    """The one default rate policy: half the local limit at ``x_eq``.
+
+    The local limit (:func:`local_rate_limit`) is the largest rate the linearisation allows
+    for ``V``: above it the condition fails next to the equilibrium. Half of it leaves room
+    for the nonlinearity while promising a decay rate of the same order as the linear one;
+    a smaller rate buys a larger certified region (:func:`rate_level_front` shows the
+    trade-off). ``region_of_attraction``, ``lyactrl verify`` and ``lyactrl demo`` all use it.
+
+    Parameters
+    ----------
+    system : AbstractSystem
+        An autonomous system.
+    V : AbstractCandidate
+        A candidate with ``x_eq``.
+
+    Returns
+    -------
+    float
+        ``DEFAULT_RATE_FRACTION`` times the local limit; ``InvalidValueError`` when the limit
+        is not positive (no rate is possible near ``x_eq``).
+
+    Examples
+    --------
+    >>> import lyactrl
+    >>> sys = lyactrl.LinearSystem([[-1.0, 0.0], [0.0, -2.0]])
+    >>> lyactrl.verify.default_rate(sys, lyactrl.Quadratic([[1.0, 0.0], [0.0, 1.0]]))
+    1.0
+    """
     if not isinstance(V, AbstractCandidate):
         raise InvalidArgumentError(f"V: expected a candidate, received {type(V).__name__}")
     if V.x_eq is None:
@@ -138,7 +214,7 @@ def _default_rate(system: AbstractSystem, V: AbstractCandidate) -> float:
             "rate: no default rate, since the residual's Hessian at x_eq is not negative "
             f"definite for any rate > 0 (local limit {lim}); pass rate= explicitly"
         )
-    return 0.1 * lim
+    return DEFAULT_RATE_FRACTION * lim
 
 
 @dataclasses.dataclass
@@ -155,6 +231,15 @@ class _Bracket:
     upper: float = math.inf
     upper_status: str = "unknown"
     calls: int = 0
+    refuted_for_every_rate: Any = None
+
+    def done(self, max_iterations: int) -> bool:
+        """Out of calls or time, or a counterexample refutes every rate > 0."""
+        return (
+            self.calls >= max_iterations
+            or self.time_left() < 0
+            or self.refuted_for_every_rate is not None
+        )
 
     def time_left(self) -> float:
         return self.time_limit - (time.perf_counter() - self.start)
@@ -173,13 +258,27 @@ class _Bracket:
             self.lo, self.best = rate, res
             return True
         self.upper, self.upper_status = rate, str(res.status)
+        if res.status == Status.FALSIFIED and self.refuted_for_every_rate is None:
+            self.refuted_for_every_rate = _fails_at_rate_zero(self.condition, res)
         return False
+
+
+def _fails_at_rate_zero(condition: ExponentialStability, res: Certificate) -> Any:
+    """A counterexample where ``grad V . f > 0`` is proved (then no rate > 0 works), or None.
+
+    The residual grows with the rate (``V >= 0``), so a violation proved at the smallest
+    positive rate is a violation at every rate."""
+    if not res.counterexamples.shape[0]:
+        return None
+    tiny = condition.replace(rate=5e-324)
+    proved = proved_positive(tiny, res.counterexamples)
+    return res.counterexamples[proved][:1] if bool(proved.any()) else None
 
 
 def _bracket(b: _Bracket, probe: float, max_iterations: int) -> None:
     """Double from a certified probe, or halve from a failed one, until the bracket closes."""
     up = b.attempt(probe)
-    while b.calls < max_iterations and b.time_left() >= 0:
+    while not b.done(max_iterations):
         probe = probe * 2.0 if up else probe * 0.5
         if b.attempt(probe) != up:
             return
@@ -187,7 +286,7 @@ def _bracket(b: _Bracket, probe: float, max_iterations: int) -> None:
 
 def _bisect(b: _Bracket, tol: float, max_iterations: int) -> None:
     while b.best is not None and b.upper < math.inf and b.upper - b.lo > tol * b.lo:
-        if b.calls >= max_iterations or b.time_left() < 0:
+        if b.done(max_iterations):
             return
         b.attempt(0.5 * (b.lo + b.upper))
 
@@ -250,13 +349,19 @@ def max_certified_rate(
     _bracket(b, hi if hi is not None else 1.0, max_iterations)
     _bisect(b, tol, max_iterations)
     best = b.best
+    status, message = Status.UNKNOWN, "no rate > 0 was certified within the budget"
     if best is not None:
         best = attach_decay(best, cond.replace(rate=b.lo), region, max_boxes=max_boxes)
+        status, message = Status.CERTIFIED, ""
+    elif b.refuted_for_every_rate is not None:
+        x = b.refuted_for_every_rate[0].tolist()
+        status, b.upper = Status.FALSIFIED, 0.0
+        message = f"no rate > 0 works: grad V . f > 0 at x = {x} (proved by its enclosure)"
     return RateResult(
-        status=Status.CERTIFIED if best is not None else Status.UNKNOWN,
+        status=status,
         method="max_certified_rate",
         seconds=time.perf_counter() - start,
-        message="" if best is not None else "no rate > 0 was certified within the budget",
+        message=message,
         rate=b.lo if best is not None else 0.0,
         upper=b.upper,
         upper_status=b.upper_status,

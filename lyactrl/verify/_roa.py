@@ -117,6 +117,7 @@ def region_of_attraction(
     time_limit: float = 60.0,
     batch_size: int = 4096,
     decay: bool = True,
+    progress: bool | None = None,
 ) -> RegionOfAttraction:
     """The largest level ``c`` with ``{x in domain : V(x) <= c}`` certified as a region of
     attraction with exponential rate ``rate``.
@@ -141,15 +142,18 @@ def region_of_attraction(
         ``(condition, domain)`` or ``(system, V, domain)``; ``domain`` is a Box or Ball
         containing ``x_eq``, and the certified set stays in its interior.
     rate : float, optional
-        With ``(system, V, domain)``: the exponential rate; by default a tenth of the local
-        limit at ``x_eq`` (:func:`lyactrl.verify.local_rate_limit`). Not allowed with a
-        condition, which carries its rate.
+        With ``(system, V, domain)``: the exponential rate; by default the one default policy
+        :func:`lyactrl.verify.default_rate` (half the local limit at ``x_eq``). Not allowed
+        with a condition, which carries its rate. :func:`lyactrl.rate_level_front` shows the
+        trade-off between rate and level.
     tol : float
         Relative gap at which the level search stops.
     max_boxes, time_limit, batch_size
         Budget and batch size.
     decay : bool
         Attach the explicit exponential bound on the certified set.
+    progress : bool or None
+        A progress bar on standard error (``None``: when it is a terminal).
 
     Returns
     -------
@@ -175,11 +179,11 @@ def region_of_attraction(
     x0 = cond.x_eq.to(torch.float64)  # type: ignore[union-attr]
     loc = local_certificate(cond, torch.maximum(box.hi - x0, x0 - box.lo))
     levels = _Levels(cond, domain)
-    level, processed, message = _search(cond, domain, box, loc, levels, budget, tol)
+    level, processed, message = _search(cond, domain, box, loc, levels, budget, tol, progress)
     return _result(cond, domain, loc, levels, level, processed, message, decay, start)
 
 
-def _search(cond, domain, box, loc: LocalCertificate, levels: _Levels, budget, tol):
+def _search(cond, domain, box, loc: LocalCertificate, levels: _Levels, budget, tol, progress):
     geometry = geometry_of(domain)
     plo, phi = geometry.boundary_pieces(domain)
     frontier = Frontier.of(box.lo[None].to(torch.float64), box.hi[None].to(torch.float64))
@@ -198,6 +202,8 @@ def _search(cond, domain, box, loc: LocalCertificate, levels: _Levels, budget, t
         prune=lambda f: f.key >= levels.c_hi,
         best_first=True,
         split_rule="width",
+        progress=progress,
+        desc="region of attraction",
     )
     level_lo = float(out.frontier.key.min()) if len(out.frontier) else levels.c_hi
     level = min(level_lo, levels.c_hi)

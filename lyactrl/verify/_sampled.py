@@ -26,6 +26,20 @@ def violation_probability_bound(n_violations: int, n_samples: int, confidence: f
     the true probability ``p`` of drawing a violating state is at most the returned value. With
     no violation it equals ``1 - (1 - confidence)^(1/n)``, about ``ln(1/delta)/n``.
 
+    Parameters
+    ----------
+    n_violations : int
+        Violating states among the samples.
+    n_samples : int
+        States drawn.
+    confidence : float
+        In ``(0, 1)``: ``1 - delta``.
+
+    Returns
+    -------
+    float
+        The upper bound (1.0 when every sample violates).
+
     Examples
     --------
     >>> from lyactrl.verify import violation_probability_bound

@@ -13,6 +13,7 @@ import torch
 
 from .._api import checked_kwargs
 from .._errors import InvalidArgumentError, ShapeError
+from .._progress import progress_bar
 from .._results import ResultMixin, Status
 from .._tensors import as_positive, positive_int
 from ..regions import AbstractRegion, Box
@@ -57,6 +58,18 @@ class SimulatedROA(ResultMixin):
 def grid_points(domain: Box, grid: int | Sequence[int]) -> tuple[torch.Tensor, tuple[int, ...]]:
     """Cell centres of a regular grid on ``domain``: ``(prod(shape), n)`` float64 and the shape.
 
+    Parameters
+    ----------
+    domain : Box
+        The box to cover.
+    grid : int or sequence of int
+        Cells per dimension (one count for all, or one per state).
+
+    Returns
+    -------
+    (torch.Tensor, tuple of int)
+        The centres in C order (the last state varies fastest) and the grid shape.
+
     Examples
     --------
     >>> import lyactrl
@@ -87,7 +100,8 @@ def simulated_region_of_attraction(
     t_final: float = 20.0,
     step: float = 0.01,
     tol: float = 1e-2,
-    batch_size: int = 65_536,
+    batch_size: int = 16_384,
+    progress: bool | None = None,
 ) -> SimulatedROA:
     """Estimate the region of attraction of ``system.x_eq`` inside ``domain`` by simulation.
 
@@ -113,6 +127,9 @@ def simulated_region_of_attraction(
         Convergence radius around ``x_eq`` (Euclidean).
     batch_size : int
         Points integrated together.
+    progress : bool or None
+        A progress bar of the points integrated, on standard error (``None``: when it is a
+        terminal).
 
     Returns
     -------
@@ -147,11 +164,13 @@ def simulated_region_of_attraction(
     times = torch.tensor([0.0, n_steps * step], dtype=torch.float64)
     x_eq = system.x_eq.to(torch.float64)
     masks = []
-    with torch.no_grad():
+    bar = progress_bar(progress, desc="simulated region", total=points.shape[0], unit="pt")
+    with torch.no_grad(), bar:
         for chunk in points.split(batch_size):
             final = simulate(system, chunk, times, method="rk4", step_size=step).final
             dist = (final - x_eq).norm(dim=1)
             masks.append(torch.isfinite(final).all(dim=1) & (dist < tol))
+            bar.update(chunk.shape[0])
     mask = torch.cat(masks)
     n_conv = int(mask.sum())
     return SimulatedROA(

@@ -43,7 +43,20 @@ ODE_METHODS = ("rk4", "euler", "midpoint", "dopri5")
 
 
 class Normalize(nn.Module):
-    """``(x - mean) / std`` per channel, so that the model takes pixels in ``[0, 1]``."""
+    """``(x - mean) / std`` per channel, so that the model takes pixels in ``[0, 1]``.
+
+    Parameters
+    ----------
+    mean, std : sequence of float
+        One value per channel (of inputs shaped ``(batch, channels, height, width)``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lyactrl.train import Normalize
+    >>> Normalize([0.5], [0.25])(torch.ones(1, 1, 2, 2)).flatten().tolist()
+    [2.0, 2.0, 2.0, 2.0]
+    """
 
     def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
@@ -60,8 +73,30 @@ class VertexDynamics(nn.Module):
     ``h`` is a one-hidden-layer network on the state and the context. The target
     ``scale * softmax(h)`` lies in the simplex scaled by ``scale``, whose vertices are the
     confident logits of each class.
+
+    Parameters
+    ----------
+    n_classes : int
+        The width of the state ``eta`` (one logit per class).
+    context_dim : int
+        The width of the context ``c`` (the encoder's output).
+    hidden : int
+        Width of the hidden layer of ``h``.
+    scale : float
+        The scale of the simplex (the logit of a confident class).
+    speed : float
+        The rate of the flow towards its target.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lyactrl.train import VertexDynamics
+    >>> f = VertexDynamics(3, 5, hidden=8)
+    >>> f(torch.zeros(2, 3), torch.zeros(2, 5)).shape
+    torch.Size([2, 3])
     """
 
+    @checked_kwargs
     def __init__(
         self,
         n_classes: int,
@@ -85,8 +120,26 @@ class VertexDynamics(nn.Module):
 
 
 class MLPDynamics(nn.Module):
-    """An unstructured flow ``f(eta, c) = W2 relu(W1 [eta, c])`` (for comparison)."""
+    """An unstructured flow ``f(eta, c) = W2 relu(W1 [eta, c])`` (for comparison).
 
+    Parameters
+    ----------
+    n_classes : int
+        The width of the state ``eta``.
+    context_dim : int
+        The width of the context ``c``.
+    hidden : int
+        Width of the hidden layer.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lyactrl.train import MLPDynamics
+    >>> MLPDynamics(3, 5, hidden=8)(torch.zeros(2, 3), torch.zeros(2, 5)).shape
+    torch.Size([2, 3])
+    """
+
+    @checked_kwargs
     def __init__(self, n_classes: int, context_dim: int, *, hidden: int = 64) -> None:
         super().__init__()
         self.net = nn.Sequential(

@@ -137,6 +137,17 @@ _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an idx file (the MNIST format), gzipped when the name ends in ``.gz``.
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    numpy.ndarray
+        Of the shape and dtype its header declares; a malformed file raises
+        :class:`DataError`.
+
     Examples
     --------
     >>> import struct, tempfile, os
@@ -208,6 +219,22 @@ def load_mnist(
     Reads ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``
     and ``t10k-labels-idx1-ubyte`` (each optionally ``.gz``); ``val_fraction`` of the training
     images is held out for validation with a fixed seed.
+
+    Parameters
+    ----------
+    data_dir : str or os.PathLike
+        The directory holding the four files.
+    val_fraction : float
+        Share of the training images held out for validation.
+    seed : int
+        Seed of the validation split.
+    name : str
+        The data set's name in the result (``"fashion_mnist"`` for Fashion-MNIST).
+
+    Returns
+    -------
+    Dataset
+        Images ``(N, 1, 28, 28)`` in ``[0, 1]`` and integer labels.
     """
     d = _data_dir(data_dir, name)
     arrays = {}
@@ -279,7 +306,22 @@ def load_cifar10(
     """CIFAR-10 from its python batches (``data_batch_1`` ... ``data_batch_5``, ``test_batch``).
 
     ``data_dir`` may be the ``cifar-10-batches-py`` folder or its parent. Training batches that
-    are absent are skipped (at least one is needed); the test batch is required.
+    are absent are skipped (at least one is needed); the test batch is required. Batches are
+    unpickled with only numpy arrays allowed.
+
+    Parameters
+    ----------
+    data_dir : str or os.PathLike
+        The ``cifar-10-batches-py`` folder or its parent.
+    val_fraction : float
+        Share of the training images held out for validation.
+    seed : int
+        Seed of the validation split.
+
+    Returns
+    -------
+    Dataset
+        Images ``(N, 3, 32, 32)`` in ``[0, 1]`` and integer labels.
     """
     d = _data_dir(data_dir, "cifar10")
     if (d / "cifar-10-batches-py").is_dir():

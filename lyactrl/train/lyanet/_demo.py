@@ -19,6 +19,13 @@ def run_lyanet_demo(seed: int = 0, *, epochs: int = 15) -> dict[str, Any]:
     The model (MLP encoder, vertex flow, cross-entropy potential) is trained with the sampled
     Lyapunov loss only: no ODE is solved during training.
 
+    Parameters
+    ----------
+    seed : int
+        Seed of the model's initial weights and of training.
+    epochs : int
+        Training epochs.
+
     Returns
     -------
     dict

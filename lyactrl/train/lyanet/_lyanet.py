@@ -112,6 +112,7 @@ def _label_states(
     return _LabelStates(model, y, n, _ball(model, radius, sampler), around)
 
 
+@checked_kwargs
 def lyapunov_residual(
     model: LyaNetClassifier,
     eta: torch.Tensor,
@@ -125,6 +126,25 @@ def lyapunov_residual(
 
     The residual of ``model.condition_for_contexts(context, y, rate)`` (row ``i`` of ``eta``
     with ``context[i]`` and ``y[i]``); with ``relative`` divided by ``max(V_y(eta), 1e-6)``.
+
+    Parameters
+    ----------
+    model : LyaNetClassifier
+        The classifier (its flow and potentials).
+    eta : torch.Tensor, shape (batch, n_classes)
+        The states (logits).
+    context : torch.Tensor, shape (batch, context_dim)
+        The encoder's context of each row (:meth:`LyaNetClassifier.context`).
+    y : torch.Tensor, shape (batch,)
+        The label of each row (selects the potential ``V_y``).
+    rate : float
+        The exponential rate.
+    relative : bool
+        Divide by ``max(V_y(eta), 1e-6)``.
+
+    Returns
+    -------
+    torch.Tensor, shape (batch,)
 
     Examples
     --------
@@ -159,6 +179,29 @@ def sample_states(
     centre is ``eta(0)`` (``around="origin"``; the first state of each label is ``eta(0)``
     itself) or a uniform point of the segment from ``eta(0)`` to the label's vertex
     ``target_scale * onehot(y)`` (``around="path"``: where correct trajectories run).
+
+    Parameters
+    ----------
+    model : LyaNetClassifier
+        The classifier (its ``eta(0)`` and target scale).
+    y : torch.Tensor, shape (m,)
+        Integer labels.
+    n_states : int
+        States per label.
+    radius : float
+        Radius of the default offset sampler.
+    around : {"path", "origin"}
+        The centres (see above).
+    sampler : AbstractSampler, optional
+        Draws the offsets, instead of the ball of ``radius``.
+    generator : torch.Generator, optional
+        Source of randomness.
+    dtype : torch.dtype
+        Of the returned states.
+
+    Returns
+    -------
+    torch.Tensor, shape (m * n_states, n_classes)
 
     Examples
     --------
@@ -219,7 +262,19 @@ def lyanet_condition_loss(
     bound to the contexts of ``x`` and the potentials ``V_y``, one row per sampled state
     (:meth:`LyaNetClassifier.condition_for_contexts`); the states are drawn per batch as
     :func:`sample_states` draws them. Pass it to :class:`TrainingAdapter` as its condition
-    loss. The parameters are those of :func:`lyanet_loss`.
+    loss.
+
+    Parameters
+    ----------
+    model : LyaNetClassifier
+        The classifier.
+    rate, radius, n_states, around, relative, smooth, sampler
+        As in :func:`lyanet_loss`.
+
+    Returns
+    -------
+    ConditionLoss
+        Its ``loss((x, y))`` is LyaNet's loss on the batch.
 
     Examples
     --------
@@ -318,6 +373,22 @@ def node_loss(
     model: LyaNetClassifier, x: torch.Tensor, y: torch.Tensor, *, steps: int = 10
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Cross-entropy of ``eta(T)`` by backpropagation through ``steps`` RK4 steps, and the error.
+
+    The Neural ODE baseline of LyaNet's experiments.
+
+    Parameters
+    ----------
+    model : LyaNetClassifier
+        The classifier.
+    x, y : torch.Tensor
+        Inputs (pixels in ``[0, 1]``) and integer labels.
+    steps : int
+        RK4 steps over the horizon.
+
+    Returns
+    -------
+    (torch.Tensor, torch.Tensor)
+        The loss and the (detached) error rate of the batch.
 
     Examples
     --------

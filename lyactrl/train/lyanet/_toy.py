@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..._api import checked_kwargs
 from ..._results import ResultMixin, Status
 from ...conditions import ExponentialStability
 from ...lyapunov import AbstractCandidate, CrossEntropy, SquaredError
@@ -60,7 +61,10 @@ class _Flow(nn.Module):
 
 
 class ToyModel(nn.Module):
-    """A two-class logit-flow classifier of 2-D inputs: ``eta' = f(eta, encoder(x))``."""
+    """A two-class logit-flow classifier of 2-D inputs: ``eta' = f(eta, encoder(x))``.
+
+    Built and trained by :func:`train_toy`.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -116,6 +120,15 @@ def _moons(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.T
 def grid_starts(n: int) -> torch.Tensor:
     """About ``n`` initial logits on a square grid covering 90% of the window.
 
+    Parameters
+    ----------
+    n : int
+        The number of starts wanted (rounded to a square, at least 4).
+
+    Returns
+    -------
+    torch.Tensor, shape (k * k, 2)
+
     Examples
     --------
     >>> from lyactrl.train.lyanet import grid_starts
@@ -140,6 +153,18 @@ def _converged(model: ToyModel, x: torch.Tensor, y: torch.Tensor, horizon: float
 
 def toy_potential(name: str, y: torch.Tensor) -> AbstractCandidate:
     """LyaNet's potential ``V_y``: squared error to the class vertex, or cross-entropy.
+
+    Parameters
+    ----------
+    name : {"squared_error", "cross_entropy"}
+        The potential (see :data:`TOY_POTENTIALS`); the squared error targets the vertex
+        ``SCALE * onehot(y)``.
+    y : torch.Tensor, shape (batch,)
+        Labels in ``{0, 1}``, one per state.
+
+    Returns
+    -------
+    AbstractCandidate
 
     Examples
     --------
@@ -170,10 +195,28 @@ def _loss(
     return torch.relu(cond.evaluate(eta)).mean()
 
 
+@checked_kwargs
 def train_toy(
     *, seed: int, steps: int, rate: float, horizon: float, potential_name: str
 ) -> ToyResult:
     """Train the Neural ODE and the LyaNet model on two moons (a few seconds on a CPU).
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the data, the initial weights and the sampled states.
+    steps : int
+        Adam steps per model.
+    rate : float
+        The exponential rate of LyaNet's condition.
+    horizon : float
+        Integration time ``T``.
+    potential_name : {"squared_error", "cross_entropy"}
+        LyaNet's potential (:func:`toy_potential`).
+
+    Returns
+    -------
+    ToyResult
 
     Examples
     --------
