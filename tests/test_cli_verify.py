@@ -266,3 +266,100 @@ def test_help_documents_the_exit_codes(capsys):
     out = capsys.readouterr().out
     for line in ("0  certified", "1  falsified", "2  unknown", "3  bad input"):
         assert line in out
+
+
+# --- a torchdiffeq model (forward(t, x)) with its equilibrium away from 0 -------------------
+ODE_FUNC = """import torch
+
+class ODEFunc(torch.nn.Module):
+    # torchdiffeq style: x' = A (x - c), equilibrium c = (1, 0)
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("A", torch.tensor([[0.0, 1.0], [-1.0, -1.0]], dtype=torch.float64))
+        self.register_buffer("c", torch.tensor([1.0, 0.0], dtype=torch.float64))
+
+    def forward(self, t, x):
+        return torch.nn.functional.linear(x - self.c, self.A)
+
+func = ODEFunc()
+"""
+
+
+@pytest.fixture
+def ode_func(tmp_path):
+    f = tmp_path / "ode_func.py"
+    f.write_text(ODE_FUNC)
+    return [f"{f}:func", "--n-states", "2", "--box", "0,2", "-1,1"]
+
+
+def test_a_torchdiffeq_model_without_inputs_t_x_is_bad_input_naming_the_flag(ode_func, capsys):
+    err = _err(["verify", *ode_func], capsys)
+    assert "takes (t, x)" in err and "--inputs t,x" in err and "inputs='" not in err
+
+
+def test_a_torchdiffeq_model_holds_at_its_equilibrium_with_x_eq(ode_func, capsys):
+    argv = ["verify", *ode_func, "--inputs", "t,x", "--x-eq", "1,0", "--method", "sampled"]
+    code = main([*argv, "--samples", "5000", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["status"] == "holds_on_samples"
+    assert "x_eq=[1.0, 0.0]" in report["system"] or report["n_samples"] == 5000
+
+
+def test_a_torchdiffeq_model_checked_at_the_default_equilibrium_fails(ode_func, capsys):
+    # V is centred at 0, but x' = 0 at (1, 0) where V > 0: the decrease condition fails there
+    argv = ["verify", *ode_func, "--inputs", "t,x", "--method", "sampled", "--samples", "5000"]
+    assert main(argv) == 1 and "falsified" in capsys.readouterr().out
+
+
+def test_a_torchdiffeq_model_is_certified_at_its_equilibrium_with_x_eq(ode_func, capsys):
+    argv = ["verify", *ode_func, "--inputs", "t,x", "--x-eq", "1,0", "--json"]
+    code = main(argv)
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["status"] == "certified"
+    assert report["local_lo"] == [0.0, -1.0] and report["local_hi"] == [2.0, 1.0]
+
+
+def test_x_eq_for_an_expression_system(capsys):
+    argv = ["verify", "--expr", "x2, -(x1 - 1) - x2", "--states", "x1,x2", "--box", "0,2", "-1,1"]
+    assert main([*argv, "--x-eq", "1,0", "--method", "sampled", "--samples", "5000"]) == 0
+    capsys.readouterr()
+    err = _err([*argv, "--x-eq", "0.5,0"], capsys)
+    assert "error: --x-eq: expected an equilibrium" in err
+
+
+def test_an_expression_system_is_certified_at_its_equilibrium_with_x_eq():
+    argv = ["verify", "--expr", "x2, -(x1 - 1) - x2", "--states", "x1,x2", "--box", "0,2", "-1,1"]
+    # the bounds keep the cancelling sum 1 - x1 exact at x1 = 1, so the local certificate closes
+    assert main([*argv, "--x-eq", "1,0", "--time-limit", "20"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--x-eq", "1"], "--x-eq: expected 2 numbers"),
+        (["--x-eq", "a,b"], "--x-eq: expected 2 comma-separated numbers"),
+    ],
+)
+def test_bad_x_eq_is_bad_input(ode_func, extra, message, capsys):
+    assert message in _err(["verify", *ode_func, "--inputs", "t,x", *extra], capsys)
+
+
+def test_x_eq_cannot_move_the_equilibrium_of_a_lyactrl_system_from_a_file(tmp_path, capsys):
+    f = tmp_path / "lin.py"
+    f.write_text("import lyactrl\nsystem = lyactrl.LinearSystem([[-1.0, 0.0], [0.0, -2.0]])\n")
+    argv = ["verify", f"{f}:system", "--box", "-1,1", "-1,1", "--x-eq", "0.5,0"]
+    assert "give x_eq= to the lyactrl system's constructor" in _err(argv, capsys)
+
+
+def test_a_python_control_system_from_a_file(tmp_path, capsys):
+    pytest.importorskip("control")
+    f = tmp_path / "ctl.py"
+    f.write_text(
+        "import control, torch\n"
+        "def f(t, x, u, p):\n"
+        "    return torch.stack([x[1], -torch.sin(x[0]) - x[1]])\n"
+        "plant = control.nlsys(f, states=['theta', 'omega'], inputs=0, outputs=2)\n"
+    )
+    code = main(["verify", f"{f}:plant", "--box", "-1,1", "-1,1", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["status"] == "certified" and "sin(theta)" in report["system"]

@@ -209,3 +209,16 @@ def test_lyanet_toy_figure_shows_lyanet_flows_converging(tmp_path):
         assert ax.get_xlabel().startswith("logit")
     with pytest.raises(lyactrl.InvalidValueError, match="potential"):
         plot.lyanet_toy_figure(potential="hinge", steps=1)
+
+
+def test_axis_labels_use_the_systems_state_names():
+    named = lyactrl.SymbolicSystem(["omega", "-sin(theta) - omega"], "theta, omega")
+    fig = plot.phase_portrait(named, lyactrl.Box([-1.0, -1.0], [1.0, 1.0]), resolution=10)
+    assert (fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()) == (r"$\theta$", r"$\omega$")
+    control = pytest.importorskip("control")
+    ss = control.ss([[0.0, 1.0], [-1.0, -1.0]], [[0.0], [1.0]], np.eye(2), 0)
+    ss = control.ss(ss, states=["pos", "vel"])
+    loop = lyactrl.ClosedLoop(lyactrl.from_control(ss), [[1.0, 1.0]])
+    cond = lyactrl.ExponentialStability(loop, lyactrl.Quadratic(np.eye(2)), 0.1)
+    fig = plot.residual_heatmap(cond, lyactrl.Box([-1.0, -1.0], [1.0, 1.0]), resolution=10)
+    assert (fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()) == ("$pos$", "$vel$")

@@ -181,3 +181,43 @@ def test_from_control_rejects_discrete_time():
     control = pytest.importorskip("control")
     with pytest.raises(lyactrl.InvalidValueError, match="continuous-time"):
         lyactrl.from_control(control.ss([[0.5]], [[1.0]], [[1.0]], 0, dt=0.1))
+
+
+class _TorchdiffeqFunc(torch.nn.Module):
+    def forward(self, t, x):
+        return -x
+
+
+def test_a_t_x_module_without_inputs_t_x_names_the_fix():
+    sys = lyactrl.NeuralSystem(_TorchdiffeqFunc(), 2)  # construction never calls the module
+    with pytest.raises(lyactrl.InvalidArgumentError, match=r"takes \(t, x\).*inputs='t,x'"):
+        sys(torch.zeros(3, 2))
+    ok = lyactrl.NeuralSystem(_TorchdiffeqFunc(), 2, inputs="t,x")
+    torch.testing.assert_close(ok(torch.ones(3, 2)), -torch.ones(3, 2))
+    wrong = lyactrl.NeuralSystem(torch.nn.Linear(2, 2), 2, inputs="t,x")
+    with pytest.raises(lyactrl.InvalidArgumentError, match="pass inputs='x'"):
+        wrong(torch.zeros(1, 2))
+
+
+def test_a_type_error_inside_forward_is_not_mistaken_for_a_signature_mismatch():
+    class Broken(torch.nn.Module):
+        def forward(self, x):
+            return x + "oops"
+
+    with pytest.raises(TypeError) as info:
+        lyactrl.NeuralSystem(Broken(), 2)(torch.zeros(1, 2))
+    assert not isinstance(info.value, lyactrl.LyactrlError)
+
+
+def test_names_of_symbolic_neural_and_closed_loop_systems():
+    plant = lyactrl.SymbolicSystem(["omega", "sin(theta) + tau"], "theta, omega", inputs="tau")
+    assert plant.state_names == ("theta", "omega") and plant.input_names == ("tau",)
+    renamed = lyactrl.SymbolicSystem(
+        ["x2", "-x1"], "x1, x2", state_names=["angle (rad)", "rate (rad/s)"]
+    )
+    assert renamed.state_names == ("angle (rad)", "rate (rad/s)")
+    loop = lyactrl.ClosedLoop(plant, [[3.0, 1.0]])
+    assert loop.state_names == ("theta", "omega") and loop.input_names == ()
+    neural = lyactrl.NeuralSystem(torch.nn.Linear(2, 2), 2, state_names=["p", "q"])
+    assert neural.state_names == ("p", "q")
+    assert lyactrl.NeuralSystem(torch.nn.Linear(2, 2), 2).state_names == ("x1", "x2")

@@ -39,13 +39,19 @@ examples:
   lyactrl verify --expr "-x2, x1 - (1 - x1**2)*x2" --states x1,x2 \\
       --box -2.5,2.5 -3.5,3.5 --method roa --json
   lyactrl verify my_system.py:system --candidate quadratic --box -1,1 -1,1 --max-rate
+  lyactrl verify ode_func.py:func --n-states 2 --inputs t,x --x-eq 1,0 --box 0,2 -1,1
 """
 
 _NUMBERS = re.compile(r"^-[\d.]+(e[-+]?\d+)?(,-?[\d.]+(e[-+]?\d+)?)*$")
 
 
 def _system_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("system", nargs="?", help="PATH.py:ATTR naming a lyactrl system or module")
+    p.add_argument(
+        "system",
+        nargs="?",
+        help="PATH.py:ATTR naming a lyactrl system, an autonomous python-control system or "
+        "an nn.Module",
+    )
     p.add_argument("--expr", help='right-hand sides, comma separated: "-x2, x1 - x2"')
     p.add_argument("--states", help="state names for --expr, comma separated: x1,x2")
     p.add_argument(
@@ -60,7 +66,13 @@ def _system_arguments(p: argparse.ArgumentParser) -> None:
         "--inputs",
         choices=("x", "t,x"),
         default="x",
-        help="how an nn.Module system is called: module(x) (default) or module(t, x)",
+        help="how an nn.Module system is called: module(x) (default) or module(t, x) (torchdiffeq)",
+    )
+    p.add_argument(
+        "--x-eq",
+        metavar="X1,X2,...",
+        help="the equilibrium, one number per state (default 0); given to the system (--expr or "
+        "an nn.Module) and so to the quadratic candidate from its linearisation there",
     )
     p.add_argument("--box", nargs="+", metavar="LO,HI", help="one LO,HI pair per state")
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from .._errors import InvalidArgumentError, InvalidValueError
+from .._errors import InvalidArgumentError, InvalidValueError, LyactrlError
 from .._tensors import positive_int
 from ._load import call_factory, load_attr, user_code
 
@@ -54,12 +57,63 @@ def _expr_system(args: argparse.Namespace) -> Any:
         except ValueError as exc:
             raise InvalidValueError(f"--param: expected NAME=NUMBER, received {item!r}") from exc
     exprs = [e.strip() for e in args.expr.split(",")]
-    return SymbolicSystem(exprs, args.states, parameters=params)
+    n = len([s for s in args.states.replace(",", " ").split() if s])
+    x_eq = _x_eq(args, n)
+    with _as_x_eq_error():
+        return SymbolicSystem(exprs, args.states, parameters=params, x_eq=x_eq)
+
+
+def _x_eq(args: argparse.Namespace, n: int) -> list[float] | None:
+    """The numbers of ``--x-eq`` (``None`` when not given), one per state."""
+    text = getattr(args, "x_eq", None)
+    if text is None:
+        return None
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError as exc:
+        raise InvalidValueError(
+            f"--x-eq: expected {n} comma-separated numbers, received {text!r}"
+        ) from exc
+    if len(values) != n:
+        raise InvalidValueError(
+            f"--x-eq: expected {n} numbers (one per state), received {len(values)}: {text!r}"
+        )
+    return values
+
+
+@contextmanager
+def _as_x_eq_error() -> Iterator[None]:
+    """A constructor's complaint about ``x_eq`` is about ``--x-eq``."""
+    try:
+        yield
+    except LyactrlError as exc:
+        if not str(exc).startswith("x_eq:"):
+            raise
+        raise type(exc)("--x-eq" + str(exc)[len("x_eq") :]) from exc
+
+
+def _file_system_x_eq(args: argparse.Namespace, system: Any) -> Any:
+    """A lyactrl system from a file keeps its own ``x_eq``; ``--x-eq`` may only repeat it."""
+    import torch
+
+    x_eq = _x_eq(args, system.n_states)
+    if x_eq is None:
+        return system
+    given = torch.tensor(x_eq, dtype=torch.float64)
+    if system.x_eq_declared and torch.allclose(system.x_eq.to(given), given):
+        return system
+    raise InvalidValueError(
+        f"--x-eq: SYSTEM {args.system} is a lyactrl system with x_eq="
+        f"{system.x_eq.tolist()}{'' if system.x_eq_declared else ' (a default)'}; received "
+        f"{x_eq}. --x-eq sets the equilibrium of --expr and nn.Module systems; give x_eq= to "
+        "the lyactrl system's constructor in the file instead"
+    )
 
 
 def build_system(args: argparse.Namespace) -> Any:
-    """The system of ``--expr`` or of ``SYSTEM`` (a lyactrl system, an ``nn.Module`` or a
-    function returning either, defined in a Python file)."""
+    """The system of ``--expr`` or of ``SYSTEM`` (a lyactrl system, a python-control system
+    converted by :func:`~lyactrl.from_control`, an ``nn.Module``, or a function returning one
+    of these, defined in a Python file)."""
     import torch
 
     from .. import NeuralSystem
@@ -72,16 +126,31 @@ def build_system(args: argparse.Namespace) -> Any:
     what = f"SYSTEM {args.system}"
     obj = load_attr(args.system, name="SYSTEM")
     obj = call_factory(obj, what)
+    if _is_control_system(obj):
+        from .. import from_control
+
+        obj = from_control(obj)
     if isinstance(obj, AbstractSystem):
-        return obj
+        return _file_system_x_eq(args, obj)
     if not isinstance(obj, torch.nn.Module):
         raise InvalidArgumentError(
-            f"SYSTEM: expected a lyactrl system or nn.Module, received {type(obj).__name__}"
+            "SYSTEM: expected a lyactrl system, a python-control system or an nn.Module, "
+            f"received {type(obj).__name__}"
         )
     if args.n_states is None:
         raise InvalidValueError("--n-states: an nn.Module system needs it, received none")
-    with user_code(what, hint=_TX_HINT if args.inputs == "x" else ""):
-        return NeuralSystem(obj, args.n_states, inputs=args.inputs)
+    x_eq = _x_eq(args, positive_int(args.n_states, "--n-states"))
+    with user_code(what, hint=_TX_HINT if args.inputs == "x" else ""), _as_x_eq_error():
+        return NeuralSystem(obj, args.n_states, inputs=args.inputs, x_eq=x_eq)
+
+
+def _is_control_system(obj: Any) -> bool:
+    """Whether ``obj`` is a python-control ``StateSpace`` or ``NonlinearIOSystem`` (without
+    importing python-control when the user's file did not)."""
+    import sys
+
+    ct = sys.modules.get("control")
+    return ct is not None and isinstance(obj, (ct.StateSpace, ct.NonlinearIOSystem))
 
 
 def build_region(args: argparse.Namespace, n: int) -> Any:
@@ -192,5 +261,19 @@ def probe_system(args: argparse.Namespace, system: Any, region: Any) -> None:
         return
     x = region.sample(4, generator=torch.Generator().manual_seed(0))
     hint = _TX_HINT if getattr(args, "inputs", "x") == "x" else ""
-    with user_code(f"SYSTEM {args.system} evaluated on states of the box", hint=hint):
+    what = f"SYSTEM {args.system} evaluated on states of the box"
+    with _cli_spelling(what), user_code(what, hint=hint):
         system(x)
+
+
+@contextmanager
+def _cli_spelling(what: str) -> Iterator[None]:
+    """An API message that says ``inputs='t,x'`` says ``--inputs t,x`` on the command line."""
+    try:
+        yield
+    except InvalidArgumentError as exc:
+        text = str(exc)
+        if "inputs=" not in text:
+            raise
+        cli = re.sub(r"inputs='([^']*)'", r"--inputs \1", text)
+        raise InvalidArgumentError(f"{what}: {cli}") from exc

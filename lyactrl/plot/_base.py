@@ -187,16 +187,22 @@ def _tex(name: str) -> str:
     return base + (f"_{{{m.group(2)}}}" if m.group(2) else "")
 
 
+def _name_label(name: str) -> str:
+    """``theta`` -> ``$\\theta$``; a name that is not a letter word with an index (``x[0]``,
+    ``angle (rad)``) stays plain text."""
+    return "$" + _tex(name) + "$" if re.match(r"^[A-Za-z]+_?\d*$", name) else name
+
+
 def axis_labels(system: Any, n: int, labels: Sequence[str] | None) -> list[str]:
-    """Axis names: ``labels``, a symbolic system's symbols, or ``x_1 ... x_n``."""
+    """Axis names: ``labels``, the system's ``state_names``, or ``x_1 ... x_n``."""
     if labels is not None:
         out = [str(s) for s in labels]
         if len(out) != n:
             raise ShapeError(f"state_labels: expected {n} names, received {len(out)}")
         return out
-    syms = getattr(system, "states", None)
-    if isinstance(syms, list) and len(syms) == n:
-        return ["$" + _tex(str(getattr(s, "name", s))) + "$" for s in syms]
+    names = getattr(system, "state_names", None)
+    if isinstance(names, tuple) and len(names) == n:
+        return [_name_label(str(s)) for s in names]
     return [f"$x_{{{k + 1}}}$" for k in range(n)]
 
 

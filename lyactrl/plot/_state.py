@@ -91,7 +91,7 @@ def phase_portrait(
     resolution : int
         Grid points per axis for the streamlines and contours.
     state_labels : sequence of str, optional
-        Axis names, one per state (from a :class:`SymbolicSystem`'s symbols by default).
+        Axis names, one per state (the system's ``state_names`` by default).
     title : str, optional
         The axes title.
     generator : torch.Generator, optional
@@ -273,7 +273,7 @@ def residual_heatmap(
     counterexamples : array_like or result, optional
         States to mark (or a result with ``.counterexamples``).
     state_labels : sequence of str, optional
-        Axis names, one per state.
+        Axis names, one per state (the system's ``state_names`` by default).
     title : str, optional
         The axes title.
     ax : matplotlib.axes.Axes, optional

@@ -33,6 +33,11 @@ class ClosedLoop(AbstractSystem):
     x_eq : array_like, optional
         The closed-loop equilibrium; the plant's by default.
 
+    Attributes
+    ----------
+    state_names : tuple of str
+        The plant's state names.
+
     Examples
     --------
     >>> import lyactrl
@@ -53,6 +58,7 @@ class ClosedLoop(AbstractSystem):
         self.n_states = plant.n_states
         self.x_eq = plant.x_eq if x_eq is None else as_vector(x_eq, self.n_states, name="x_eq")
         self.x_eq_declared = x_eq is not None or getattr(plant, "x_eq_declared", True)
+        self._set_names(plant.state_names)
         self.gain: torch.Tensor | None = None
         if isinstance(controller, nn.Module) or callable(controller):
             self.controller: Callable[[torch.Tensor], torch.Tensor] | nn.Module = controller

@@ -22,6 +22,8 @@ class LinearSystem(AbstractSystem):
         State matrix.
     B : array_like, shape (n, m), optional
         Input matrix; the system then has ``m`` inputs.
+    state_names, input_names : sequence of str, optional
+        Names of the states and inputs (``x1 ...`` and ``u1 ...`` by default).
 
     Examples
     --------
@@ -32,12 +34,15 @@ class LinearSystem(AbstractSystem):
     """
 
     @checked_kwargs
-    def __init__(self, A: Any, B: Any = None) -> None:
+    def __init__(
+        self, A: Any, B: Any = None, *, state_names: Any = None, input_names: Any = None
+    ) -> None:
         self.A = as_matrix(A, name="A")
         self.n_states = self.A.shape[0]
         self.B = None if B is None else as_matrix(B, name="B", square=False, rows=self.n_states)
         self.n_inputs = 0 if self.B is None else self.B.shape[1]
         self.x_eq = torch.zeros(self.n_states, dtype=torch.float64)
+        self._set_names(state_names, input_names)
         self._cache: dict[tuple[torch.dtype, torch.device], tuple[torch.Tensor, Any]] = {}
 
     def _mats(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:

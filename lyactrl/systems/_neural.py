@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -24,6 +25,48 @@ def _module_dtype(module: nn.Module) -> torch.dtype | None:
     return None
 
 
+_CALLS = {"x": "module(x)", "t,x": "module(t, x)", "x,context": "module(x, context)"}
+
+
+def _positional(module: nn.Module) -> tuple[list[str], bool] | None:
+    """The names of ``forward``'s positional parameters and whether it takes ``*args``."""
+    try:
+        sig = inspect.signature(module.forward)
+    except (TypeError, ValueError):
+        return None
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    names = [p.name for p in sig.parameters.values() if p.kind in kinds]
+    var = any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in sig.parameters.values())
+    return names, var
+
+
+def _inputs_hint(module: nn.Module, inputs: str) -> str | None:
+    """What to pass as ``inputs`` when ``forward`` does not take the arguments ``inputs`` says;
+    ``None`` when its signature agrees (the TypeError came from inside ``forward``)."""
+    found = _positional(module)
+    if found is None or found[1]:
+        return None
+    names, _ = found
+    given = 1 if inputs == "x" else 2
+    if len(names) == given:
+        return None
+    if len(names) == 2:
+        better = "t,x" if names[0] in ("t", "time", "s") or inputs == "x" else "x,context"
+    elif len(names) == 1:
+        better = "x"
+    else:
+        return (
+            f"module: {type(module).__name__}.forward takes {len(names)} arguments "
+            f"({', '.join(names)}); NeuralSystem calls {_CALLS[inputs]} (inputs={inputs!r}): "
+            "expected a forward taking (x), (t, x) or (x, context)"
+        )
+    return (
+        f"module: {type(module).__name__}.forward takes ({', '.join(names)}), but NeuralSystem "
+        f"calls {_CALLS[inputs]} (inputs={inputs!r}); pass inputs={better!r}"
+        + (" (the torchdiffeq convention)" if better == "t,x" else "")
+    )
+
+
 class NeuralSystem(AbstractSystem):
     """A system ``x' = f(x)`` whose ``f`` is an ``nn.Module``; the module is never mutated.
 
@@ -44,6 +87,8 @@ class NeuralSystem(AbstractSystem):
     x_eq : array_like, optional
         The equilibrium of interest (zeros by default). Not checked: a trained network need not
         vanish there exactly.
+    state_names : sequence of str, optional
+        Names of the states (``x1 ...`` by default), used by figures.
 
     Notes
     -----
@@ -78,6 +123,7 @@ class NeuralSystem(AbstractSystem):
         inputs: str = "x",
         context: Any = None,
         x_eq: Any = None,
+        state_names: Any = None,
     ) -> None:
         if not isinstance(module, nn.Module):
             raise InvalidArgumentError(
@@ -96,6 +142,7 @@ class NeuralSystem(AbstractSystem):
         self.inputs = inputs
         self.x_eq = as_equilibrium(x_eq, n_states)
         self.x_eq_declared = x_eq is not None
+        self._set_names(state_names)
         self.context = (
             None if context is None else check_finite(to_tensor(context, "context"), "context")
         )
@@ -121,7 +168,12 @@ class NeuralSystem(AbstractSystem):
             )
         x_eq = self.x_eq if self.x_eq_declared else None
         return NeuralSystem(
-            self.module, self.n_states, inputs=self.inputs, context=context, x_eq=x_eq
+            self.module,
+            self.n_states,
+            inputs=self.inputs,
+            context=context,
+            x_eq=x_eq,
+            state_names=self._state_names,
         )
 
     def _call_module(self, t: float | torch.Tensor, xin: torch.Tensor) -> torch.Tensor:
@@ -144,9 +196,15 @@ class NeuralSystem(AbstractSystem):
         return self.module(xin, ctx)
 
     def _first_call(self, t: float | torch.Tensor, xin: torch.Tensor) -> torch.Tensor:
-        """The first evaluation: a failing call is reported as a shape error."""
+        """The first evaluation: a failing call is reported as a shape error, a call with the
+        wrong arguments (``inputs`` not matching ``forward``) as an argument error."""
         try:
             out = self._call_module(t, xin)
+        except TypeError as exc:
+            hint = _inputs_hint(self.module, self.inputs)
+            if hint is None:
+                raise
+            raise InvalidArgumentError(hint + f" (calling it raised TypeError: {exc})") from exc
         except RuntimeError as exc:
             raise ShapeError(
                 f"module: calling it on states of shape {tuple(xin.shape)} failed ({exc}); "

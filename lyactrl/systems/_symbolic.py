@@ -56,6 +56,9 @@ class SymbolicSystem(AbstractSystem):
     x_eq : array_like, optional
         The equilibrium (zeros by default); checked to satisfy ``|f(x_eq)| <= 1e-9`` with zero
         input.
+    state_names, input_names : sequence of str, optional
+        Names shown in figures and written by :func:`~lyactrl.to_control`; the symbols' names
+        by default.
 
     Attributes
     ----------
@@ -81,6 +84,8 @@ class SymbolicSystem(AbstractSystem):
         inputs: Any = None,
         parameters: dict[Any, float] | None = None,
         x_eq: Any = None,
+        state_names: Any = None,
+        input_names: Any = None,
     ) -> None:
         sp = optional_import("sympy")
         self.states = parse_symbols(sp, states, "states")
@@ -123,6 +128,11 @@ class SymbolicSystem(AbstractSystem):
             self.states + self.input_symbols, numeric, modules=[_TORCH_NAMES, "torch"]
         )
         self.x_eq = as_equilibrium(x_eq, self.n_states)
+        own_inputs = [s.name for s in self.input_symbols] or None
+        self._set_names(
+            [s.name for s in self.states] if state_names is None else state_names,
+            own_inputs if input_names is None else input_names,
+        )
         u0 = torch.zeros(1, self.n_inputs, dtype=torch.float64) if self.n_inputs else None
         residual = self.vector_field(0.0, self.x_eq.unsqueeze(0), u0).abs().max()
         if float(residual) > 1e-9:
