@@ -45,6 +45,11 @@ ETA = 2.0**-1074
 ELEMENTARY_REL = 64 * EPS
 ELEMENTARY_ABS = 8 * ETA
 
+#: The most elements per call checked for an exact (error-free) float result by TwoSum and
+#: TwoProduct; larger calls (the centres and boxes of a branch and bound) are rounded
+#: outward without the check, which only widens.
+EXACT_POINTS = 256
+
 #: The floating-point margin, as stated in every certificate.
 FP_MARGIN = (
     "outward rounding per operation: one ulp for each correctly rounded +,-,* (exact zeros "
@@ -100,16 +105,24 @@ def _exact_sum(a: torch.Tensor, b: torch.Tensor, s: torch.Tensor) -> torch.Tenso
     return ((err == 0) & torch.isfinite(s)) | (s == 0)
 
 
+def _kept(a: torch.Tensor, b: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """Where ``s`` needs no rounding: a zero sum always; an exact sum when the tensor is
+    small enough for the check to pay (:data:`EXACT_POINTS`; skipping only widens)."""
+    if s.numel() <= EXACT_POINTS:
+        return _exact_sum(a, b, s)
+    return s == 0
+
+
 def add_dn(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """A lower bound of ``a + b`` (exact float sums are kept: see :func:`_exact_sum`)."""
     s = a + b
-    return torch.where(_exact_sum(a, b, s), s, dn(s))
+    return torch.where(_kept(a, b, s), s, dn(s))
 
 
 def add_up(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """An upper bound of ``a + b``."""
     s = a + b
-    return torch.where(_exact_sum(a, b, s), s, up(s))
+    return torch.where(_kept(a, b, s), s, up(s))
 
 
 def sub_dn(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -150,7 +163,7 @@ def _mul(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The float product and where it needs rounding (not exact; exact zeros are exact)."""
     zero = (a == 0) | (b == 0)
     p = torch.where(zero, torch.zeros((), dtype=a.dtype, device=a.device), a * b)
-    if p.dtype != torch.float64:
+    if p.dtype != torch.float64 or p.numel() > EXACT_POINTS:
         return p, ~zero
     return p, ~(zero | _exact_product(a, b, p))
 
@@ -170,10 +183,20 @@ def mul_up(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def mul_range(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Lower and upper bounds of the products ``a[k] * b[k]``, reduced over dimension 0.
 
-    ``a``, ``b`` have equal shapes ``(m, ...)``; exact products (a zero factor, or an error-free
-    product by Dekker's test) are not rounded.
+    ``a``, ``b`` have equal shapes ``(m, ...)``; exact zeros (a zero factor) are not rounded,
+    and where both operands are points (all ``m`` candidates equal) an error-free product (by
+    Dekker's test) is not rounded either. Wide intervals skip that test (there rounding is
+    far below their width), and so do large batches of points (the centres of a branch and
+    bound: :data:`EXACT_POINTS` at most), where it would cost more than it gains; skipping
+    only widens, so either way the bound is sound.
     """
-    p, rounded = _mul(a, b)
+    zero = (a == 0) | (b == 0)
+    p = (a * b).masked_fill(zero, 0.0)
+    rounded = ~zero
+    if p.dtype == torch.float64 and p[0].numel() <= EXACT_POINTS:
+        point = (a == a[:1]).all(0) & (b == b[:1]).all(0)
+        exact = point & _exact_product(a[0], b[0], p[0])
+        rounded = rounded & ~exact.unsqueeze(0)
     lo = torch.where(rounded, dn(p), p).amin(0)
     hi = torch.where(rounded, up(p), p).amax(0)
     return lo, hi
@@ -209,7 +232,7 @@ def sum_bounds(lo: torch.Tensor, hi: torch.Tensor, dim: int) -> tuple[torch.Tens
     e_hi = g * hi.abs().sum(dim)
     s_lo = torch.where(e_lo != 0, dn(s_lo - e_lo), s_lo)
     s_hi = torch.where(e_hi != 0, up(s_hi + e_hi), s_hi)
-    if 1 < k <= EXACT_SUM_TERMS:
+    if 1 < k <= EXACT_SUM_TERMS and lo.numel() <= k * EXACT_POINTS:
         q_lo, x_lo = _sequential_exact(lo, dim)
         q_hi, x_hi = _sequential_exact(hi, dim)
         s_lo = torch.where(x_lo, q_lo, s_lo)
