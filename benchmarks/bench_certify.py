@@ -74,6 +74,11 @@ def s2(repeats: int) -> list[str]:
     d = roa.decay_bound
     sim = lyactrl.simulated_region_of_attraction(vdp, domain, grid=101, t_final=20.0)
     ratio = lyactrl.volume_ratio(roa.region, sim)
+    front, fmed, _ = timed(lambda: lyactrl.rate_level_front(vdp, V, domain), repeats)
+    pts = []
+    for r, res in zip(front.rates, front.regions, strict=True):
+        share = 100 * lyactrl.volume_ratio(res.region, sim)
+        pts.append(f"{r:.3f} / {res.level:.3f} / {share:.1f} %")
     return [
         "| V | rate | level | level upper | status (ROA / re-certify) | boxes | c | alpha | "
         "volume ratio (simulated ROA, 101^2 grid) | ROA s | re-certify s |",
@@ -81,6 +86,11 @@ def s2(repeats: int) -> list[str]:
         f"| quadratic (linearisation, Q = I) | {roa.rate:.4f} | {roa.level:.5f} | "
         f"{roa.level_upper:.5f} | {roa.status} / {cert.status} | {roa.boxes_processed} | "
         f"{d.c:.4f} | {d.alpha:.4f} | {100 * ratio:.1f} % | {med:.3f} | {cmed:.3f} |",
+        "",
+        f"Rate-level front (`rate_level_front`, {len(front.rates)} certified points, "
+        f"{fmed:.2f} s; local limit {front.local_limit:.4f}); rate / level / volume ratio:",
+        "",
+        "; ".join(pts),
     ]
 
 
