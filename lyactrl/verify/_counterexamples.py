@@ -49,6 +49,10 @@ class Counterexamples:
         """Whether at least one violation is proved."""
         return bool(self.proved.any())
 
+    def head(self, k: int) -> Counterexamples:
+        """The ``k`` worst states (take the verdict from the whole set first)."""
+        return Counterexamples(self.states[:k], self.residuals[:k], self.proved[:k], self.message)
+
     def only_proved(self) -> Counterexamples:
         """The proved states alone."""
         p = self.proved

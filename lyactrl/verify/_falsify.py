@@ -140,9 +140,10 @@ def falsify(
     inside = region.contains(best_x)
     r_final, bad = violations(condition, best_x, rtol)
     bad &= inside
-    order = torch.argsort(r_final[bad], descending=True)[:k_keep]
+    order = torch.argsort(r_final[bad], descending=True)[: max(k_keep, 4)]
     found = prove_counterexamples(condition, best_x[bad][order], r_final[bad][order])
     status, message = verdict(found, int(bad.sum())) if bool(bad.any()) else ("unknown", "")
+    found = found.head(k_keep)
     worst = float(r_final[inside].max()) if bool(inside.any()) else -float("inf")
     return Falsification(
         status=Status.of(status),

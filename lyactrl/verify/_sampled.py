@@ -162,12 +162,14 @@ def check_sampled(
     if not 0.0 < float(confidence) < 1.0:
         raise InvalidValueError(f"confidence: expected a number in (0, 1), received {confidence!r}")
     k_keep = positive_int(n_counterexamples, "n_counterexamples", allow_zero=True)
+    # at least a few of the worst states are kept to prove a violation, even with k_keep = 0
     n_bad, worst, top_x, top_r = _scan(
-        condition, region, n_samples, batch_size, k_keep, rtol, generator, dtype
+        condition, region, n_samples, batch_size, max(k_keep, 4), rtol, generator, dtype
     )
     found = prove_counterexamples(condition, top_x, top_r)
     bound = violation_probability_bound(n_bad, n_samples, float(confidence))
     status, message = verdict(found, n_bad) if n_bad else ("holds_on_samples", "")
+    found = found.head(k_keep)
     message = (message + "; " if message else "") + (
         f"statistical, not a proof: with confidence {confidence:g}, a state drawn uniformly "
         f"from the region violates the condition with probability <= {bound:.3g} "
