@@ -26,7 +26,25 @@ def _broadcast(s1: torch.Size, s2: torch.Size) -> tuple[int, ...]:
 
 
 def iadd(a: Pair, b: Pair) -> Pair:
-    """``a + b``."""
+    """``a + b`` of intervals ``(lo, hi)``, rounded outward.
+
+    Parameters
+    ----------
+    a, b : (torch.Tensor, torch.Tensor)
+        Intervals as lower and upper tensors of broadcastable shapes.
+
+    Returns
+    -------
+    (torch.Tensor, torch.Tensor)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lyactrl.bounds.jets import iadd
+    >>> one = torch.ones(1, dtype=torch.float64)
+    >>> [float(t[0]) for t in iadd((one, 2 * one), (one, one))]
+    [2.0, 3.0]
+    """
     return sanitize(add_dn(a[0], b[0]), add_up(a[1], b[1]))
 
 
@@ -51,7 +69,20 @@ def imul(a: Pair, b: Pair) -> Pair:
 
 
 def iscale(c: torch.Tensor | float, a: Pair) -> Pair:
-    """``c * a`` for a constant ``c`` (a float or a tensor broadcasting against ``a``)."""
+    """``c * a`` for a constant ``c`` (a float or a tensor broadcasting against ``a``).
+
+    Parameters
+    ----------
+    c : float or torch.Tensor
+        The constant.
+    a : (torch.Tensor, torch.Tensor)
+        The interval.
+
+    Returns
+    -------
+    (torch.Tensor, torch.Tensor)
+        Rounded outward.
+    """
     ct = torch.as_tensor(c, dtype=a[0].dtype, device=a[0].device)
     shape = _broadcast(ct.shape, a[0].shape)
     A = ct.expand(shape).unsqueeze(0).expand((2,) + shape)
@@ -91,6 +122,20 @@ def ilinear(W: torch.Tensor, a: Pair, b: torch.Tensor | None = None) -> Pair:
     Midpoint-radius form: exact for the real map of a box, plus a rounding term
     ``(k + 3) * eps * (|W| (|mid| + rad) + |b|) + k * eta`` (zero when the input is exactly 0
     and there is no bias).
+
+    Parameters
+    ----------
+    W : torch.Tensor
+        A constant matrix ``(o, k)``.
+    a : (torch.Tensor, torch.Tensor)
+        The interval, shape ``(batch, k, ...)``.
+    b : torch.Tensor, optional
+        A constant bias ``(o,)``.
+
+    Returns
+    -------
+    (torch.Tensor, torch.Tensor)
+        Shape ``(batch, o, ...)``.
     """
     lo, hi = a
     k = W.shape[1]

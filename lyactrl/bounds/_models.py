@@ -272,8 +272,14 @@ def _symbolic_candidate(V: SymbolicCandidate, x: Jet) -> tuple[Jet, Jet]:
     return value, grad
 
 
-def candidate_jets(V: AbstractCandidate, x: Jet) -> tuple[Jet, Jet]:
+def candidate_jets(
+    V: AbstractCandidate, x: Jet, centre: tuple[torch.Tensor, torch.Tensor] | None = None
+) -> tuple[Jet, Jet]:
     """Jets of ``V(x)`` (shape ``(batch,)``) and ``grad V(x)`` (shape ``(batch, n)``).
+
+    With ``centre = (lo, hi)`` the candidate is a :class:`~lyactrl.Quadratic` centred at an
+    unknown point of that box (an equilibrium proved to lie in it): the jets enclose
+    ``(x - c)^T P (x - c)`` for every ``c`` in the box. Other candidates refuse a box centre.
 
     A subclass of a supported candidate that overrides ``value``, ``value_and_gradient``,
     ``__call__``, ``grad`` or ``forward`` is refused (its own formula is not bounded).
@@ -285,6 +291,8 @@ def candidate_jets(V: AbstractCandidate, x: Jet) -> tuple[Jet, Jet]:
         :class:`~lyactrl.UnsupportedOperationError`.
     x : Jet
         The state jet, shape ``(batch, n)``.
+    centre : (torch.Tensor, torch.Tensor), optional
+        A box holding the true centre of a quadratic ``V`` (see above).
 
     Returns
     -------
@@ -304,6 +312,15 @@ def candidate_jets(V: AbstractCandidate, x: Jet) -> tuple[Jet, Jet]:
     def known(cls: type) -> bool:
         return _recognised(V, cls, _CANDIDATE_METHODS, "V")
 
+    if centre is not None:
+        if not known(Quadratic):
+            raise UnsupportedOperationError(
+                f"V: an equilibrium known only as a box needs a Quadratic V centred at it; "
+                f"received {type(V).__name__}"
+            )
+        d = x - x.constant(_f64(centre[0]), _f64(centre[1]))
+        pd = d.linear(_f64(V.P))
+        return (d * pd).sum(1), pd.scale(2.0)
     if known(Quadratic):
         d = _shift(x, V.x_eq)  # type: ignore[arg-type]
         P = _f64(V.P)

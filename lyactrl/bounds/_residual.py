@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from .._api import checked_kwargs
 from .._errors import InvalidValueError, UnsupportedOperationError
 from .._tensors import as_states
 from ..conditions import AbstractCondition
@@ -99,11 +100,13 @@ def residual_jet(condition: AbstractCondition, x: Jet) -> Jet:
             f"condition: {type(condition).__name__} is not supported by the certifier; "
             f"expected an AbstractCondition such as {', '.join(CONDITIONS[:2])}"
         )
-    v, g = candidate_jets(condition.candidate, x)
+    box = getattr(condition, "x_eq_box", None)
+    v, g = candidate_jets(condition.candidate, x, box)
     f = system_jet(condition.system, x)
     d2 = None
     if condition.margin and condition.x_eq is not None:
-        d2 = F.powi(x - x.constant(condition.x_eq.to(torch.float64)), 2).sum(1)
+        lo, hi = (condition.x_eq, condition.x_eq) if box is None else box
+        d2 = F.powi(x - x.constant(lo.to(torch.float64), hi.to(torch.float64)), 2).sum(1)
     return condition.combine(v, g, f, d2)
 
 
@@ -187,7 +190,8 @@ def bound_residual(condition: AbstractCondition, lo: Any, hi: Any) -> Bounds:
     return mean_value_bounds(lambda x: residual_jet(condition, x), lo_t, hi_t)
 
 
-def bound_candidate(V: AbstractCandidate, lo: Any, hi: Any) -> Bounds:
+@checked_kwargs
+def bound_candidate(V: AbstractCandidate, lo: Any, hi: Any, *, centre: Any = None) -> Bounds:
     """Sound bounds of ``V`` on each box (mean-value form intersected with intervals).
 
     Parameters
@@ -196,6 +200,9 @@ def bound_candidate(V: AbstractCandidate, lo: Any, hi: Any) -> Bounds:
         A supported candidate (see :data:`lyactrl.bounds.SUPPORTED`).
     lo, hi : array_like, shape (batch, n)
         Box corners.
+    centre : (torch.Tensor, torch.Tensor), optional
+        For a quadratic ``V`` whose true centre is only known to lie in this box: bounds that
+        hold for every centre in it.
 
     Returns
     -------
@@ -211,7 +218,7 @@ def bound_candidate(V: AbstractCandidate, lo: Any, hi: Any) -> Bounds:
     True
     """
     lo_t, hi_t = _boxes(lo, hi, V.n_states)
-    return mean_value_bounds(lambda x: candidate_jets(V, x)[0], lo_t, hi_t)
+    return mean_value_bounds(lambda x: candidate_jets(V, x, centre)[0], lo_t, hi_t)
 
 
 def bound_system(system: AbstractSystem, lo: Any, hi: Any) -> Bounds:

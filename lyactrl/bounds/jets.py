@@ -11,6 +11,9 @@ stock-forward rule that decides which modules are bounded by formula.
 
 from ._functions import ipow as ipow
 from ._functions import powi as powi
+from ._interval import iadd as iadd
+from ._interval import ilinear as ilinear
+from ._interval import iscale as iscale
 from ._jet import Jet as Jet
 from ._models import candidate_jets as candidate_jets
 from ._models import system_jet as system_jet

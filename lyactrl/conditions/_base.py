@@ -29,7 +29,7 @@ from .._tensors import as_positive, as_states
 from ..lyapunov import AbstractCandidate
 from ..systems import AbstractSystem, check_autonomous
 
-__all__ = ["AbstractCondition", "check_pair", "check_margin", "decrease"]
+__all__ = ["AbstractCondition", "check_pair", "check_margin", "check_equilibrium_box", "decrease"]
 
 
 class AbstractCondition(abc.ABC):
@@ -72,11 +72,15 @@ class AbstractCondition(abc.ABC):
     @checked_kwargs
     def replace(self, *, rate: float | None = None, margin: float | None = None) -> Any:
         """The same condition with another rate or margin."""
+        extra = {}
+        if getattr(self, "x_eq_box", None) is not None:
+            extra["x_eq_box"] = self.x_eq_box
         return type(self)(
             self.system,
             self.candidate,
             self.rate if rate is None else rate,
             margin=self.margin if margin is None else margin,
+            **extra,
         )
 
     def evaluate(self, x: torch.Tensor) -> torch.Tensor:
@@ -148,6 +152,43 @@ def check_pair(system: Any, V: Any, name: str) -> torch.Tensor | None:
                 "system (or build V around the system's x_eq)"
             )
     return x_eq
+
+
+def check_equilibrium_box(box: Any, V: Any, x_eq: torch.Tensor | None) -> Any:
+    """``(lo, hi)`` float64 from an ``Equilibrium`` result or a pair, checked, or ``None``.
+
+    The box must be certified (for a result), ``lo <= hi``, hold ``V.x_eq``, and ``V`` must be
+    a :class:`~lyactrl.Quadratic` (the only candidate bounded with an interval centre).
+    """
+    if box is None:
+        return None
+    from ..lyapunov import Quadratic
+
+    if hasattr(box, "status") and hasattr(box, "lo"):
+        if str(box.status) != "certified" or box.lo is None:
+            raise InvalidValueError(
+                f"x_eq_box: expected an equilibrium proved to lie in a box (status certified), "
+                f"received status {box.status}: {getattr(box, 'message', '')}"
+            )
+        box = (box.lo, box.hi)
+    try:
+        lo, hi = (torch.as_tensor(b, dtype=torch.float64).reshape(-1) for b in box)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(
+            f"x_eq_box: expected an Equilibrium or a pair (lo, hi), received {box!r}"
+        ) from exc
+    if not isinstance(V, Quadratic):
+        raise InvalidArgumentError(
+            f"V: a condition with x_eq_box needs a Quadratic V, received {type(V).__name__}"
+        )
+    if x_eq is None or lo.shape != x_eq.shape or hi.shape != x_eq.shape:
+        raise ShapeError(f"x_eq_box: expected two vectors of the shape of V.x_eq, received {box!r}")
+    if bool((lo > hi).any()) or not bool(((lo <= x_eq) & (x_eq <= hi)).all()):
+        raise InvalidValueError(
+            f"x_eq_box: expected a box lo <= hi holding V.x_eq = {x_eq.tolist()}, received "
+            f"lo = {lo.tolist()}, hi = {hi.tolist()}"
+        )
+    return lo, hi
 
 
 def check_margin(margin: Any) -> float:

@@ -8,7 +8,7 @@ from .._api import checked_kwargs
 from .._tensors import as_positive
 from ..lyapunov import AbstractCandidate
 from ..systems import AbstractSystem
-from ._base import AbstractCondition, check_margin, check_pair, decrease
+from ._base import AbstractCondition, check_equilibrium_box, check_margin, check_pair, decrease
 
 __all__ = ["ExponentialStability"]
 
@@ -30,6 +30,15 @@ class ExponentialStability(AbstractCondition):
     margin : float
         Ask for ``grad V . f + rate V <= -margin ||x - x_eq||^2`` (see
         :mod:`lyactrl.conditions`); ``0`` by default.
+    x_eq_box : Equilibrium or (lo, hi), optional
+        A box proved to hold the system's true equilibrium ``x*`` (for example a certified
+        :func:`lyactrl.find_equilibrium`), for a system whose equilibrium is known only
+        numerically (a trained network with biases). ``V`` must then be a
+        :class:`~lyactrl.Quadratic` centred at a point of the box (the numerical root); the
+        sound bounds, and so every certificate, are for ``V`` centred at ``x*`` itself, and
+        the local certificate at the equilibrium uses the Jacobian enclosure on a box around
+        it instead of requiring ``f(x_eq) = 0`` exactly (see ``docs/soundness.md``). Sampled
+        checks evaluate ``V`` at its own centre.
 
     Examples
     --------
@@ -44,9 +53,16 @@ class ExponentialStability(AbstractCondition):
 
     @checked_kwargs
     def __init__(
-        self, system: AbstractSystem, V: AbstractCandidate, rate: float, *, margin: float = 0.0
+        self,
+        system: AbstractSystem,
+        V: AbstractCandidate,
+        rate: float,
+        *,
+        margin: float = 0.0,
+        x_eq_box: Any = None,
     ) -> None:
         self.x_eq = check_pair(system, V, "V")
+        self.x_eq_box = check_equilibrium_box(x_eq_box, V, self.x_eq)
         self.system = system
         self.V = V
         self.candidate = V
@@ -63,4 +79,6 @@ class ExponentialStability(AbstractCondition):
 
     def __repr__(self) -> str:
         m = f", margin={self.margin:g}" if self.margin else ""
+        if self.x_eq_box is not None:
+            m += f", x_eq_box=({self.x_eq_box[0].tolist()}, {self.x_eq_box[1].tolist()})"
         return f"ExponentialStability({self.system!r}, {self.V!r}, rate={self.rate:g}{m})"

@@ -27,7 +27,7 @@ import math
 import torch
 
 from .._results import ResultMixin, Status
-from ..bounds.jets import EPS, Jet, residual_jet
+from ..bounds.jets import EPS, Jet, iadd, ilinear, iscale, residual_jet, system_jet
 from ..conditions import AbstractCondition
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "local_certificate",
     "hessian_upper_eig",
     "equilibrium_counterexample",
+    "jacobian_certificate",
 ]
 
 
@@ -109,6 +110,8 @@ def local_certificate(
     x0 = condition.x_eq
     if x0 is None:
         return LocalCertificate(Status.UNKNOWN, None, None, math.inf, "the condition has no x_eq")
+    if getattr(condition, "x_eq_box", None) is not None:
+        return jacobian_certificate(condition, half_widths)
     x0 = x0.detach().to(torch.float64).unsqueeze(0)
     at = residual_jet(condition, Jet.variables(x0, x0, 1))
     exact = bool((at.v[0] == 0).all() & (at.v[1] == 0).all())
@@ -179,3 +182,53 @@ def equilibrium_counterexample(
     t = (2.0 ** -torch.arange(0, 30, dtype=torch.float64)).unsqueeze(1)
     step = t * (v * w).unsqueeze(0) / float((v * w).abs().max().clamp_min(1e-300)) * w.min()
     return torch.cat([x0 + step, x0 - step])
+
+
+def _decrease_matrix(condition: AbstractCondition, lo: torch.Tensor, hi: torch.Tensor):
+    """Enclosures of ``P J + J^T P + rate P + margin I`` for ``J`` in the Jacobian enclosure of
+    ``f`` on each box ``[lo, hi]`` (shape ``(batch, n, n)``)."""
+    P = condition.candidate.P.detach().to(torch.float64)
+    J = system_jet(condition.system, Jet.variables(lo, hi, 1)).d
+    PJ = ilinear(P, J)  # type: ignore[arg-type]
+    M = iadd(PJ, (PJ[0].transpose(-1, -2), PJ[1].transpose(-1, -2)))
+    cst = iscale(float(condition.rate), (P, P))
+    if condition.margin:
+        eye = torch.eye(P.shape[0], dtype=torch.float64)
+        cst = iadd(cst, iscale(float(condition.margin), (eye, eye)))
+    return iadd(M, (cst[0].expand_as(M[0]), cst[1].expand_as(M[1])))
+
+
+def jacobian_certificate(
+    condition: AbstractCondition, half_widths: torch.Tensor
+) -> LocalCertificate:
+    """The local certificate for an equilibrium known only as a box ``E`` (``x_eq_box``).
+
+    On a box ``L`` holding ``E``, the true equilibrium ``x*`` in ``E`` has ``f(x*) = 0``, so by
+    the mean-value theorem ``f(x) = J (x - x*)`` with every row of ``J`` in the Jacobian
+    enclosure on ``L`` (convex). For ``V = (x - x*)^T P (x - x*)`` the residual is then
+    ``d^T (P J + J^T P + rate P + margin I) d`` with ``d = x - x*``; if every symmetric
+    matrix of that interval matrix is negative definite (the eigenvalue test of
+    :func:`hessian_upper_eig`), the residual is ``<= 0`` on ``L``. No exact zero of ``f`` at
+    the numerical root is needed.
+    """
+    lo_e, hi_e = condition.x_eq_box  # type: ignore[attr-defined]
+    x0 = condition.x_eq.detach().to(torch.float64).unsqueeze(0)  # type: ignore[union-attr]
+    w = half_widths.detach().to(torch.float64).reshape(1, -1)
+    scales = 2.0 ** -torch.arange(0, 48, dtype=torch.float64)
+    r = scales.reshape(-1, 1) * w
+    lo, hi = x0 - r, x0 + r
+    holds_e = ((lo <= lo_e) & (hi_e <= hi)).all(1)
+    eig = hessian_upper_eig(*_decrease_matrix(condition, lo, hi))
+    ok = ((eig < 0) & holds_e).nonzero().flatten()
+    if ok.numel() == 0:
+        return LocalCertificate(
+            Status.UNKNOWN,
+            None,
+            None,
+            float(eig[holds_e].min()) if bool(holds_e.any()) else math.inf,
+            "no box around the equilibrium box makes P J + J^T P + rate P negative definite "
+            "for every J in the Jacobian enclosure (the rate may exceed the local limit, or "
+            "the equilibrium box is too wide)",
+        )
+    i = int(ok[0])
+    return LocalCertificate(Status.CERTIFIED, lo[i], hi[i], float(eig[i]), "")

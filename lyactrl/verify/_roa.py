@@ -30,7 +30,9 @@ __all__ = ["RegionOfAttraction", "region_of_attraction"]
 class RegionOfAttraction(ResultMixin):
     """The result of :func:`region_of_attraction` (the rules: ``docs/soundness.md``).
 
-    ``status == "certified"``: every premise is proved with sound bounds: the set
+    ``status == "certified"``: every premise is proved with sound bounds (for a condition with
+    ``x_eq_box``, for ``V`` centred at the true equilibrium in that box; ``level`` is then the
+    level of ``V`` at its own centre whose set lies inside the certified one): the set
     ``{x in domain : V(x) <= level}`` lies in the interior of the domain (``V > level`` on
     the domain's boundary), ``grad V . f + rate V <= 0`` holds on it (equilibrium included),
     and ``V`` is positive definite on it (``V >= lambda_1 ||x - x_eq||^2`` with
@@ -90,7 +92,9 @@ class _Levels:
         return None
 
     def key(self, boxes: Frontier) -> torch.Tensor:
-        return bound_candidate(self.cond.V, boxes.lo, boxes.hi).lower
+        return bound_candidate(
+            self.cond.V, boxes.lo, boxes.hi, centre=getattr(self.cond, "x_eq_box", None)
+        ).lower
 
 
 def _check_inputs(cond: ExponentialStability, domain: Any, tol: float) -> float:
@@ -211,6 +215,26 @@ def _search(cond, domain, box, loc: LocalCertificate, levels: _Levels, budget, t
     return level, out.processed, message
 
 
+def _inner_level(cond: ExponentialStability, level: float) -> float:
+    """The level of ``V`` (centred at ``V.x_eq``) whose set lies in the certified set of ``V``
+    centred at the true equilibrium, for an equilibrium known only as a box.
+
+    With ``d = max ||x_eq - x*||_P`` over the box (``<= sqrt(lambda_max(P)) ||x_eq - x*||``),
+    the triangle inequality of the ``P``-norm puts ``{V <= (sqrt(level) - d)^2}`` inside
+    ``{V_* <= level}``. Without a box it is ``level``.
+    """
+    box = getattr(cond, "x_eq_box", None)
+    if box is None:
+        return level
+    P = cond.V.P.detach().to(torch.float64)
+    x0 = cond.x_eq.to(torch.float64)  # type: ignore[union-attr]
+    far = torch.maximum((box[1] - x0).abs(), (x0 - box[0]).abs())
+    lam = float(torch.linalg.eigvalsh(P)[-1]) * (1 + 1e-9)
+    d = math.sqrt(lam) * float(far.norm()) * (1 + 1e-9)
+    root = math.sqrt(level) * (1 - 1e-12) - d
+    return math.nextafter(root * root, 0.0) if root > 0 else 0.0
+
+
 def _result(cond, domain, loc, levels, level, processed, message, decay, start):
     level = math.nextafter(level, -math.inf) if math.isfinite(level) else level
     if not math.isfinite(level):
@@ -219,7 +243,16 @@ def _result(cond, domain, loc, levels, level, processed, message, decay, start):
     ok = level > 0 and local_ok
     if level > 0 and not local_ok:
         message = "the local certificate at x_eq failed: " + loc.message
-    region = Sublevel(cond.V, level, within=domain) if ok else None
+    inner = _inner_level(cond, level) if ok else 0.0
+    if ok and inner <= 0:
+        ok, message = False, "the equilibrium box is too wide for the certified level"
+    elif ok and getattr(cond, "x_eq_box", None) is not None:
+        message = (
+            f"certified for V centred at the true equilibrium x* in x_eq_box (level {level:.6g}); "
+            f"the set reported is {{V <= {inner:.6g}}} for V at its own centre, which lies inside; "
+            "decay constants are for x*"
+        )
+    region = Sublevel(cond.V, inner, within=domain) if ok else None
     dec = decay_bound(cond.V, cond.rate, region, invariant=True) if ok else None
     if ok and dec is None:
         ok, message = (
@@ -234,7 +267,7 @@ def _result(cond, domain, loc, levels, level, processed, message, decay, start):
         method="region_of_attraction",
         seconds=time.perf_counter() - start,
         message=message,
-        level=level if ok else 0.0,
+        level=inner if ok else 0.0,
         level_upper=levels.c_hi,
         rate=float(cond.rate),
         domain=repr(domain),
