@@ -241,3 +241,25 @@ def test_neural_system_without_declared_x_eq_accepts_any_v_x_eq():
         lyactrl.ExponentialStability(declared, V, rate=1.0)
     same = lyactrl.NeuralSystem(net, 2, x_eq=[0.3, -0.7])
     assert lyactrl.ExponentialStability(same, V, rate=1.0).x_eq.tolist() == [0.3, -0.7]
+
+
+def test_x_eq_box_bad_input_names_the_argument():
+    sys = lyactrl.LinearSystem([[-1.0, 0.0], [0.0, -2.0]])
+    V = lyactrl.Quadratic(torch.eye(2, dtype=torch.float64))
+    ok = (torch.full((2,), -1e-9, dtype=torch.float64), torch.full((2,), 1e-9, dtype=torch.float64))
+    cond = lyactrl.ExponentialStability(sys, V, 1.0, x_eq_box=ok)
+    kept = cond.replace(rate=0.5).x_eq_box  # replace keeps the box
+    assert all(torch.equal(a, b) for a, b in zip(kept, cond.x_eq_box, strict=True))
+    with pytest.raises(lyactrl.InvalidValueError, match="x_eq_box"):  # does not hold V.x_eq
+        lyactrl.ExponentialStability(sys, V, 1.0, x_eq_box=(ok[0] + 1.0, ok[1] + 1.0))
+    with pytest.raises(lyactrl.ShapeError, match="x_eq_box"):
+        lyactrl.ExponentialStability(sys, V, 1.0, x_eq_box=(ok[0][:1], ok[1][:1]))
+    W = lyactrl.SymbolicCandidate("x1**2 + x2**2", "x1, x2", x_eq=[0.0, 0.0])
+    with pytest.raises(lyactrl.InvalidArgumentError, match="Quadratic"):
+        lyactrl.ExponentialStability(sys, W, 1.0, x_eq_box=ok)
+
+    class Unproved:
+        status, lo, hi, message = "unknown", None, None, "Newton did not converge"
+
+    with pytest.raises(lyactrl.InvalidValueError, match="certified"):
+        lyactrl.ExponentialStability(sys, V, 1.0, x_eq_box=Unproved())

@@ -68,9 +68,13 @@ class RegionOfAttraction(ResultMixin):
 class _Levels:
     """The smallest failing level ``c_hi`` found so far, updated by the centre check."""
 
-    def __init__(self, cond: ExponentialStability, domain: Box | Ball) -> None:
+    def __init__(
+        self, cond: ExponentialStability, domain: Box | Ball, loc: LocalCertificate
+    ) -> None:
         self.cond, self.domain, self.c_hi = cond, domain, math.inf
         self.geometry = geometry_of(domain)
+        # centres inside the local certificate's box are proved, whatever float says there
+        self.local = (loc.lo, loc.hi) if loc.status == Status.CERTIFIED else None
 
     def value(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -87,6 +91,8 @@ class _Levels:
             c = 0.5 * (boxes.lo[~tag] + boxes.hi[~tag])
             with torch.no_grad():
                 viol = (self.cond.evaluate(c) > 0) & self.domain.contains(c)
+            if self.local is not None:
+                viol &= ~((c >= self.local[0]) & (c <= self.local[1])).all(1)
             if bool(viol.any()):
                 self.c_hi = min(self.c_hi, float(self.value(c[viol]).min()))
         return None
@@ -182,7 +188,7 @@ def region_of_attraction(
     residual_jet(cond, Jet.variables(box.lo[None], box.hi[None], 0))  # unsupported ops raise
     x0 = cond.x_eq.to(torch.float64)  # type: ignore[union-attr]
     loc = local_certificate(cond, torch.maximum(box.hi - x0, x0 - box.lo))
-    levels = _Levels(cond, domain)
+    levels = _Levels(cond, domain, loc)
     level, processed, message = _search(cond, domain, box, loc, levels, budget, tol, progress)
     return _result(cond, domain, loc, levels, level, processed, message, decay, start)
 
