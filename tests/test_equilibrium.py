@@ -180,3 +180,23 @@ def test_system_with_inputs_is_refused():
     plant = lyactrl.LinearSystem([[0.0]], B=[[1.0]])
     with pytest.raises(lyactrl.InvalidArgumentError, match="system"):
         lyactrl.find_equilibrium(plant)
+
+
+@pytest.mark.parametrize(
+    "radius, error",
+    [
+        (0.0, lyactrl.InvalidValueError),
+        ([1e-3, 1e-3], lyactrl.ShapeError),
+        ([-1e-3], lyactrl.InvalidValueError),
+        (float("nan"), lyactrl.InvalidValueError),
+    ],
+)
+def test_krawczyk_bad_radius_raises(radius, error):
+    with pytest.raises(error, match="radius"):
+        krawczyk(SQRT2, [1.4], radius)
+
+
+def test_krawczyk_radius_per_coordinate():
+    proved, klo, khi = krawczyk(CIRCLE, [math.cos(1.0), math.sin(1.0)], [1e-9, 2e-9])
+    assert proved and bool((khi - klo < 2e-9).all())
+    assert mpmath.mpf(float(klo[0])) <= mpmath.cos(1) <= mpmath.mpf(float(khi[0]))

@@ -22,9 +22,14 @@ from typing import Any
 import torch
 
 from .._api import checked_kwargs
-from .._errors import InvalidArgumentError, ShapeError, UnsupportedOperationError
+from .._errors import (
+    InvalidArgumentError,
+    InvalidValueError,
+    ShapeError,
+    UnsupportedOperationError,
+)
 from .._results import ResultMixin, Status
-from .._tensors import as_vector, positive_int
+from .._tensors import as_positive, as_vector, positive_int
 from ..bounds.jets import Jet, system_jet
 from ..regions import Ball, Box
 from ..systems import AbstractSystem, check_autonomous
@@ -141,6 +146,13 @@ def krawczyk(
         ``(proved, K_lo, K_hi)``: whether ``K(E)`` lies in the interior of ``E`` (then ``f``
         has exactly one zero in ``E``, and it lies in ``K(E)``), and the bounds of ``K(E)``.
 
+    Raises
+    ------
+    UnsupportedOperationError
+        A system the certifier cannot bound.
+    ShapeError, InvalidValueError
+        A centre or radius of the wrong shape, not finite, or a radius not positive.
+
     Examples
     --------
     >>> import lyactrl
@@ -151,9 +163,12 @@ def krawczyk(
     """
     n = system.n_states
     c = as_vector(center, n, name="center").unsqueeze(0)
-    r = torch.as_tensor(radius, dtype=torch.float64).expand(n)
-    if not bool((torch.isfinite(r) & (r > 0)).all()):
-        raise ShapeError(f"radius: expected finite half-widths > 0, received {r.tolist()}")
+    if isinstance(radius, (int, float)) and not isinstance(radius, bool):
+        r = torch.full((n,), as_positive(radius, name="radius"), dtype=torch.float64)
+    else:
+        r = as_vector(radius, n, name="radius")
+        if not bool((r > 0).all()):
+            raise InvalidValueError(f"radius: expected half-widths > 0, received {r.tolist()}")
     elo, ehi = c - r, c + r
     jac = system_jet(system, Jet.variables(elo, ehi, 1)).d
     fc = system_jet(system, Jet.variables(c, c, 0)).v
@@ -245,11 +260,19 @@ def _spectrum(J: torch.Tensor) -> tuple[torch.Tensor, bool, bool]:
     return pairs, hyperbolic, singular
 
 
-def _failure(nf: float, in_region: bool, singular: bool, why: str) -> str:
+def _failure(
+    x: torch.Tensor, nf: float, in_region: bool, region: bool, singular: bool, why: str
+) -> str:
     if not in_region:
-        return "no equilibrium found in the region: every Newton iterate ended outside it"
+        return (
+            "no equilibrium found in the region: Newton's iterations from every start ended "
+            f"outside it (the best, x = {[round(v, 6) for v in x.tolist()]}, has ||f|| = {nf:.3g})"
+        )
     if not nf <= 1e-6:
-        return f"no equilibrium found: Newton's smallest ||f|| is {nf:.3g}, not a root"
+        return (
+            f"no equilibrium found{' in the region' if region else ''}: Newton's smallest "
+            f"||f|| is {nf:.3g} (at x = {[round(v, 6) for v in x.tolist()]}), not a root"
+        )
     if singular:
         return (
             "the Jacobian at x is singular: the equilibrium is not hyperbolic (a quadratic V "
@@ -326,7 +349,7 @@ def find_equilibrium(
     pairs, hyperbolic, singular = _spectrum(_jacobian(system, x))
     r, why = (None, "") if not (in_region and nf <= 1e-6) else _prove(system, x)
     if r is None:
-        message = _failure(nf, in_region, singular, why)
+        message = _failure(x, nf, in_region, region is not None, singular, why)
         return Equilibrium(
             Status.UNKNOWN, METHOD, time.perf_counter() - t0, message, x, None, None, nf,
             pairs, hyperbolic,
