@@ -200,3 +200,14 @@ def test_krawczyk_radius_per_coordinate():
     proved, klo, khi = krawczyk(CIRCLE, [math.cos(1.0), math.sin(1.0)], [1e-9, 2e-9])
     assert proved and bool((khi - klo < 2e-9).all())
     assert mpmath.mpf(float(klo[0])) <= mpmath.cos(1) <= mpmath.mpf(float(khi[0]))
+
+
+def test_proved_box_feeds_a_certificate_at_the_true_equilibrium():
+    system = lyactrl.NeuralSystem(_Stable(), 2)
+    eq = lyactrl.find_equilibrium(system, region=lyactrl.Box([-3.0, -3.0], [3.0, 3.0]))
+    V = lyactrl.Quadratic.from_linearization(system, x_eq=eq.x)
+    region = lyactrl.Box(eq.x - 0.5, eq.x + 0.5)
+    plain = lyactrl.ExponentialStability(system, V, 0.5)
+    assert lyactrl.certify(plain, region, time_limit=5.0).status != "certified"
+    boxed = lyactrl.ExponentialStability(system, V, 0.5, x_eq_box=eq)
+    assert lyactrl.certify(boxed, region, time_limit=20.0).status == "certified"
