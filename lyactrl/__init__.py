@@ -71,6 +71,7 @@ from .train import save_checkpoint as save_checkpoint
 from .train import train_classifier as train_classifier
 from .verify import Certificate as Certificate
 from .verify import DecayBound as DecayBound
+from .verify import Equilibrium as Equilibrium
 from .verify import Falsification as Falsification
 from .verify import LyapunovFit as LyapunovFit
 from .verify import RateLevelFront as RateLevelFront
@@ -81,6 +82,7 @@ from .verify import SimulatedROA as SimulatedROA
 from .verify import certify as certify
 from .verify import check_sampled as check_sampled
 from .verify import falsify as falsify
+from .verify import find_equilibrium as find_equilibrium
 from .verify import fit_lyapunov as fit_lyapunov
 from .verify import max_certified_rate as max_certified_rate
 from .verify import rate_level_front as rate_level_front

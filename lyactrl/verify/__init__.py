@@ -17,6 +17,9 @@ from ._counterexamples import RTOL as RTOL
 from ._decay import DecayBound as DecayBound
 from ._decay import decay_bound as decay_bound
 from ._decay import quadratic_bounds as quadratic_bounds
+from ._equilibrium import Equilibrium as Equilibrium
+from ._equilibrium import find_equilibrium as find_equilibrium
+from ._equilibrium import krawczyk as krawczyk
 from ._falsify import Falsification as Falsification
 from ._falsify import falsify as falsify
 from ._fit_lyapunov import LyapunovFit as LyapunovFit
