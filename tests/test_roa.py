@@ -116,3 +116,30 @@ def test_decay_bound_on_a_set_too_small_to_sample():
     tiny = lyactrl.Sublevel(V, 1e-12, within=lyactrl.Box([-2.0, -2.0], [2.0, 2.0]))
     bound = lyactrl.verify.decay_bound(V, 0.1, tiny)
     assert bound.c >= 1.0 and bound.alpha == 0.05
+
+
+def test_rate_level_front_is_pareto_and_each_point_recertifies() -> None:
+    vdp = reversed_van_der_pol()
+    V = lyactrl.Quadratic.from_linearization(vdp)
+    domain = lyactrl.Box([-2.5, -3.5], [2.5, 3.5])
+    front = lyactrl.rate_level_front(vdp, V, domain, fractions=(0.05, 0.3, 0.6, 0.9))
+    assert front.status == "certified" and len(front.rates) >= 3
+    assert front.local_limit == pytest.approx(local_rate_limit(vdp, V))
+    # larger rate, smaller level: no point dominates another
+    assert all(a < b for a, b in zip(front.rates, front.rates[1:], strict=False))
+    assert all(a > b for a, b in zip(front.levels, front.levels[1:], strict=False))
+    for rate, res in zip(front.rates, front.regions, strict=True):
+        cert = lyactrl.certify(lyactrl.ExponentialStability(vdp, V, rate), res.region)
+        assert cert.status == "certified"
+    with pytest.raises(lyactrl.InvalidValueError, match="fractions"):
+        lyactrl.rate_level_front(vdp, V, domain, fractions=(0.5, 1.5))
+
+
+def test_max_rate_is_falsified_at_once_when_no_rate_can_work() -> None:
+    # on [-1, 1]^2 the quadratic V of the reversed Van der Pol increases somewhere: no rate > 0
+    vdp = reversed_van_der_pol()
+    V = lyactrl.Quadratic.from_linearization(vdp)
+    res = lyactrl.max_certified_rate(vdp, V, lyactrl.Box([-1.0, -1.0], [1.0, 1.0]))
+    assert res.status == "falsified" and res.rate == 0.0 and res.iterations < 10
+    lie = lyactrl.ExponentialStability(vdp, V, 1e-300).residual(res.counterexamples)
+    assert res.counterexamples.shape == (1, 2) and float(lie[0]) > 0  # every rate fails there

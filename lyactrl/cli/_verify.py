@@ -118,7 +118,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--time-limit", type=float, default=60.0, help="seconds for certification")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--plot", metavar="DIR", help="write figures (PNG and SVG) into DIR")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress bars (they go to stderr on a terminal)"
+    )
     # let "--box -2.5,2.5" read "-2.5,2.5" as a value, not as an option
     p._negative_number_matcher = _NUMBERS  # type: ignore[attr-defined]
     return p
@@ -142,14 +144,20 @@ def _check(args: argparse.Namespace, system: Any, V: Any, region: Any, rate: flo
         return result, float(result.rate)
     cond = ExponentialStability(system, V, rate)
     gen = torch.Generator().manual_seed(args.seed)
+    progress = progress_option(args)
     if args.method == "sampled":
         return check_sampled(cond, region, n_samples=args.samples, generator=gen), rate
     if args.method == "falsify":
         return falsify(cond, region, generator=gen), rate
     if args.method == "certify":
-        return certify(cond, region, time_limit=args.time_limit), rate
-    result = region_of_attraction(system, V, region, rate=rate, time_limit=args.time_limit)
+        return certify(cond, region, time_limit=args.time_limit, progress=progress), rate
+    result = region_of_attraction(cond, region, time_limit=args.time_limit, progress=progress)
     return result, rate
+
+
+def progress_option(args: argparse.Namespace) -> bool | None:
+    """Progress bars on a terminal, none with ``--json`` or ``--quiet``."""
+    return False if (getattr(args, "json", False) or getattr(args, "quiet", False)) else None
 
 
 def run(args: argparse.Namespace) -> int:

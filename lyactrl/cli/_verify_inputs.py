@@ -200,6 +200,7 @@ def _neural(args: argparse.Namespace, system: Any, region: Any) -> Candidate:
         grid=positive_int(args.neural_grid, "--neural-grid"),
         certify=False,  # lyactrl verify checks V itself, with --method
         seed=args.seed,
+        progress=False if (args.json or args.quiet) else None,
     )
     return Candidate(fit.V, rate)
 

@@ -41,7 +41,8 @@ class RateResult(ResultMixin):
 
     ``status`` is ``certified`` when ``rate`` is certified (``certificate`` proves it on the
     whole region), ``falsified`` when a proved counterexample has ``grad V . f > 0``, so that no
-    rate > 0 can be certified (``rate`` and ``upper`` are then 0), else ``unknown``. ``upper``
+    rate > 0 can be certified (``rate`` and ``upper`` are then 0; ``counterexamples`` holds that
+    proved state), else ``unknown``. ``upper``
     is the smallest rate tried that was not certified (``upper_status`` says whether it was
     refuted or undecided), so the best certifiable rate lies in ``[rate, upper]`` when
     ``upper_status == "falsified"``.
@@ -57,6 +58,9 @@ class RateResult(ResultMixin):
     tol: float
     iterations: int
     certificate: Certificate | None
+    counterexamples: torch.Tensor = dataclasses.field(
+        default_factory=lambda: torch.zeros(0, 0, dtype=torch.float64)
+    )
 
     def __str__(self) -> str:
         return (
@@ -253,6 +257,7 @@ class _Bracket:
             max_boxes=self.max_boxes,
             time_limit=max(0.0, self.time_left()),
             decay=False,
+            progress=False,  # many short calls: no bar each
         )
         if res.status == Status.CERTIFIED:
             self.lo, self.best = rate, res
@@ -368,4 +373,9 @@ def max_certified_rate(
         tol=tol,
         iterations=b.calls,
         certificate=best,
+        counterexamples=(
+            b.refuted_for_every_rate
+            if b.refuted_for_every_rate is not None
+            else torch.zeros(0, cond.n_states, dtype=torch.float64)
+        ),
     )
