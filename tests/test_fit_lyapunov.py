@@ -95,3 +95,20 @@ def test_never_below_the_quadratic_baseline(capsys):
     )
     assert cert.status == "certified"
     assert "fit_lyapunov" in capsys.readouterr().err  # the progress bar was shown
+
+
+def test_saturated_pendulum_never_ends_below_its_quadratic_baseline():
+    # the case that used to end "unknown, level 0": a torque-limited LQR pendulum
+    plant = lyactrl.SymbolicSystem(["x2", "9.81*sin(x1) - 0.1*x2 + u"], "x1, x2", inputs="u")
+    K = torch.tensor([[19.67, 6.25]], dtype=torch.float64)
+    loop = lyactrl.ClosedLoop(plant, lambda x: torch.clamp(-x @ K.T, -4.0, 4.0))
+    domain = lyactrl.Box([-1.0, -3.0], [1.0, 3.0])
+    fit = lyactrl.fit_lyapunov(
+        loop, domain, hidden=(8, 8), steps=100, batch=256, grid=31, rate=0.05, time_limit=10.0
+    )
+    assert fit.status == "certified" and fit.level > 0
+    assert fit.volume_ratio >= fit.baseline_volume_ratio > 0
+    cert = lyactrl.certify(
+        lyactrl.ExponentialStability(loop, fit.V, fit.rate), fit.certificate.region, time_limit=20.0
+    )
+    assert cert.status == "certified"
