@@ -40,7 +40,9 @@ def reversed_van_der_pol(mu: float = 1.0) -> Any:
 
 
 @checked_kwargs
-def run_demo(*, seed: int = 0, n_samples: int = 200_000, lyanet: bool = True) -> Report:
+def run_demo(
+    *, seed: int = 0, n_samples: int = 200_000, lyanet: bool = True, progress: bool | None = False
+) -> Report:
     """Run the demo and return its report.
 
     Parameters
@@ -51,6 +53,8 @@ def run_demo(*, seed: int = 0, n_samples: int = 200_000, lyanet: bool = True) ->
         States for the sampled check.
     lyanet : bool
         Include the LyaNet classifier on digits (about 10-30 s on 2 cores).
+    progress : bool or None
+        Progress bars on standard error (``None``: when it is a terminal).
 
     Examples
     --------
@@ -66,9 +70,9 @@ def run_demo(*, seed: int = 0, n_samples: int = 200_000, lyanet: bool = True) ->
     report = Report()
     system, V, rate = _system_section(report)
     domain = _check_sections(report, system, V, rate, n_samples=n_samples, generator=gen)
-    _roa_section(report, system, V, domain, rate)
+    _roa_section(report, system, V, domain, rate, progress)
     if lyanet:
-        _lyanet_section(report, seed)
+        _lyanet_section(report, seed, progress)
     report.add("Total", seconds=time.perf_counter() - t0)
     return report
 
@@ -127,11 +131,13 @@ def _check_sections(
     return domain
 
 
-def _roa_section(report: Report, system: Any, V: Any, domain: Any, rate: float) -> None:
+def _roa_section(
+    report: Report, system: Any, V: Any, domain: Any, rate: float, progress: bool | None
+) -> None:
     """The certified sublevel set of ``V`` in the domain, with its decay bound."""
     from .. import region_of_attraction
 
-    roa = region_of_attraction(system, V, domain, rate=rate)
+    roa = region_of_attraction(system, V, domain, rate=rate, progress=progress)
     decay = roa.decay_bound
     report.add(
         "Certified region of attraction",
@@ -146,11 +152,11 @@ def _roa_section(report: Report, system: Any, V: Any, domain: Any, rate: float) 
     )
 
 
-def _lyanet_section(report: Report, seed: int) -> None:
+def _lyanet_section(report: Report, seed: int, progress: bool | None) -> None:
     """A LyaNet classifier on digits, trained with the sampled Lyapunov loss only."""
     from ..train import run_lyanet_demo
 
-    net = run_lyanet_demo(seed=seed)
+    net = run_lyanet_demo(seed=seed, quiet=progress is False)
     report.add(
         "LyaNet on digits (sampled Lyapunov loss, no ODE solve in training)",
         test_accuracy_rk4_10_steps=net["accuracy"],
@@ -178,7 +184,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    report = run_demo(seed=args.seed, lyanet=not args.no_lyanet)
+    report = run_demo(
+        seed=args.seed, lyanet=not args.no_lyanet, progress=False if args.json else None
+    )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:

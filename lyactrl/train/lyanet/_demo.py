@@ -13,7 +13,7 @@ __all__ = ["run_lyanet_demo"]
 
 
 @checked_kwargs
-def run_lyanet_demo(seed: int = 0, *, epochs: int = 15) -> dict[str, Any]:
+def run_lyanet_demo(seed: int = 0, *, epochs: int = 15, quiet: bool = True) -> dict[str, Any]:
     """Train a small LyaNet classifier on digits and measure it (about 10 s on 2 cores).
 
     The model (MLP encoder, vertex flow, cross-entropy potential) is trained with the sampled
@@ -25,6 +25,8 @@ def run_lyanet_demo(seed: int = 0, *, epochs: int = 15) -> dict[str, Any]:
         Seed of the model's initial weights and of training.
     epochs : int
         Training epochs.
+    quiet : bool
+        No progress bar (the bar is shown only when standard error is a terminal).
 
     Returns
     -------
@@ -63,6 +65,7 @@ def run_lyanet_demo(seed: int = 0, *, epochs: int = 15) -> dict[str, Any]:
             method="lyanet",
             epochs=epochs,
             seed=seed,
+            quiet=quiet,
             **{k: v for k, v in LYANET_DEFAULTS.items()},
         )
         ev = evaluate_classifier(
