@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 from lyactrl.cli import main
 
@@ -305,10 +306,14 @@ def test_a_torchdiffeq_model_holds_at_its_equilibrium_with_x_eq(ode_func, capsys
     assert "x_eq=[1.0, 0.0]" in report["system"] or report["n_samples"] == 5000
 
 
-def test_a_torchdiffeq_model_checked_at_the_default_equilibrium_fails(ode_func, capsys):
-    # V is centred at 0, but x' = 0 at (1, 0) where V > 0: the decrease condition fails there
+def test_a_torchdiffeq_model_without_x_eq_gets_its_equilibrium_found(ode_func, capsys):
+    # f(0) != 0: the command line finds and proves the equilibrium (1, 0) and checks there
     argv = ["verify", *ode_func, "--inputs", "t,x", "--method", "sampled", "--samples", "5000"]
-    assert main(argv) == 1 and "falsified" in capsys.readouterr().out
+    code = main([*argv, "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["status"] == "holds_on_samples"
+    assert report["equilibrium"]["status"] == "certified"
+    assert report["equilibrium"]["x"] == pytest.approx([1.0, 0.0], abs=1e-12)
 
 
 def test_a_torchdiffeq_model_is_certified_at_its_equilibrium_with_x_eq(ode_func, capsys):
@@ -363,3 +368,43 @@ def test_a_python_control_system_from_a_file(tmp_path, capsys):
     code = main(["verify", f"{f}:plant", "--box", "-1,1", "-1,1", "--json"])
     report = json.loads(capsys.readouterr().out)
     assert code == 0 and report["status"] == "certified" and "sin(theta)" in report["system"]
+
+
+BIASED = """
+import torch
+class F(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(1)
+        self.A = torch.nn.Linear(2, 2).double()
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(2, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2)
+        ).double()
+        with torch.no_grad():
+            self.A.weight.copy_(torch.tensor([[-1.0, 0.5], [-0.5, -1.0]], dtype=torch.float64))
+            self.A.bias.copy_(torch.tensor([0.1, -0.2], dtype=torch.float64))
+            for p in self.net.parameters():
+                p.copy_(0.3 * torch.randn(p.shape, generator=g, dtype=torch.float64))
+    def forward(self, x):
+        return self.A(x) + self.net(x)
+model = F()
+"""
+
+
+def test_a_network_with_biases_gets_its_equilibrium_found_proved_and_certified(tmp_path, capsys):
+    f = tmp_path / "biased.py"
+    f.write_text(BIASED)
+    argv = ["verify", f"{f}:model", "--n-states", "2", "--box", "-1,1", "-1,1", "--json"]
+    code = main([*argv, "--method", "roa"])
+    report = json.loads(capsys.readouterr().out)
+    eq = report["equilibrium"]
+    assert code == 0 and report["status"] == "certified" and eq["status"] == "certified"
+    # the proved box holds a root of the file's own model (checked by direct evaluation)
+    namespace: dict = {}
+    exec(BIASED, namespace)  # noqa: S102 - the test's own source
+    x = torch.tensor([eq["x"]], dtype=torch.float64)
+    assert float(namespace["model"](x).abs().max()) < 1e-12
+    assert all(lo <= v <= hi for lo, v, hi in zip(eq["lo"], eq["x"], eq["hi"], strict=True))
+    # an equilibrium at the default 0 is left alone (no equilibrium section)
+    code = main(["verify", *STABLE, "--json"])
+    assert code == 0 and "equilibrium" not in json.loads(capsys.readouterr().out)

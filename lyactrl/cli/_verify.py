@@ -20,6 +20,7 @@ from ._verify_inputs import (
     build_candidate,
     build_region,
     build_system,
+    locate_equilibrium,
     probe_system,
 )
 
@@ -126,8 +127,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _check(args: argparse.Namespace, system: Any, V: Any, region: Any, rate: float) -> Any:
-    """Run ``--method`` (or ``--max-rate``); returns the result and the rate it is about."""
+def _check(
+    args: argparse.Namespace, system: Any, V: Any, region: Any, rate: float, box: Any = None
+) -> Any:
+    """Run ``--method`` (or ``--max-rate``); returns the result and the rate it is about.
+
+    ``box`` is a proved equilibrium box (from :func:`locate_equilibrium`) for the condition's
+    ``x_eq_box``."""
     import torch
 
     from .. import (
@@ -139,10 +145,10 @@ def _check(args: argparse.Namespace, system: Any, V: Any, region: Any, rate: flo
         region_of_attraction,
     )
 
+    cond = ExponentialStability(system, V, rate, x_eq_box=box)
     if args.max_rate:
-        result = max_certified_rate(system, V, region, time_limit=args.time_limit)
+        result = max_certified_rate(cond, region, time_limit=args.time_limit)
         return result, float(result.rate)
-    cond = ExponentialStability(system, V, rate)
     gen = torch.Generator().manual_seed(args.seed)
     progress = progress_option(args)
     if args.method == "sampled":
@@ -164,19 +170,27 @@ def run(args: argparse.Namespace) -> int:
     system = build_system(args)
     region = build_region(args, system.n_states)
     probe_system(args, system, region)
+    system, eq = locate_equilibrium(args, system, region)
     candidate = build_candidate(args, system, region)
     rate = args.rate if args.rate is not None else candidate.rate
+    from .. import Quadratic
+
     header = {
         "system": repr(system),
         "candidate": repr(candidate.V) if candidate.V is not None else args.candidate,
         "region": repr(region),
         "method": args.method,
     }
+    if eq is not None:
+        header["equilibrium"] = eq.to_dict()
+    box = eq if eq is not None and str(eq.status) == "certified" else None
+    if box is not None and not isinstance(candidate.V, Quadratic):
+        box = None  # only a quadratic V is bounded with an interval centre
     if candidate.V is None:  # no V to check: neither proved nor refuted
         status = Status.UNKNOWN
         report = {**header, "rate": rate, "status": status, "message": candidate.message}
     else:
-        result, rate = _check(args, system, candidate.V, region, rate)
+        result, rate = _check(args, system, candidate.V, region, rate, box)
         status = Status.of(result.status)
         report = {**header, "rate": rate, **result.to_dict()}
         if args.plot:

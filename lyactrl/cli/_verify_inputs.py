@@ -278,3 +278,30 @@ def _cli_spelling(what: str) -> Iterator[None]:
             raise
         cli = re.sub(r"inputs='([^']*)'", r"--inputs \1", text)
         raise InvalidArgumentError(f"{what}: {cli}") from exc
+
+
+def locate_equilibrium(args: argparse.Namespace, system: Any, region: Any) -> tuple[Any, Any]:
+    """Find and prove the equilibrium of an ``nn.Module`` system when none is given.
+
+    When ``--x-eq`` is not given and ``f`` does not vanish at the default ``x_eq = 0`` (a
+    trained network with biases), :func:`~lyactrl.find_equilibrium` looks for a root in the
+    box and proves it; the system is then centred there, and the proved box is returned for
+    the condition's ``x_eq_box``. Returns ``(system, equilibrium or None)``.
+    """
+    import torch
+
+    from .. import NeuralSystem, find_equilibrium
+
+    if getattr(args, "x_eq", None) is not None or not isinstance(system, NeuralSystem):
+        return system, None
+    if system.x_eq_declared:
+        return system, None
+    with torch.no_grad():
+        at_zero = system(system.x_eq[None])
+    if bool((at_zero == 0).all()):
+        return system, None
+    eq = find_equilibrium(system, region=region)
+    if str(eq.status) != "certified":
+        return system, eq
+    centred = NeuralSystem(system.module, system.n_states, inputs=system.inputs, x_eq=eq.x)
+    return centred, eq
