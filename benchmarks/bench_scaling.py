@@ -1,0 +1,84 @@
+"""Scaling of certification with the state dimension, for networks as training leaves them.
+
+An ``n-64-64-n`` tanh network with biases on top of a stable linear part (``A x + MLP(x)``,
+random weights scaled so that the linearisation stays stable), its equilibrium found and
+proved by ``find_equilibrium`` (Newton + Krawczyk), a quadratic ``V`` from the linearisation
+at that point, and 30 % of the local rate limit, certified on the box ``x_eq +- 0.3`` with the
+equilibrium box as ``x_eq_box``. Interval jets with the mean-value form (the only bounds the
+certifier has today: CROWN-class relaxations are issue 13 item 3), one process.
+
+Run: ``python benchmarks/bench_scaling.py [--dims 2 4 6 8] [--time-limit 60]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from _common import machine
+
+import lyactrl
+
+
+class Field(torch.nn.Module):
+    """``A x + b + W3 tanh(W2 tanh(W1 x + b1) + b2) + b3`` with every bias present."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.A = torch.nn.Linear(n, n).double()
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(n, 64),
+            torch.nn.Tanh(),
+            torch.nn.Linear(64, 64),
+            torch.nn.Tanh(),
+            torch.nn.Linear(64, n),
+        ).double()
+        with torch.no_grad():
+            M = torch.randn(n, n, generator=g, dtype=torch.float64) / n**0.5
+            self.A.weight.copy_(-1.5 * torch.eye(n, dtype=torch.float64) + 0.5 * (M - M.T))
+            self.A.bias.copy_(0.1 * torch.randn(n, generator=g, dtype=torch.float64))
+            for p in self.net.parameters():
+                p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64) / p.shape[-1] ** 0.5)
+            self.net[-1].weight.mul_(0.1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.A(x) + self.net(x)
+
+
+def row(n: int, time_limit: float) -> str:
+    system = lyactrl.NeuralSystem(Field(n, seed=n), n)
+    t0 = time.perf_counter()
+    eq = lyactrl.find_equilibrium(system, torch.zeros(n, dtype=torch.float64))
+    t_eq = time.perf_counter() - t0
+    if eq.status != "certified":
+        return f"| {n} | equilibrium {eq.status} | | | | |"
+    system = lyactrl.NeuralSystem(system.module, n, x_eq=eq.x)
+    V = lyactrl.Quadratic.from_linearization(system)
+    rate = 0.3 * lyactrl.verify.local_rate_limit(system, V)
+    cond = lyactrl.ExponentialStability(system, V, rate, x_eq_box=eq)
+    box = lyactrl.Box(eq.x - 0.3, eq.x + 0.3)
+    res = lyactrl.certify(cond, box, time_limit=time_limit, max_boxes=10_000_000, decay=False)
+    width = float((eq.hi - eq.lo).max())
+    return (
+        f"| {n} | certified in {t_eq:.2f} s (box {width:.0e}) | {rate:.4f} | {res.status} | "
+        f"{res.boxes_processed} | {res.seconds:.2f} |"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dims", type=int, nargs="*", default=[2, 4, 6, 8])
+    ap.add_argument("--time-limit", type=float, default=60.0)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    print(f"Machine: {machine()}\n")
+    print("| n | equilibrium (find_equilibrium) | rate | certify | boxes | s |")
+    print("|---|---|---|---|---|---|")
+    for n in args.dims:
+        print(row(n, args.time_limit), flush=True)
+
+
+if __name__ == "__main__":
+    main()
