@@ -100,7 +100,7 @@ def residual_jet(condition: AbstractCondition, x: Jet) -> Jet:
             f"condition: {type(condition).__name__} is not supported by the certifier; "
             f"expected an AbstractCondition such as {', '.join(CONDITIONS[:2])}"
         )
-    box = getattr(condition, "x_eq_box", None)
+    box = condition.x_eq_box
     v, g = candidate_jets(condition.candidate, x, box)
     f = system_jet(condition.system, x)
     d2 = None

@@ -22,6 +22,7 @@ from ._verify_inputs import (
     build_system,
     locate_equilibrium,
     probe_system,
+    progress_option,
 )
 
 __all__ = ["add_parser", "run", "METHODS"]
@@ -159,11 +160,6 @@ def _check(
         return certify(cond, region, time_limit=args.time_limit, progress=progress), rate
     result = region_of_attraction(cond, region, time_limit=args.time_limit, progress=progress)
     return result, rate
-
-
-def progress_option(args: argparse.Namespace) -> bool | None:
-    """Progress bars on a terminal, none with ``--json`` or ``--quiet``."""
-    return False if (getattr(args, "json", False) or getattr(args, "quiet", False)) else None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -200,7 +200,7 @@ def _neural(args: argparse.Namespace, system: Any, region: Any) -> Candidate:
         grid=positive_int(args.neural_grid, "--neural-grid"),
         certify=False,  # lyactrl verify checks V itself, with --method
         seed=args.seed,
-        progress=False if (args.json or args.quiet) else None,
+        progress=progress_option(args),
     )
     return Candidate(fit.V, rate)
 
@@ -305,3 +305,8 @@ def locate_equilibrium(args: argparse.Namespace, system: Any, region: Any) -> tu
         return system, eq
     centred = NeuralSystem(system.module, system.n_states, inputs=system.inputs, x_eq=eq.x)
     return centred, eq
+
+
+def progress_option(args: argparse.Namespace) -> bool | None:
+    """Progress bars on a terminal, none with ``--json`` or ``--quiet``."""
+    return False if (getattr(args, "json", False) or getattr(args, "quiet", False)) else None

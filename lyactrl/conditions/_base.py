@@ -58,6 +58,8 @@ class AbstractCondition(abc.ABC):
     margin: float
     n_states: int
     x_eq: torch.Tensor | None
+    #: A box proved to hold the true equilibrium (``ExponentialStability(x_eq_box=...)``).
+    x_eq_box: tuple[torch.Tensor, torch.Tensor] | None = None
 
     @abc.abstractmethod
     def combine(self, v: Any, grad: Any, f: Any, d2: Any) -> Any:
@@ -73,7 +75,7 @@ class AbstractCondition(abc.ABC):
     def replace(self, *, rate: float | None = None, margin: float | None = None) -> Any:
         """The same condition with another rate or margin."""
         extra = {}
-        if getattr(self, "x_eq_box", None) is not None:
+        if self.x_eq_box is not None:
             extra["x_eq_box"] = self.x_eq_box
         return type(self)(
             self.system,
@@ -142,7 +144,7 @@ def check_pair(system: Any, V: Any, name: str) -> torch.Tensor | None:
         return None
     x_eq = V.x_eq.detach().to(torch.float64)
     sys_eq = getattr(system, "x_eq", None)
-    if sys_eq is not None and getattr(system, "x_eq_declared", True):
+    if sys_eq is not None and system.x_eq_declared:
         sys_eq = sys_eq.detach().to(torch.float64)
         tol = 1e-9 * (1.0 + float(x_eq.abs().max()))
         if float((sys_eq - x_eq).abs().max()) > tol:

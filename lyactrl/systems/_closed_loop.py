@@ -57,7 +57,7 @@ class ClosedLoop(AbstractSystem):
         self.plant = plant
         self.n_states = plant.n_states
         self.x_eq = plant.x_eq if x_eq is None else as_vector(x_eq, self.n_states, name="x_eq")
-        self.x_eq_declared = x_eq is not None or getattr(plant, "x_eq_declared", True)
+        self.x_eq_declared = x_eq is not None or plant.x_eq_declared
         self._set_names(plant.state_names)
         self.gain: torch.Tensor | None = None
         if isinstance(controller, nn.Module) or callable(controller):

@@ -163,7 +163,7 @@ def attach_decay(
     if isinstance(condition, ExponentialStability) and condition.x_eq is not None:
         if invariant is not False:
             dec = decay_bound(condition.V, condition.rate, region, invariant=bool(invariant))
-    if getattr(condition, "x_eq_box", None) is not None:
+    if condition.x_eq_box is not None:
         note = "V and x_eq are centred at the true equilibrium, proved to lie in x_eq_box"
         message = f"{message}; {note}" if message else note
     return dataclasses.replace(cert, invariant=invariant, decay_bound=dec, message=message)

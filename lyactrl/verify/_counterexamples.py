@@ -14,6 +14,7 @@ import math
 import torch
 
 from .._errors import UnsupportedOperationError
+from .._results import Status
 from ..bounds import proved_positive
 from ..conditions import AbstractCondition
 from ..regions import AbstractRegion
@@ -68,11 +69,11 @@ def violations(
     return r, r > rtol * scale
 
 
-def verdict(found: Counterexamples, n_violations: int) -> tuple[str, str]:
-    """``("falsified", "")`` with a proved counterexample, else ``("unknown", why)``."""
+def verdict(found: Counterexamples, n_violations: int) -> tuple[Status, str]:
+    """``(falsified, "")`` with a proved counterexample, else ``(unknown, why)``."""
     if found.any_proved:
-        return "falsified", ""
-    return "unknown", (
+        return Status.FALSIFIED, ""
+    return Status.UNKNOWN, (
         f"{n_violations} violation(s) found but none is proved: {found.message}; not falsified"
     )
 

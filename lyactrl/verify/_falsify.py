@@ -142,11 +142,11 @@ def falsify(
     bad &= inside
     order = torch.argsort(r_final[bad], descending=True)[: max(k_keep, 4)]
     found = prove_counterexamples(condition, best_x[bad][order], r_final[bad][order])
-    status, message = verdict(found, int(bad.sum())) if bool(bad.any()) else ("unknown", "")
+    status, message = verdict(found, int(bad.sum())) if bool(bad.any()) else (Status.UNKNOWN, "")
     found = found.head(k_keep)
     worst = float(r_final[inside].max()) if bool(inside.any()) else -float("inf")
     return Falsification(
-        status=Status.of(status),
+        status=status,
         method="falsify",
         seconds=time.perf_counter() - start,
         message=message or ("" if bool(bad.any()) else "no violation found (which proves nothing)"),

@@ -97,9 +97,7 @@ def rate_level_front(
     ('certified', True)
     """
     start = time.perf_counter()
-    cond, (domain,) = as_condition(
-        args, 1.0 if len(args) == 3 else None, "rate_level_front", n_rest=1
-    )
+    cond, (domain,) = as_condition(args, None, "rate_level_front", n_rest=1, searches_rate=True)
     fr = [float(f) for f in fractions]
     if not fr or any(not 0.0 < f < 1.0 for f in fr):
         raise InvalidValueError(f"fractions: expected numbers in (0, 1), received {fractions!r}")

@@ -38,7 +38,7 @@ def boundary_premise(
         return mean_value_bounds(lambda x: (-candidate_jets(V, x)[0]) + float(c), a, b)
 
     def check(boxes: Frontier):
-        p, valid = geometry_of(within).boundary_points(within, boxes.lo, boxes.hi)
+        p, valid = geometry.boundary_points(within, boxes.lo, boxes.hi)
         if not bool(valid.any()):
             return None
         with torch.no_grad():

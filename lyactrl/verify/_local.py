@@ -110,7 +110,7 @@ def local_certificate(
     x0 = condition.x_eq
     if x0 is None:
         return LocalCertificate(Status.UNKNOWN, None, None, math.inf, "the condition has no x_eq")
-    if getattr(condition, "x_eq_box", None) is not None:
+    if condition.x_eq_box is not None:
         return jacobian_certificate(condition, half_widths)
     x0 = x0.detach().to(torch.float64).unsqueeze(0)
     at = residual_jet(condition, Jet.variables(x0, x0, 1))

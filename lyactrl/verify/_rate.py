@@ -143,9 +143,17 @@ def _local_limit(condition: ExponentialStability) -> float | None:
 
 
 def as_condition(
-    args: tuple[Any, ...], rate: float | None, name: str, *, n_rest: int
+    args: tuple[Any, ...],
+    rate: float | None,
+    name: str,
+    *,
+    n_rest: int,
+    searches_rate: bool = False,
 ) -> tuple[ExponentialStability, tuple[Any, ...]]:
     """``(condition, *rest)`` or ``(system, V, *rest)`` -> the condition and ``rest``.
+
+    ``searches_rate``: the caller replaces the rate (a rate search), so ``(system, V)`` gets a
+    placeholder rate of 1 instead of the default policy.
 
     With ``(system, V)`` the rate is ``rate`` or, by default, :func:`default_rate` (half the local limit at
     ``x_eq``; with a condition, ``rate`` must be ``None``.
@@ -159,6 +167,8 @@ def as_condition(
         cond, rest = args[0], args[1:]
     elif len(args) >= 2 and isinstance(args[0], AbstractSystem):
         system, V, rest = args[0], args[1], args[2:]
+        if rate is None and searches_rate:
+            rate = 1.0
         if rate is None:
             rate = default_rate(system, V)
         cond = ExponentialStability(system, V, rate)
@@ -336,9 +346,7 @@ def max_certified_rate(
     ('certified', True)
     """
     start = time.perf_counter()
-    cond, (region,) = as_condition(
-        args, 1.0 if len(args) == 3 else None, "max_certified_rate", n_rest=1
-    )
+    cond, (region,) = as_condition(args, None, "max_certified_rate", n_rest=1, searches_rate=True)
     tol = as_positive(tol, name="tol")
     b = _Bracket(
         cond,

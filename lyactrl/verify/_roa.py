@@ -98,9 +98,7 @@ class _Levels:
         return None
 
     def key(self, boxes: Frontier) -> torch.Tensor:
-        return bound_candidate(
-            self.cond.V, boxes.lo, boxes.hi, centre=getattr(self.cond, "x_eq_box", None)
-        ).lower
+        return bound_candidate(self.cond.V, boxes.lo, boxes.hi, centre=self.cond.x_eq_box).lower
 
 
 def _check_inputs(cond: ExponentialStability, domain: Any, tol: float) -> float:
@@ -229,7 +227,7 @@ def _inner_level(cond: ExponentialStability, level: float) -> float:
     the triangle inequality of the ``P``-norm puts ``{V <= (sqrt(level) - d)^2}`` inside
     ``{V_* <= level}``. Without a box it is ``level``.
     """
-    box = getattr(cond, "x_eq_box", None)
+    box = cond.x_eq_box
     if box is None:
         return level
     P = cond.V.P.detach().to(torch.float64)
@@ -252,7 +250,7 @@ def _result(cond, domain, loc, levels, level, processed, message, decay, start):
     inner = _inner_level(cond, level) if ok else 0.0
     if ok and inner <= 0:
         ok, message = False, "the equilibrium box is too wide for the certified level"
-    elif ok and getattr(cond, "x_eq_box", None) is not None:
+    elif ok and cond.x_eq_box is not None:
         message = (
             f"certified for V centred at the true equilibrium x* in x_eq_box (level {level:.6g}); "
             f"the set reported is {{V <= {inner:.6g}}} for V at its own centre, which lies inside; "

@@ -168,7 +168,7 @@ def check_sampled(
     )
     found = prove_counterexamples(condition, top_x, top_r)
     bound = violation_probability_bound(n_bad, n_samples, float(confidence))
-    status, message = verdict(found, n_bad) if n_bad else ("holds_on_samples", "")
+    status, message = verdict(found, n_bad) if n_bad else (Status.HOLDS_ON_SAMPLES, "")
     found = found.head(k_keep)
     message = (message + "; " if message else "") + (
         f"statistical, not a proof: with confidence {confidence:g}, a state drawn uniformly "
@@ -176,7 +176,7 @@ def check_sampled(
         f"(Clopper-Pearson, {n_bad} violations in {n_samples} samples)"
     )
     return SampledCheck(
-        status=Status.of(status),
+        status=status,
         method="sampled",
         seconds=time.perf_counter() - start,
         message=message,
