@@ -69,3 +69,25 @@ def fossil_poly2() -> lyactrl.SymbolicSystem:
 def cubic_1d() -> lyactrl.SymbolicSystem:
     """x' = -x + x^3: stable origin with region of attraction exactly (-1, 1)."""
     return lyactrl.SymbolicSystem(["-x + x**3"], "x")
+
+
+class BiasedField(torch.nn.Module):
+    """``A x + b + MLP(x)``: a 2-16-2 tanh network with biases everywhere on a stable linear
+    part, whose equilibrium is known only numerically (near (0.118, 0.224)), as training
+    leaves a model. Deterministic (its own generator)."""
+
+    def __init__(self, seed: int = 1) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.A = torch.nn.Linear(2, 2).double()
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(2, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2)
+        ).double()
+        with torch.no_grad():
+            self.A.weight.copy_(torch.tensor([[-1.0, 0.5], [-0.5, -1.0]], dtype=torch.float64))
+            self.A.bias.copy_(torch.tensor([0.1, -0.2], dtype=torch.float64))
+            for p in self.net.parameters():
+                p.copy_(0.3 * torch.randn(p.shape, generator=g, dtype=torch.float64))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.A(x) + self.net(x)

@@ -10,6 +10,7 @@ import mpmath
 import numpy as np
 import pytest
 import torch
+from reference_systems import BiasedField
 from torch import nn
 
 import lyactrl
@@ -66,25 +67,8 @@ def test_a_box_with_two_equilibria_is_not_certified():
     assert float(eq.lo[0]) > 0 and _contains(eq, [mpmath.mpf("1e-6")])
 
 
-class _Stable(nn.Module):
-    """``A x + MLP(x)``, a 2-16-16-2 tanh network with biases and a stable linear part."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.mlp = nn.Sequential(
-            nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 2)
-        ).double()
-        self.A = nn.Linear(2, 2, bias=False).double()
-        with torch.no_grad():
-            self.A.weight.copy_(torch.tensor([[-2.0, 1.0], [-1.0, -2.0]]))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.A(x) + self.mlp(x)
-
-
 def test_neural_system_with_biases_is_found_and_proved():
-    system = lyactrl.NeuralSystem(_Stable(), 2)
+    system = lyactrl.NeuralSystem(BiasedField(), 2)
     eq = lyactrl.find_equilibrium(system, region=lyactrl.Box([-3.0, -3.0], [3.0, 3.0]))
     assert eq.status == Status.CERTIFIED, eq.message
     x = eq.x.unsqueeze(0)
@@ -203,7 +187,7 @@ def test_krawczyk_radius_per_coordinate():
 
 
 def test_proved_box_feeds_a_certificate_at_the_true_equilibrium():
-    system = lyactrl.NeuralSystem(_Stable(), 2)
+    system = lyactrl.NeuralSystem(BiasedField(), 2)
     eq = lyactrl.find_equilibrium(system, region=lyactrl.Box([-3.0, -3.0], [3.0, 3.0]))
     V = lyactrl.Quadratic.from_linearization(system, x_eq=eq.x)
     region = lyactrl.Box(eq.x - 0.5, eq.x + 0.5)

@@ -9,6 +9,7 @@ import mpmath
 import numpy as np
 import pytest
 import torch
+from reference_systems import BiasedField
 from scipy.integrate import solve_ivp
 
 import lyactrl
@@ -50,26 +51,6 @@ def test_irrational_equilibrium_certified_for_v_centred_at_the_true_root():
     assert 2 * (x - s) * (2 - x * x) + 6 * (x - s) ** 2 > 0
 
 
-class _Biased(torch.nn.Module):
-    """A x + b + MLP(x) with biases: its equilibrium is known only numerically."""
-
-    def __init__(self):
-        super().__init__()
-        g = torch.Generator().manual_seed(1)
-        self.A = torch.nn.Linear(2, 2).double()
-        self.net = torch.nn.Sequential(
-            torch.nn.Linear(2, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2)
-        ).double()
-        with torch.no_grad():
-            self.A.weight.copy_(torch.tensor([[-1.0, 0.5], [-0.5, -1.0]], dtype=D))
-            self.A.bias.copy_(torch.tensor([0.1, -0.2], dtype=D))
-            for p in self.net.parameters():
-                p.copy_(0.3 * torch.randn(p.shape, generator=g, dtype=D))
-
-    def forward(self, x):
-        return self.A(x) + self.net(x)
-
-
 def _newton(f, x):
     for _ in range(50):
         J = torch.autograd.functional.jacobian(lambda z: f(z[None])[0], x)
@@ -78,7 +59,7 @@ def _newton(f, x):
 
 
 def test_region_of_attraction_around_a_numerical_equilibrium_converges_to_it():
-    f = _Biased()
+    f = BiasedField()
     root = _newton(f, torch.zeros(2, dtype=D))
     system = lyactrl.NeuralSystem(f, 2, x_eq=root)
     V = lyactrl.Quadratic.from_linearization(system)
