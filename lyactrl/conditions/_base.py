@@ -91,17 +91,19 @@ class AbstractCondition(abc.ABC):
         The system is evaluated at ``t = 0``; for a time-varying system the sound bounds of
         :mod:`lyactrl.bounds` cover every ``t >= 0`` (see ``docs/soundness.md``).
         """
+        return self.combine(*self.terms(x))
+
+    def terms(self, x: torch.Tensor) -> tuple[Any, Any, Any, Any]:
+        """``(V, grad V, f, ||x - x_eq||^2 or None)`` on a batch: what :meth:`combine` takes."""
         v, g = self.candidate.value_and_gradient(x)
         f = self.system.vector_field(0.0, x)
-        return self.combine(v, g, f, self.distance2(x) if self.margin else None)
+        return v, g, f, self.distance2(x) if self.margin else None
 
     def evaluate_with_scale(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The residual and its scale: the same expression on the absolute values of its
         terms (``sum |grad V_i| |f_i| + rate |V| + ...``), against which a relative rounding
         tolerance is measured."""
-        v, g = self.candidate.value_and_gradient(x)
-        f = self.system.vector_field(0.0, x)
-        d2 = self.distance2(x) if self.margin else None
+        v, g, f, d2 = self.terms(x)
         return self.combine(v, g, f, d2), self.combine(v.abs(), g.abs(), f.abs(), d2)
 
     def distance2(self, x: torch.Tensor) -> torch.Tensor:

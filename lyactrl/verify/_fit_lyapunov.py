@@ -87,13 +87,13 @@ def _train(
         xi = xi + 0.01 * torch.randn(xi.shape, generator=generator, dtype=xi.dtype)
         # states near x_eq, which a grid barely samples, fix V's local (quadratic) shape
         xi = torch.cat([xi, near.sample(batch // 4, generator=generator, dtype=xi.dtype)])
-        residual = cond.evaluate(xi)
+        # the condition's one residual, from V's value and gradient computed once
+        v, g, f, d2 = cond.terms(xi)
+        residual = cond.combine(v, g, f, d2)
         # near x_eq the residual is O(||x - x_eq||^2), so there it is normalised to count at all
-        d2 = cond.distance2(xi[batch:])
         l_dec, _ = hinge_loss(residual[:batch])
-        l_near, _ = hinge_loss(residual[batch:] / d2.clamp_min(1e-12))
-        v = V.value(xi[:batch])
-        l_in, _ = hinge_loss(v - 1.0)
+        l_near, _ = hinge_loss(residual[batch:] / d2[batch:].clamp_min(1e-12))
+        l_in, _ = hinge_loss(v[:batch] - 1.0)
         # the local certificate at x_eq needs A^T H + H A + rate H < 0 for V ~ d^T H d there
         hess = torch.autograd.functional.hessian(
             lambda z: V.value(z.unsqueeze(0))[0], V.x_eq, create_graph=True
