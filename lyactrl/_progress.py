@@ -14,7 +14,12 @@ __all__ = ["progress_bar"]
 
 
 def progress_bar(
-    progress: bool | None, *, desc: str, total: float | None = None, unit: str = "it"
+    progress: bool | None,
+    *,
+    desc: str,
+    total: float | None = None,
+    unit: str = "it",
+    initial: float = 0,
 ) -> Any:
     """A tqdm bar on standard error, shown by the rule above (a disabled bar costs nothing).
 
@@ -27,4 +32,12 @@ def progress_bar(
     from tqdm.auto import tqdm
 
     show = sys.stderr.isatty() if progress is None else bool(progress)
-    return tqdm(total=total, desc=desc, unit=unit, disable=not show, leave=False, file=sys.stderr)
+    return tqdm(
+        total=total,
+        initial=initial,
+        desc=desc,
+        unit=unit,
+        disable=not show,
+        leave=False,
+        file=sys.stderr,
+    )

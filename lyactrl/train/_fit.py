@@ -12,7 +12,6 @@ import dataclasses
 import math
 import os
 import random
-import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -24,6 +23,7 @@ from torch import nn
 
 from .._api import checked_kwargs
 from .._errors import CheckpointError, InvalidArgumentError, InvalidValueError
+from .._progress import progress_bar
 from .._results import ResultMixin, Status, jsonable
 from .._tensors import as_positive, positive_int
 from .checkpoint import load_checkpoint, save_checkpoint, write_json
@@ -377,11 +377,9 @@ def _end_of_epoch(run: _Run, record: dict[str, float]) -> bool:
 
 def _epochs(run: _Run) -> None:
     """Run epochs until the last, early stopping or divergence, with a progress bar."""
-    from tqdm.auto import tqdm
-
     opts = run.opts
-    show = is_main_process() and not opts.quiet and sys.stderr.isatty()
-    bar = tqdm(total=opts.epochs, initial=run.epoch, desc="fit", disable=not show, leave=False)
+    show = None if is_main_process() and not opts.quiet else False  # None: on a terminal
+    bar = progress_bar(show, desc="fit", total=opts.epochs, initial=run.epoch)
     runner = _runner(run)
     try:
         while run.epoch < opts.epochs:

@@ -18,7 +18,7 @@ from ..bounds.jets import Jet, mean_value_bounds, residual_jet
 from ..conditions import ExponentialStability
 from ..regions import Ball, Box, Sublevel
 from ._branch_and_bound import Budget, Frontier, branch_and_bound
-from ._decay import DecayBound, decay_bound
+from ._decay import DecayBound, decay_bound, quadratic_bounds
 from ._geometry import geometry_of
 from ._local import LocalCertificate, local_certificate
 from ._rate import as_condition
@@ -230,10 +230,9 @@ def _inner_level(cond: ExponentialStability, level: float) -> float:
     box = cond.x_eq_box
     if box is None:
         return level
-    P = cond.V.P.detach().to(torch.float64)
     x0 = cond.x_eq.to(torch.float64)  # type: ignore[union-attr]
     far = torch.maximum((box[1] - x0).abs(), (x0 - box[0]).abs())
-    lam = float(torch.linalg.eigvalsh(P)[-1]) * (1 + 1e-9)
+    lam = quadratic_bounds(cond.V)[1]  # certified lambda_max of P
     d = math.sqrt(lam) * float(far.norm()) * (1 + 1e-9)
     root = math.sqrt(level) * (1 - 1e-12) - d
     return math.nextafter(root * root, 0.0) if root > 0 else 0.0
