@@ -44,6 +44,7 @@ from .sdp import sos_lyapunov as sos_lyapunov
 from .sdp import sos_roa as sos_roa
 from .systems import AbstractSystem as AbstractSystem
 from .systems import ClosedLoop as ClosedLoop
+from .systems import DiscreteSystem as DiscreteSystem
 from .systems import LinearSystem as LinearSystem
 from .systems import NeuralSystem as NeuralSystem
 from .systems import SymbolicSystem as SymbolicSystem

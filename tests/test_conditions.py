@@ -65,16 +65,17 @@ def test_with_rate_keeps_system_and_candidate():
 
 
 class SquaredDecay(AbstractCondition):
-    """A condition written only through ``combine``: ``grad V . f + rate V^2 (+ margin)``; the
-    rest (replace, evaluation, the margin rule) comes from the base class."""
+    """A condition written only through ``combine``: ``dV + rate V^2 (+ margin)`` (``dV`` the
+    change of V along the system); the rest (replace, evaluation, the margin rule) comes from
+    the base class."""
 
     def __init__(self, system, V, rate, *, margin=0.0):
         self.x_eq = check_pair(system, V, "V")
         self.system, self.V, self.candidate = system, V, V
         self.rate, self.margin, self.n_states = float(rate), float(margin), system.n_states
 
-    def combine(self, v, grad, f, d2):
-        return self.with_margin((grad * f).sum(1) + v * v * self.rate, d2)
+    def combine(self, v, dv, d2):
+        return self.with_margin(dv + v * v * self.rate, d2)
 
 
 def _tanh_system() -> lyactrl.NeuralSystem:
@@ -98,6 +99,14 @@ def _conditions(margin: float) -> list[AbstractCondition]:
         lyactrl.ExponentialStability(_tanh_system(), V, rate=1.1, margin=margin),
         lyactrl.BarrierCondition(pend, B, rate=0.4, margin=margin),
         SquaredDecay(lin, V, rate=0.9, margin=margin),
+        # discrete time: V(F(x)) - V(x), V chained on the map's image
+        lyactrl.ExponentialStability(
+            lyactrl.DiscreteSystem.discretize(pend, dt=0.1, method="rk4"), V, 0.3, margin=margin
+        ),
+        lyactrl.ExponentialStability(
+            lyactrl.DiscreteSystem(_tanh_system()), Vs, rate=0.5, margin=margin
+        ),
+        SquaredDecay(lyactrl.DiscreteSystem(lin.A * 0.5), V, rate=0.9, margin=margin),
     ]
 
 
@@ -110,7 +119,7 @@ def _points_in(lo: torch.Tensor, hi: torch.Tensor, k: int, g: torch.Generator) -
 
 
 @pytest.mark.parametrize("margin", [0.0, 0.25])
-@pytest.mark.parametrize("index", range(5))
+@pytest.mark.parametrize("index", range(8))
 @given(seed=seeds)
 def test_combine_on_jets_encloses_combine_on_tensors(margin, index, seed):
     cond = CONDITIONS[margin][index]
@@ -140,7 +149,7 @@ def test_combine_on_jets_encloses_combine_on_tensors(margin, index, seed):
 
 
 @pytest.mark.parametrize("margin", [0.0, 0.25])
-@pytest.mark.parametrize("index", range(5))
+@pytest.mark.parametrize("index", range(8))
 @given(seed=seeds)
 def test_scale_bounds_the_residual(margin, index, seed):
     cond = CONDITIONS[margin][index]

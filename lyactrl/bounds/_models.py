@@ -20,7 +20,14 @@ from ..lyapunov import (
     SquaredError,
     SymbolicCandidate,
 )
-from ..systems import AbstractSystem, ClosedLoop, LinearSystem, NeuralSystem, SymbolicSystem
+from ..systems import (
+    AbstractSystem,
+    ClosedLoop,
+    DiscreteSystem,
+    LinearSystem,
+    NeuralSystem,
+    SymbolicSystem,
+)
 from . import _functions as F
 from ._fx import traced_jet
 from ._interval import imul
@@ -41,6 +48,8 @@ SYSTEMS = (
     "ClosedLoop (LinearSystem or SymbolicSystem plant; a gain matrix, an nn.Module or a plain "
     "function as controller, the module's forward or the function traced with torch.fx when "
     "it is not a stock nn.Sequential)",
+    "DiscreteSystem (a map written as one of these, or one discretised by Euler or RK4; "
+    "a discrete plant closed by a ClosedLoop)",
     "subclasses of these only when they override none of vector_field, __call__",
 )
 #: Candidates the certifier supports.
@@ -145,7 +154,27 @@ def _neural_module_jet(system: NeuralSystem, x: Jet) -> Jet:
     return traced_jet(system.module, [x, ctx_b], x, module_jet)
 
 
+def _discrete_jet(system: DiscreteSystem, x: Jet, u: Jet | None) -> Jet:
+    """The map's jet: the formula itself, or the Euler / RK4 step composed of its jets."""
+
+    def f(z: Jet) -> Jet:
+        return _plant_jet(system.step, z, u) if system.n_inputs else system_jet(system.step, z)
+
+    if system.discretization == "map":
+        return f(x)
+    h = float(system.dt)  # type: ignore[arg-type]
+    if system.discretization == "euler":
+        return x + f(x).scale(h)
+    k1 = f(x)
+    k2 = f(x + k1.scale(0.5 * h))
+    k3 = f(x + k2.scale(0.5 * h))
+    k4 = f(x + k3.scale(h))
+    return x + (k1 + k2.scale(2.0) + k3.scale(2.0) + k4).scale(h / 6.0)
+
+
 def _plant_jet(system: AbstractSystem, x: Jet, u: Jet | None) -> Jet:
+    if _recognised(system, DiscreteSystem, _SYSTEM_METHODS, "system"):
+        return _discrete_jet(system, x, u)  # type: ignore[arg-type]
     if _recognised(system, LinearSystem, _SYSTEM_METHODS, "system"):
         out = x.linear(_f64(system.A))
         if system.B is not None and u is not None:

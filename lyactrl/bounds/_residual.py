@@ -101,13 +101,19 @@ def residual_jet(condition: AbstractCondition, x: Jet) -> Jet:
             f"expected an AbstractCondition such as {', '.join(CONDITIONS[:2])}"
         )
     box = condition.x_eq_box
-    v, g = candidate_jets(condition.candidate, x, box)
-    f = system_jet(condition.system, x)
+    V = condition.candidate
+    if condition.system.is_discrete:  # V(F(x)) - V(x): V on the map's image, chained
+        v = candidate_jets(V, x, box)[0]
+        image = system_jet(condition.system, x)
+        dv = image.compose(lambda y: candidate_jets(V, y, box)[0]) - v
+    else:
+        v, g = candidate_jets(V, x, box)
+        dv = (g * system_jet(condition.system, x)).sum(1)
     d2 = None
     if condition.margin and condition.x_eq is not None:
         lo, hi = (condition.x_eq, condition.x_eq) if box is None else box
         d2 = F.powi(x - x.constant(lo.to(torch.float64), hi.to(torch.float64)), 2).sum(1)
-    return condition.combine(v, g, f, d2)
+    return condition.combine(v, dv, d2)
 
 
 def _boxes(lo: Any, hi: Any, n: int | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -130,7 +136,8 @@ def mean_value_bounds(fn: Callable[[Jet], Jet], lo: torch.Tensor, hi: torch.Tens
     Parameters
     ----------
     fn : callable
-        Maps a state :class:`Jet` of shape ``(batch, n)`` to the scalar jet ``(batch,)``.
+        Maps a state :class:`Jet` of shape ``(batch, n)`` to the scalar jet ``(batch,)`` (or a
+        vector jet ``(batch, k)``: bounds per component).
     lo, hi : torch.Tensor, shape (batch, n)
         Box corners (float64, ``lo <= hi``).
 
@@ -154,8 +161,10 @@ def mean_value_bounds(fn: Callable[[Jet], Jet], lo: torch.Tensor, hi: torch.Tens
     at_c = fn(Jet.variables(c, c, 0))
     box = fn(Jet.variables(lo, hi, 1))
     gabs = hull_abs(box.d)  # type: ignore[arg-type]
+    # a vector-valued fn (batch, k): the same form per component
+    h = h.reshape(h.shape[:1] + (1,) * (gabs.ndim - 2) + h.shape[1:])
     t = mul_up(h, gabs)
-    width = sum_bounds(t, t, 1)[1]
+    width = sum_bounds(t, t, -1)[1]
     upper = torch.minimum(box.v[1], add_up(at_c.v[1], width))
     lower = torch.maximum(box.v[0], sub_dn(at_c.v[0], width))
     return Bounds(lower, upper, gabs)

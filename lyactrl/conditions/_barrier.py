@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from .._api import checked_kwargs
-from .._tensors import as_positive
 from ..lyapunov import AbstractCandidate
 from ..systems import AbstractSystem
-from ._base import AbstractCondition, check_margin, check_pair, decrease
+from ._base import AbstractCondition, check_margin, check_pair, check_rate, decrease
 
 __all__ = ["BarrierCondition"]
 
@@ -18,6 +17,7 @@ class BarrierCondition(AbstractCondition):
 
     Where it holds on a region containing the safe set, a trajectory that starts with
     ``B <= 0`` keeps ``B(x(t)) <= B(x(0)) exp(-rate t) <= 0``: the safe set is forward invariant.
+    For a discrete-time system it is ``B(F(x)) - B(x) + rate B(x) <= 0``, ``rate`` in ``(0, 1]``.
 
     Parameters
     ----------
@@ -47,13 +47,13 @@ class BarrierCondition(AbstractCondition):
         self.system = system
         self.B = B
         self.candidate = B
-        self.rate = as_positive(rate, name="rate")
+        self.rate = check_rate(rate, system)
         self.margin = check_margin(margin)
         self.n_states = system.n_states
         self.x_eq = None
 
-    def combine(self, v: Any, grad: Any, f: Any, d2: Any) -> Any:  # noqa: D102
-        return self.with_margin(decrease(v, grad, f, self.rate), d2)
+    def combine(self, v: Any, dv: Any, d2: Any) -> Any:  # noqa: D102
+        return self.with_margin(decrease(v, dv, self.rate), d2)
 
     def __repr__(self) -> str:
         m = f", margin={self.margin:g}" if self.margin else ""

@@ -1,9 +1,14 @@
 """The condition interface: one residual, one equilibrium rule, one margin rule.
 
 A condition states its residual once, in :meth:`AbstractCondition.combine`, as arithmetic on
-``V``, ``grad V``, ``f`` and ``||x - x_eq||^2`` that works on torch tensors and on the
-bound-propagation jets of :mod:`lyactrl.bounds` alike. Sampled checks, falsification,
-certification and the training losses all evaluate that one expression.
+``V``, the change of ``V`` along the system and ``||x - x_eq||^2`` that works on torch tensors
+and on the bound-propagation jets of :mod:`lyactrl.bounds` alike. Sampled checks,
+falsification, certification and the training losses all evaluate that one expression.
+
+**Change of V.** The one place where time enters: for a flow ``x' = f(x)`` the change is the
+derivative ``grad V . f``; for a map ``x+ = F(x)`` (``system.is_discrete``) it is the
+difference ``V(F(x)) - V(x)``. The exponential condition ``change + rate V <= 0`` then reads
+``dV/dt <= -rate V`` or ``V(x+) <= (1 - rate) V(x)``, with ``rate`` in ``(0, 1]`` for a map.
 
 **Margin rule.** A condition with ``margin = m > 0`` asks for
 
@@ -29,7 +34,14 @@ from .._tensors import as_positive, as_states
 from ..lyapunov import AbstractCandidate
 from ..systems import AbstractSystem, check_autonomous
 
-__all__ = ["AbstractCondition", "check_pair", "check_margin", "check_equilibrium_box", "decrease"]
+__all__ = [
+    "AbstractCondition",
+    "check_pair",
+    "check_margin",
+    "check_rate",
+    "check_equilibrium_box",
+    "decrease",
+]
 
 
 class AbstractCondition(abc.ABC):
@@ -62,13 +74,15 @@ class AbstractCondition(abc.ABC):
     x_eq_box: tuple[torch.Tensor, torch.Tensor] | None = None
 
     @abc.abstractmethod
-    def combine(self, v: Any, grad: Any, f: Any, d2: Any) -> Any:
-        """The residual from ``V``, ``grad V``, ``f`` and ``||x - x_eq||^2``.
+    def combine(self, v: Any, dv: Any, d2: Any) -> Any:
+        """The residual from ``V``, the change ``dv`` of ``V`` along the system and
+        ``||x - x_eq||^2``.
 
-        Each argument is either a tensor (``(batch,)``, ``(batch, n)``, ``(batch, n)``,
-        ``(batch,)``) or a :class:`lyactrl.bounds.jets.Jet` of the same shape; ``d2`` is ``None``
-        when the margin is 0. Only ``+``, ``*`` by a float or of two operands, and
-        ``.sum(1)`` may be used, so that the same expression evaluates and bounds.
+        ``dv`` is ``grad V . f`` for a flow and ``V(F(x)) - V(x)`` for a map (see the module
+        notes). Each argument is a tensor of shape ``(batch,)`` or a
+        :class:`lyactrl.bounds.jets.Jet` of that shape; ``d2`` is ``None`` when the margin is 0.
+        Only ``+`` and ``*`` by a float or of two operands may be used, so that the same
+        expression evaluates and bounds.
         """
 
     @checked_kwargs
@@ -91,20 +105,30 @@ class AbstractCondition(abc.ABC):
         The system is evaluated at ``t = 0``; for a time-varying system the sound bounds of
         :mod:`lyactrl.bounds` cover every ``t >= 0`` (see ``docs/soundness.md``).
         """
-        return self.combine(*self.terms(x))
+        v, dv, _, d2 = self.terms(x)
+        return self.combine(v, dv, d2)
 
     def terms(self, x: torch.Tensor) -> tuple[Any, Any, Any, Any]:
-        """``(V, grad V, f, ||x - x_eq||^2 or None)`` on a batch: what :meth:`combine` takes."""
+        """``(V, change of V, its scale, ||x - x_eq||^2 or None)`` on a batch.
+
+        :meth:`combine` takes ``(V, change, d2)``; the scale is the change computed on
+        absolute values (``sum |grad V_i| |f_i|``, or ``|V(F(x))| + |V(x)|`` for a map).
+        """
+        d2 = self.distance2(x) if self.margin else None
+        if self.system.is_discrete:
+            v = self.candidate.value(x)
+            v_next = self.candidate.value(self.system.vector_field(0.0, x))
+            return v, v_next - v, v_next.abs() + v.abs(), d2
         v, g = self.candidate.value_and_gradient(x)
         f = self.system.vector_field(0.0, x)
-        return v, g, f, self.distance2(x) if self.margin else None
+        return v, (g * f).sum(1), (g.abs() * f.abs()).sum(1), d2
 
     def evaluate_with_scale(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The residual and its scale: the same expression on the absolute values of its
         terms (``sum |grad V_i| |f_i| + rate |V| + ...``), against which a relative rounding
         tolerance is measured."""
-        v, g, f, d2 = self.terms(x)
-        return self.combine(v, g, f, d2), self.combine(v.abs(), g.abs(), f.abs(), d2)
+        v, dv, scale, d2 = self.terms(x)
+        return self.combine(v, dv, d2), self.combine(v.abs(), scale, d2)
 
     def distance2(self, x: torch.Tensor) -> torch.Tensor:
         """``||x - x_eq||^2`` on a batch (``0`` where there is no equilibrium)."""
@@ -200,6 +224,17 @@ def check_margin(margin: Any) -> float:
     return as_positive(margin, name="margin", allow_zero=True)
 
 
-def decrease(v: Any, grad: Any, f: Any, rate: float) -> Any:
-    """``grad . f + rate v`` on tensors or jets: the decrease residual of both conditions."""
-    return (grad * f).sum(1) + v * rate
+def decrease(v: Any, dv: Any, rate: float) -> Any:
+    """``dv + rate v`` on tensors or jets: the decrease residual of both conditions."""
+    return dv + v * rate
+
+
+def check_rate(rate: Any, system: AbstractSystem) -> float:
+    """A rate ``> 0``, and ``<= 1`` for a discrete system (``V(x+) <= (1 - rate) V(x)``)."""
+    r = as_positive(rate, name="rate")
+    if system.is_discrete and r > 1.0:
+        raise InvalidValueError(
+            f"rate: a discrete-time condition V(x+) <= (1 - rate) V(x) needs rate in (0, 1], "
+            f"received {r:g}"
+        )
+    return r

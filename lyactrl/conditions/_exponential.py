@@ -5,10 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from .._api import checked_kwargs
-from .._tensors import as_positive
+from .._errors import InvalidArgumentError
 from ..lyapunov import AbstractCandidate
 from ..systems import AbstractSystem
-from ._base import AbstractCondition, check_equilibrium_box, check_margin, check_pair, decrease
+from ._base import (
+    AbstractCondition,
+    check_equilibrium_box,
+    check_margin,
+    check_pair,
+    check_rate,
+    decrease,
+)
 
 __all__ = ["ExponentialStability"]
 
@@ -16,17 +23,20 @@ __all__ = ["ExponentialStability"]
 class ExponentialStability(AbstractCondition):
     """The exponential-decrease condition ``grad V(x) . f(x) + rate * V(x) <= 0``.
 
-    Where it holds on a sublevel set of ``V``, ``V(x(t)) <= V(x(0)) exp(-rate t)``.
+    Where it holds on a sublevel set of ``V``, ``V(x(t)) <= V(x(0)) exp(-rate t)``. For a
+    discrete-time system ``x+ = F(x)`` (``system.is_discrete``) the same condition is
+    ``V(F(x)) - V(x) + rate * V(x) <= 0`` with ``rate`` in ``(0, 1]``, so that
+    ``V(x_k) <= (1 - rate)^k V(x_0)``.
 
     Parameters
     ----------
     system : AbstractSystem
-        An autonomous system ``x' = f(x)``.
+        An autonomous system ``x' = f(x)``, or a discrete one ``x+ = F(x)``.
     V : AbstractCandidate
         The Lyapunov candidate; its ``x_eq`` is the condition's equilibrium and must match
         the system's ``x_eq``.
     rate : float
-        The decay rate ``kappa > 0``.
+        The decay rate ``kappa > 0`` (``0 < kappa <= 1`` in discrete time).
     margin : float
         Ask for ``grad V . f + rate V <= -margin ||x - x_eq||^2`` (see
         :mod:`lyactrl.conditions`); ``0`` by default.
@@ -49,6 +59,11 @@ class ExponentialStability(AbstractCondition):
     [-4.0]
     >>> cond.replace(margin=1.0).residual([[1.0, 1.0]]).tolist()
     [-2.0]
+    >>> step = lyactrl.DiscreteSystem([[0.5, 0.0], [0.0, 0.5]])  # x+ = x / 2
+    >>> lyactrl.ExponentialStability(step, lyactrl.Quadratic(torch.eye(2)), 0.5).residual(
+    ...     [[1.0, 1.0]]
+    ... ).tolist()
+    [-0.5]
     """
 
     @checked_kwargs
@@ -62,16 +77,21 @@ class ExponentialStability(AbstractCondition):
         x_eq_box: Any = None,
     ) -> None:
         self.x_eq = check_pair(system, V, "V")
+        if x_eq_box is not None and system.is_discrete:
+            raise InvalidArgumentError(
+                "x_eq_box: an equilibrium known only as a box is supported in continuous time; "
+                "received one with a discrete-time system"
+            )
         self.x_eq_box = check_equilibrium_box(x_eq_box, V, self.x_eq)
         self.system = system
         self.V = V
         self.candidate = V
-        self.rate = as_positive(rate, name="rate")
+        self.rate = check_rate(rate, system)
         self.margin = check_margin(margin)
         self.n_states = system.n_states
 
-    def combine(self, v: Any, grad: Any, f: Any, d2: Any) -> Any:  # noqa: D102
-        return self.with_margin(decrease(v, grad, f, self.rate), d2)
+    def combine(self, v: Any, dv: Any, d2: Any) -> Any:  # noqa: D102
+        return self.with_margin(decrease(v, dv, self.rate), d2)
 
     def with_rate(self, rate: float) -> ExponentialStability:
         """The same condition with another rate."""

@@ -35,11 +35,14 @@ def check_positive_definite(P: torch.Tensor, name: str) -> torch.Tensor:
     return sym
 
 
-def best_quadratic_rate(A: Any, P: Any) -> float:
+@checked_kwargs
+def best_quadratic_rate(A: Any, P: Any, *, discrete: bool = False) -> float:
     """Largest ``kappa`` with ``d/dt V <= -kappa V`` for ``x' = A x`` and ``V = x^T P x``.
 
     With ``Q = -(A^T P + P A)`` this is the smallest generalised eigenvalue of ``(Q, P)``
-    (negative when ``V`` does not decrease everywhere).
+    (negative when ``V`` does not decrease everywhere). With ``discrete=True``, for the map
+    ``x+ = A x``: the largest ``kappa`` with ``V(A x) <= (1 - kappa) V(x)``, that is
+    ``1 - lambda_max(A^T P A, P)`` (the generalised eigenvalue problem of the pair).
 
     Parameters
     ----------
@@ -47,6 +50,8 @@ def best_quadratic_rate(A: Any, P: Any) -> float:
         The system matrix.
     P : array_like, shape (n, n)
         Symmetric positive definite.
+    discrete : bool
+        Read ``A`` as a map ``x+ = A x``.
 
     Returns
     -------
@@ -66,6 +71,9 @@ def best_quadratic_rate(A: Any, P: Any) -> float:
         raise InvalidArgumentError(f"P: expected shape {At.shape} to match A, received {Pn.shape}")
     import scipy.linalg  # lazily, to keep `import lyactrl` fast
 
+    if discrete:
+        M = At.T @ Pn @ At
+        return 1.0 - float(scipy.linalg.eigh(0.5 * (M + M.T), Pn, eigvals_only=True)[-1])
     Q = -(At.T @ Pn + Pn @ At)
     return float(scipy.linalg.eigh(0.5 * (Q + Q.T), Pn, eigvals_only=True)[0])
 
@@ -102,6 +110,10 @@ class Quadratic(AbstractCandidate):
     ) -> Quadratic:
         """Solve ``A^T P + P A = -Q`` for the linearisation ``A`` of ``system`` at ``x_eq``.
 
+        For a discrete-time system (``system.is_discrete``) the discrete Lyapunov equation
+        ``A^T P A - P = -Q`` of the map's Jacobian ``A`` instead (scipy's
+        ``solve_discrete_lyapunov``).
+
         Parameters
         ----------
         system : AbstractSystem
@@ -114,7 +126,8 @@ class Quadratic(AbstractCandidate):
         Raises
         ------
         NotHurwitzError
-            When ``A`` has an eigenvalue with real part >= 0 (no such ``P`` exists).
+            When ``A`` has an eigenvalue with real part >= 0 (no such ``P`` exists); for a map,
+            one with modulus >= 1 (not Schur stable).
 
         Examples
         --------
@@ -127,7 +140,15 @@ class Quadratic(AbstractCandidate):
         n = A.shape[0]
         An = to_numpy(A)
         eig = np.linalg.eigvals(An)
-        if np.max(eig.real) >= -1e-12 * max(1.0, np.abs(An).max()):
+        discrete = system.is_discrete
+        if discrete and np.max(np.abs(eig)) >= 1.0 - 1e-12:
+            shown = ", ".join(f"{e:.4g}" for e in eig)
+            raise NotHurwitzError(
+                f"system: expected a Schur stable linearisation of the map (all eigenvalues of "
+                f"modulus < 1) so that A^T P A - P = -Q has a positive definite solution; "
+                f"received eigenvalues [{shown}]"
+            )
+        if not discrete and np.max(eig.real) >= -1e-12 * max(1.0, np.abs(An).max()):
             shown = ", ".join(f"{e:.4g}" for e in eig)
             raise NotHurwitzError(
                 f"system: expected a Hurwitz linearisation (all eigenvalues with real part < 0) "
@@ -143,8 +164,10 @@ class Quadratic(AbstractCandidate):
             raise InvalidArgumentError(f"Q: expected shape {(n, n)}, received {Qn.shape}")
         import scipy.linalg  # lazily, to keep `import lyactrl` fast
 
-        # scipy solves a X + X a^H = q: a = A^T, q = -Q gives A^T P + P A = -Q.
-        P = scipy.linalg.solve_continuous_lyapunov(An.T, -Qn)
+        if discrete:  # scipy solves a X a^H - X + q = 0: a = A^T, q = Q
+            P = scipy.linalg.solve_discrete_lyapunov(An.T, Qn)
+        else:  # scipy solves a X + X a^H = q: a = A^T, q = -Q gives A^T P + P A = -Q.
+            P = scipy.linalg.solve_continuous_lyapunov(An.T, -Qn)
         point = system.x_eq if x_eq is None else x_eq
         return cls(0.5 * (P + P.T), x_eq=point)
 

@@ -8,6 +8,8 @@ from ._control import FROM_CONTROL_METHODS as FROM_CONTROL_METHODS
 from ._control import ControlFunctionSystem as ControlFunctionSystem
 from ._control import from_control as from_control
 from ._control import to_control as to_control
+from ._discrete import DISCRETIZATIONS as DISCRETIZATIONS
+from ._discrete import DiscreteSystem as DiscreteSystem
 from ._linear import LinearSystem as LinearSystem
 from ._neural import NeuralSystem as NeuralSystem
 from ._simulate import SOLVERS as SOLVERS

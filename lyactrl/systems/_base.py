@@ -53,6 +53,9 @@ class AbstractSystem(abc.ABC):
         Dimension of the input ``u`` (0 for an autonomous system).
     x_eq : torch.Tensor
         The equilibrium of interest, a float64 vector of shape ``(n_states,)``.
+    is_discrete : bool
+        ``False`` here: ``f`` is a vector field. A :class:`~lyactrl.DiscreteSystem` (and a
+        :class:`~lyactrl.ClosedLoop` of a discrete plant) is a map ``x_{k+1} = f(x_k)``.
     x_eq_declared : bool
         Whether ``x_eq`` is the system's own (given, or exact for its kind) rather than a
         default of zeros; a condition's ``V.x_eq`` must then agree with it.
@@ -71,6 +74,7 @@ class AbstractSystem(abc.ABC):
     n_inputs: int = 0
     x_eq: torch.Tensor
     x_eq_declared: bool = True
+    is_discrete: bool = False
     _state_names: tuple[str, ...] | None = None
     _input_names: tuple[str, ...] | None = None
 

@@ -23,7 +23,9 @@ class ClosedLoop(AbstractSystem):
     ----------
     plant : AbstractSystem
         A system with ``n_inputs > 0`` (e.g. ``LinearSystem(A, B)`` or a
-        ``SymbolicSystem(..., inputs=...)``).
+        ``SymbolicSystem(..., inputs=...)``). A discrete-time plant
+        (:class:`~lyactrl.DiscreteSystem` with inputs) gives the discrete closed loop
+        ``x+ = F(x, k(x))``.
     controller : torch.nn.Module, callable or array_like
         A map from ``(batch, n_states)`` to ``(batch, n_inputs)``; a matrix ``K`` of shape
         ``(n_inputs, n_states)`` means ``u = -K x`` (python-control's sign convention for
@@ -58,6 +60,9 @@ class ClosedLoop(AbstractSystem):
         self.n_states = plant.n_states
         self.x_eq = plant.x_eq if x_eq is None else as_vector(x_eq, self.n_states, name="x_eq")
         self.x_eq_declared = x_eq is not None or plant.x_eq_declared
+        # a discrete plant (a map) closed by u = k(x) is the map x+ = F(x, k(x))
+        self.is_discrete = plant.is_discrete
+        self.dt = getattr(plant, "dt", None)
         self._set_names(plant.state_names)
         self.gain: torch.Tensor | None = None
         if isinstance(controller, nn.Module) or callable(controller):

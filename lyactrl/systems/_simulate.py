@@ -172,6 +172,41 @@ def _blow_up_message(tt: torch.Tensor, k: int, why: str) -> str:
     )
 
 
+def iterate(system: AbstractSystem, x0: Any, n_steps: Any) -> Any:
+    """Iterate a discrete system ``n_steps`` times (what :func:`~lyactrl.simulate` does for
+    one): a :class:`~lyactrl.Trajectory` with times ``k dt`` (``k`` when ``dt`` is ``None``)."""
+    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 0:
+        raise InvalidArgumentError(
+            f"t: a discrete system is simulated for a number of steps (an int >= 0), received "
+            f"{n_steps!r}"
+        )
+    single = torch.as_tensor(x0).ndim == 1
+    x = as_states(x0, system.n_states, name="x0")
+    start = _time.perf_counter()
+    states, status, message = [x], Status.ESTIMATED, ""
+    with torch.no_grad():
+        for k in range(n_steps):
+            nxt = system.vector_field(float(k), states[-1])
+            states.append(nxt)
+            if not bool(torch.isfinite(nxt).all()):
+                status = Status.DIVERGED
+                message = f"states leave the float64 range at step {k + 1}"
+                if x.shape[0] == 1:
+                    states.pop()
+                    break
+    xs = torch.stack(states, dim=1)
+    dt = 1.0 if getattr(system, "dt", None) is None else float(system.dt)  # type: ignore[attr-defined]
+    t = torch.arange(xs.shape[1], dtype=torch.float64) * dt
+    return Trajectory(
+        t,
+        xs[0] if single else xs,
+        "discrete",
+        status=status,
+        message=message,
+        seconds=_time.perf_counter() - start,
+    )
+
+
 @checked_kwargs
 def simulate(
     system: AbstractSystem,
@@ -192,8 +227,10 @@ def simulate(
         An autonomous system.
     x0 : array_like, shape (batch, n) or (n,)
         Initial states.
-    t : array_like, shape (T,)
-        Increasing output times, ``t[0]`` the initial time.
+    t : array_like, shape (T,), or int
+        Increasing output times, ``t[0]`` the initial time; for a discrete system
+        (``system.is_discrete``) the number of steps to iterate (the trajectory's times are then
+        ``k dt``).
     method : str
         A torchdiffeq solver (see :data:`SOLVERS`); ``"rk4"`` etc. are fixed-step.
     rtol, atol : float
@@ -219,6 +256,12 @@ def simulate(
     >>> round(float(traj.final[0]), 6)
     0.367879
     """
+    if system.is_discrete:
+        if method != "dopri5":
+            raise InvalidArgumentError(
+                f"method: a discrete system is iterated, not integrated; received method={method!r}"
+            )
+        return iterate(system, x0, t)
     import torchdiffeq
 
     single, x, tt = _check_inputs(system, method, x0, t)

@@ -59,6 +59,10 @@ class SymbolicSystem(AbstractSystem):
     state_names, input_names : sequence of str, optional
         Names shown in figures and written by :func:`~lyactrl.to_control`; the symbols' names
         by default.
+    check_equilibrium : bool
+        Check ``f(x_eq) = 0`` (``False`` for expressions that are not a vector field, such as
+        the right-hand side of a map, whose fixed point :class:`~lyactrl.DiscreteSystem`
+        checks).
 
     Attributes
     ----------
@@ -86,6 +90,7 @@ class SymbolicSystem(AbstractSystem):
         x_eq: Any = None,
         state_names: Any = None,
         input_names: Any = None,
+        check_equilibrium: bool = True,
     ) -> None:
         sp = optional_import("sympy")
         self.states = parse_symbols(sp, states, "states")
@@ -133,6 +138,8 @@ class SymbolicSystem(AbstractSystem):
             [s.name for s in self.states] if state_names is None else state_names,
             own_inputs if input_names is None else input_names,
         )
+        if not check_equilibrium:
+            return
         u0 = torch.zeros(1, self.n_inputs, dtype=torch.float64) if self.n_inputs else None
         residual = self.vector_field(0.0, self.x_eq.unsqueeze(0), u0).abs().max()
         if float(residual) > 1e-9:

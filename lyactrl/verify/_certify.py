@@ -20,7 +20,7 @@ from ._branch_and_bound import Budget, Frontier, SearchOutcome, branch_and_bound
 from ._counterexamples import Counterexamples, centre_counterexamples, prove_counterexamples
 from ._decay import DecayBound, decay_bound
 from ._inputs import check_condition_region
-from ._invariance import boundary_premise
+from ._invariance import invariance_premise
 from ._local import LocalCertificate, equilibrium_counterexample, local_certificate
 
 __all__ = ["Certificate", "certify", "attach_decay"]
@@ -148,13 +148,14 @@ def attach_decay(
 ) -> Certificate:
     """A certificate with its invariance premise (for a sublevel region) and decay bound.
 
-    The premise ``V > c`` on the boundary of a :class:`~lyactrl.Sublevel`'s ``within`` is
-    proved or the set is not called invariant; the decay bound needs ``lambda_1 > 0`` proved.
+    The premises of :func:`invariance_premise` (a set of the condition's own ``V``, ``V > c`` on
+    the boundary of a :class:`~lyactrl.Sublevel`'s ``within`` and, for a map, ``F(set)`` inside
+    ``within``) are proved or the set is not called invariant; the decay bound needs ``lambda_1 > 0`` proved.
     """
     invariant, message = None, cert.message
     if isinstance(region, Sublevel):
-        invariant, why = boundary_premise(
-            region.V, region.c, region.within, max_boxes=max_boxes, time_limit=time_limit
+        invariant, why = invariance_premise(
+            condition, region, max_boxes=max_boxes, time_limit=time_limit
         )
         if not invariant:
             note = f"the set is not proved forward invariant: {why}"
@@ -162,7 +163,13 @@ def attach_decay(
     dec = None
     if isinstance(condition, ExponentialStability) and condition.x_eq is not None:
         if invariant is not False:
-            dec = decay_bound(condition.V, condition.rate, region, invariant=bool(invariant))
+            dec = decay_bound(
+                condition.V,
+                condition.rate,
+                region,
+                invariant=bool(invariant),
+                discrete=condition.system.is_discrete,
+            )
     if condition.x_eq_box is not None:
         note = "V and x_eq are centred at the true equilibrium, proved to lie in x_eq_box"
         message = f"{message}; {note}" if message else note

@@ -1,5 +1,8 @@
 """The explicit exponential bound ``||x(t) - x_eq|| <= c e^(-alpha t) ||x0 - x_eq||``.
 
+In discrete time (``V(x+) <= (1 - rate) V(x)``) the bound is
+``||x_k - x_eq|| <= c (1 - alpha)^k ||x_0 - x_eq||`` with ``alpha = 1 - sqrt(1 - rate)``.
+
 If ``lambda_1 ||x - x_eq||^2 <= V(x) <= lambda_2 ||x - x_eq||^2`` on a set where
 ``dV/dt <= -rate V`` holds and which the trajectory does not leave (a sublevel set of ``V``
 inside the domain is forward invariant), then ``V(x(t)) <= e^(-rate t) V(x0)`` gives the bound
@@ -31,7 +34,8 @@ __all__ = ["DecayBound", "decay_bound", "quadratic_bounds"]
 
 @dataclasses.dataclass(frozen=True)
 class DecayBound(ResultMixin):
-    """``||x(t) - x_eq|| <= c exp(-alpha t) ||x0 - x_eq||`` with its ingredients.
+    """``||x(t) - x_eq|| <= c exp(-alpha t) ||x0 - x_eq||`` with its ingredients (for a
+    discrete system, ``discrete``: ``||x_k - x_eq|| <= c (1 - alpha)^k ||x_0 - x_eq||``).
 
     ``status`` is ``certified`` (``lambda_1``, ``lambda_2`` are proved on the set, and with
     them ``V`` is positive definite there); ``message`` states the bound and for which
@@ -49,6 +53,7 @@ class DecayBound(ResultMixin):
     lambda_2: float
     rate: float
     invariant: bool
+    discrete: bool = False
 
     def __str__(self) -> str:
         return self.message
@@ -204,6 +209,7 @@ def decay_bound(
     region: AbstractRegion | None = None,
     *,
     invariant: bool = False,
+    discrete: bool = False,
     max_boxes: int = 20_000,
 ) -> DecayBound | None:
     """The exponential bound from certified ``lambda_1, lambda_2`` (``None`` without them).
@@ -219,6 +225,10 @@ def decay_bound(
     invariant : bool
         Whether the certified set is proved forward invariant; the bound then holds for every
         trajectory from it, otherwise for those that stay in it.
+    discrete : bool
+        ``rate`` is that of a map, ``V(x+) <= (1 - rate) V(x)`` with ``0 < rate <= 1``: the
+        bound is ``||x_k - x_eq|| <= c (1 - alpha)^k ||x_0 - x_eq||``,
+        ``alpha = 1 - sqrt(1 - rate)``.
     max_boxes : int
         Budget of the branch and bound for a non-quadratic ``V``.
 
@@ -234,22 +244,32 @@ def decay_bound(
     >>> d = decay_bound(lyactrl.Quadratic(torch.diag(torch.tensor([1.0, 4.0]))), rate=1.0)
     >>> round(d.c, 6), d.alpha
     (2.0, 0.5)
+    >>> round(decay_bound(lyactrl.Quadratic(torch.eye(2)), 0.75, discrete=True).alpha, 12)
+    0.5
     """
     start = time.perf_counter()
     rate = as_positive(rate, name="rate")
+    if discrete and rate > 1.0:
+        raise InvalidValueError(f"rate: expected 0 < rate <= 1 in discrete time, received {rate}")
     lam1, lam2 = quadratic_bounds(V, region, max_boxes=max_boxes)
     if not (lam1 > 0 and math.isfinite(lam2)):
         return None
     c = math.sqrt(lam2 / lam1) * (1 + 4 * EPS)
-    alpha = 0.5 * float(rate)
+    # V(x(t)) <= e^(-rate t) V(x0), or V(x_k) <= (1 - rate)^k V(x_0); the square root of the
+    # factor per unit time (per step) bounds the distance. 1 - sqrt(1 - rate) is rounded down.
+    alpha = 0.5 * float(rate) if not discrete else (1.0 - math.sqrt(1.0 - rate)) * (1 - 4 * EPS)
     who = (
         "every trajectory from the certified set (forward invariant, proved)"
         if invariant
         else "trajectories that stay in the certified region"
     )
+    form = (
+        f"||x_k - x_eq|| <= {c:.6g} (1 - {alpha:.6g})^k ||x_0 - x_eq||"
+        if discrete
+        else f"||x(t) - x_eq|| <= {c:.6g} exp(-{alpha:.6g} t) ||x0 - x_eq||"
+    )
     message = (
-        f"||x(t) - x_eq|| <= {c:.6g} exp(-{alpha:.6g} t) ||x0 - x_eq|| for {who} "
-        f"(lambda_1 = {lam1:.6g}, lambda_2 = {lam2:.6g}, rate = {float(rate):.6g})"
+        f"{form} for {who} (lambda_1 = {lam1:.6g}, lambda_2 = {lam2:.6g}, rate = {float(rate):.6g})"
     )
     return DecayBound(
         Status.CERTIFIED,
@@ -262,4 +282,5 @@ def decay_bound(
         lam2,
         float(rate),
         bool(invariant),
+        bool(discrete),
     )

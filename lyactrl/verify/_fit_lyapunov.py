@@ -23,7 +23,7 @@ from ._falsify import falsify
 from ._roa import region_of_attraction
 from ._simulated_roa import SimulatedROA, simulated_region_of_attraction, volume_ratio
 
-__all__ = ["LyapunovFit", "fit_lyapunov"]
+__all__ = ["LyapunovFit", "fit_lyapunov", "linear_decrease"]
 
 log = logging.getLogger(__name__)
 
@@ -88,18 +88,19 @@ def _train(
         # states near x_eq, which a grid barely samples, fix V's local (quadratic) shape
         xi = torch.cat([xi, near.sample(batch // 4, generator=generator, dtype=xi.dtype)])
         # the condition's one residual, from V's value and gradient computed once
-        v, g, f, d2 = cond.terms(xi)
-        residual = cond.combine(v, g, f, d2)
+        v, dv, _, d2 = cond.terms(xi)
+        residual = cond.combine(v, dv, d2)
         # near x_eq the residual is O(||x - x_eq||^2), so there it is normalised to count at all
         l_dec, _ = hinge_loss(residual[:batch])
         l_near, _ = hinge_loss(residual[batch:] / d2[batch:].clamp_min(1e-12))
         l_in, _ = hinge_loss(v[:batch] - 1.0)
-        # the local certificate at x_eq needs A^T H + H A + rate H < 0 for V ~ d^T H d there
+        # the local certificate at x_eq needs the linearised residual's matrix negative definite
         hess = torch.autograd.functional.hessian(
             lambda z: V.value(z.unsqueeze(0))[0], V.x_eq, create_graph=True
         )
         H = 0.5 * hess
-        local = torch.linalg.eigvalsh(A.T @ H + H @ A + rate * H + 1e-3 * eye)[-1]
+        local = torch.linalg.eigvalsh(linear_decrease(A, H, rate, system.is_discrete) + 1e-3 * eye)
+        local = local[-1]
         terms = 10.0 * (l_dec + l_near + torch.relu(local)) + l_in
         if outside.shape[0]:
             xo = outside[torch.randint(0, outside.shape[0], (batch // 2,), generator=generator)]
@@ -113,6 +114,14 @@ def _train(
         if bar is not None:
             bar.update(1)
     return float(loss)
+
+
+def linear_decrease(A: torch.Tensor, H: torch.Tensor, rate: float, discrete: bool) -> torch.Tensor:
+    """The matrix of the residual of ``V = d^T H d`` on the linearisation ``A`` at ``x_eq``:
+    ``A^T H + H A + rate H`` (flow) or ``A^T H A - (1 - rate) H`` (map)."""
+    if discrete:
+        return A.T @ H @ A - (1.0 - rate) * H
+    return A.T @ H + H @ A + rate * H
 
 
 @checked_kwargs

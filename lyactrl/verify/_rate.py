@@ -70,7 +70,8 @@ class RateResult(ResultMixin):
 
 
 def local_rate_limit(system: AbstractSystem, V: AbstractCandidate) -> float | None:
-    """The largest rate for which the residual's Hessian at ``x_eq`` is negative definite.
+    """The largest rate for which the residual's Hessian at ``x_eq`` is negative definite
+    (at most 1 for a discrete-time system).
 
     With ``H0`` the Hessian of ``grad V . f`` and ``H_V`` that of ``V`` at ``x_eq``, it is the
     smallest generalised eigenvalue of ``(-H0, H_V)`` (for a quadratic ``V`` from the
@@ -139,7 +140,8 @@ def _local_limit(condition: ExponentialStability) -> float | None:
         return None
     Li = torch.linalg.inv(L)
     M = Li @ (-0.5 * (H0 + H0.T)) @ Li.T
-    return float(torch.linalg.eigvalsh(0.5 * (M + M.T))[0])
+    limit = float(torch.linalg.eigvalsh(0.5 * (M + M.T))[0])
+    return min(limit, 1.0) if condition.system.is_discrete else limit
 
 
 def as_condition(
@@ -246,6 +248,7 @@ class _Bracket:
     upper_status: str = "unknown"
     calls: int = 0
     refuted_for_every_rate: Any = None
+    cap: float = math.inf  # 1 in discrete time (rate in (0, 1])
 
     def done(self, max_iterations: int) -> bool:
         """Out of calls or time, or a counterexample refutes every rate > 0."""
@@ -292,9 +295,12 @@ def _fails_at_rate_zero(condition: ExponentialStability, res: Certificate) -> An
 
 def _bracket(b: _Bracket, probe: float, max_iterations: int) -> None:
     """Double from a certified probe, or halve from a failed one, until the bracket closes."""
+    probe = min(probe, b.cap)
     up = b.attempt(probe)
     while not b.done(max_iterations):
-        probe = probe * 2.0 if up else probe * 0.5
+        if up and probe >= b.cap:
+            return
+        probe = min(probe * 2.0, b.cap) if up else probe * 0.5
         if b.attempt(probe) != up:
             return
 
@@ -354,6 +360,7 @@ def max_certified_rate(
         max_boxes,
         as_positive(time_limit, name="time_limit", allow_zero=True),
         start,
+        cap=1.0 if cond.system.is_discrete else math.inf,
     )
     hi = None if rate_max is None else as_positive(rate_max, name="rate_max")
     if hi is None:

@@ -20,6 +20,7 @@ from ..regions import Ball, Box, Sublevel
 from ._branch_and_bound import Budget, Frontier, branch_and_bound
 from ._decay import DecayBound, decay_bound, quadratic_bounds
 from ._geometry import geometry_of
+from ._invariance import image_premise
 from ._local import LocalCertificate, local_certificate
 from ._rate import as_condition
 
@@ -37,7 +38,9 @@ class RegionOfAttraction(ResultMixin):
     the domain's boundary), ``grad V . f + rate V <= 0`` holds on it (equilibrium included),
     and ``V`` is positive definite on it (``V >= lambda_1 ||x - x_eq||^2`` with
     ``lambda_1 > 0``). So it is forward invariant, every trajectory from it converges to
-    ``x_eq`` and obeys ``decay_bound``. Otherwise ``unknown`` with the missing premise in
+    ``x_eq`` and obeys ``decay_bound``. For a discrete-time system the condition is
+    ``V(F(x)) - V(x) + rate V(x) <= 0`` and the map is also proved to send the set into the
+    domain (the image premise; see :mod:`lyactrl.verify._invariance`). Otherwise ``unknown`` with the missing premise in
     ``message``. ``level_upper`` is the smallest level at which a boundary point or a state
     violating the condition (evaluated in float64) was found.
     """
@@ -238,6 +241,20 @@ def _inner_level(cond: ExponentialStability, level: float) -> float:
     return math.nextafter(root * root, 0.0) if root > 0 else 0.0
 
 
+def _image_level(cond: ExponentialStability, domain: Any, level: float) -> tuple[float, str]:
+    """The largest of ``level, level / 2, ...`` (8 tries) whose set a map sends into the
+    domain (the image premise of :func:`image_premise`), or ``0`` with the reason."""
+    why = ""
+    for _ in range(8):
+        ok, why = image_premise(
+            cond.system, Sublevel(cond.V, level, within=domain), max_boxes=50_000, time_limit=20.0
+        )
+        if ok:
+            return level, ""
+        level = 0.5 * level
+    return 0.0, f"the discrete-time image premise failed: {why}"
+
+
 def _result(cond, domain, loc, levels, level, processed, message, decay, start):
     level = math.nextafter(level, -math.inf) if math.isfinite(level) else level
     if not math.isfinite(level):
@@ -255,8 +272,16 @@ def _result(cond, domain, loc, levels, level, processed, message, decay, start):
             f"the set reported is {{V <= {inner:.6g}}} for V at its own centre, which lies inside; "
             "decay constants are for x*"
         )
+    if ok and cond.system.is_discrete:
+        inner, why = _image_level(cond, domain, inner)
+        if inner <= 0:
+            ok, message = False, why
     region = Sublevel(cond.V, inner, within=domain) if ok else None
-    dec = decay_bound(cond.V, cond.rate, region, invariant=True) if ok else None
+    dec = (
+        decay_bound(cond.V, cond.rate, region, invariant=True, discrete=cond.system.is_discrete)
+        if ok
+        else None
+    )
     if ok and dec is None:
         ok, message = (
             False,
