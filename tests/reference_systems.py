@@ -38,6 +38,27 @@ def closed_form_rate(A: np.ndarray, Q: np.ndarray | None = None) -> tuple[np.nda
     return P, float(scipy.linalg.eigh(Q, P, eigvals_only=True)[0])
 
 
+def random_schur(rng: np.random.Generator, n: int, *, radius: float = 0.9) -> np.ndarray:
+    """A random matrix whose spectral radius is ``radius * u`` for ``u`` in ``[0.5, 1]``."""
+    M = rng.normal(size=(n, n))
+    return M * (radius * rng.uniform(0.5, 1.0) / max(abs(np.linalg.eigvals(M))))
+
+
+def closed_form_discrete_rate(A: np.ndarray) -> tuple[np.ndarray, float]:
+    """``P`` solving ``A^T P A - P = -I`` and the best rate of ``V(Ax) <= (1 - k) V(x)``:
+    ``1 - lambda_max(A^T P A, P)``, a generalised eigenvalue problem."""
+    P = scipy.linalg.solve_discrete_lyapunov(A.T, np.eye(A.shape[0]))
+    P = 0.5 * (P + P.T)
+    return P, 1.0 - float(scipy.linalg.eigh(A.T @ P @ A, P, eigvals_only=True)[-1])
+
+
+def ahmadi_map() -> lyactrl.DiscreteSystem:
+    """FOSSIL's discrete-time Ahmadi system (a stable map with a cross term)."""
+    return lyactrl.DiscreteSystem(
+        ["0.687*x + 0.558*y - 0.0001*x*y", "-0.292*x + 0.773*y"], states="x, y"
+    )
+
+
 def reversed_van_der_pol(mu: float = 1.0) -> lyactrl.SymbolicSystem:
     """x1' = -x2, x2' = x1 - mu (1 - x1^2) x2 (stable origin, bounded ROA)."""
     return lyactrl.SymbolicSystem(
