@@ -88,9 +88,9 @@ def yang_pendulum_lqr() -> str:
     """Yang et al. 2024's discrete pendulum (Euler, dt = 0.05, |u| <= 6, [-12, 12]^2) under
     saturated discrete LQR (their published certified level for their neural controller:
     rho ~ 708, for their own V)."""
-    m, l, b, g, dt = 0.15, 0.5, 0.1, 9.81, 0.05
+    m, length, b, g, dt = 0.15, 0.5, 0.1, 9.81, 0.05
     flow = lyactrl.SymbolicSystem(
-        ["x2", f"({m * g * l}*sin(x1) + u - {b}*x2)/{m * l * l}"], "x1, x2", inputs="u"
+        ["x2", f"({m * g * length}*sin(x1) + u - {b}*x2)/{m * length**2}"], "x1, x2", inputs="u"
     )
     plant = lyactrl.DiscreteSystem.discretize(flow, dt=dt)
     A, B = (t.numpy() for t in lyactrl.linearize(plant))

@@ -214,3 +214,32 @@ def test_bad_input():
         lyactrl.simulate(system, [1.0, 0.0], 1.5)
     with pytest.raises(lyactrl.InvalidArgumentError, match="x_eq_box"):
         lyactrl.ExponentialStability(system, V, 0.1, x_eq_box=(torch.zeros(2), torch.zeros(2)))
+
+
+def test_condition_loss_trains_a_discrete_controller_that_then_certifies():
+    """ConditionLoss on the discrete closed loop: a linear gain learned from sampled states
+    (no simulation) until the sampled condition holds; the certifier then proves it."""
+    from lyactrl.train import BoxSampler, ConditionLoss
+
+    torch.manual_seed(0)
+    plant = lyactrl.DiscreteSystem.discretize(
+        lyactrl.LinearSystem([[0.0, 1.0], [0.0, 0.0]], B=[[0.0], [1.0]]), dt=0.1
+    )
+    gain = torch.nn.Linear(2, 1, bias=False).double()
+    torch.nn.init.zeros_(gain.weight)  # u = 0: the double integrator does not decay
+    loop = lyactrl.ClosedLoop(plant, gain)
+    V = lyactrl.Quadratic([[2.0, 0.5], [0.5, 1.0]])
+    cond = lyactrl.ExponentialStability(loop, V, 0.02)
+    closs = ConditionLoss(
+        cond, BoxSampler([-1.0, -1.0], [1.0, 1.0]), n_samples=256, margin=1e-3, dtype=torch.float64
+    )
+    opt = torch.optim.Adam(gain.parameters(), lr=0.05)
+    g = torch.Generator().manual_seed(0)
+    assert closs.loss(generator=g)[1]["violation_fraction"] > 0
+    for _ in range(300):
+        loss, diag = closs.loss(generator=g)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert diag["violation_fraction"] == 0.0
+    assert lyactrl.certify(cond, lyactrl.Box([-1.0, -1.0], [1.0, 1.0])).status == "certified"
