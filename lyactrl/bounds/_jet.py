@@ -218,10 +218,10 @@ class Jet:
         --------
         >>> import torch
         >>> from lyactrl.bounds.jets import Jet, powi
-        >>> x = Jet.variables(torch.tensor([[1.0]]), torch.tensor([[1.0]]), 1)
-        >>> y = x.scale(3.0)  # y = 3 x
+        >>> one = torch.ones(1, 1, dtype=torch.float64)
+        >>> y = Jet.variables(one, one, 1).scale(3.0)  # y = 3 x at x = 1
         >>> z = y.compose(lambda w: powi(w, 2).sum(1))  # z = 9 x^2, dz/dx = 18 x
-        >>> float(z.v[0][0]), float(z.d[0][0, 0])
+        >>> round(float(z.v[0][0]), 9), round(float(z.d[1][0, 0]), 9)
         (9.0, 18.0)
         """
         z = Jet.variables(self.v[0], self.v[1], self.order)
