@@ -15,6 +15,7 @@ from .._tensors import as_positive
 from ..bounds import FP_MARGIN
 from ..bounds.jets import Jet, mean_value_bounds, residual_jet
 from ..conditions import AbstractCondition, ExponentialStability
+from ..lyapunov import ModuleCandidate
 from ..regions import AbstractRegion, Sublevel
 from ._branch_and_bound import Budget, Frontier, SearchOutcome, branch_and_bound
 from ._counterexamples import Counterexamples, centre_counterexamples, prove_counterexamples
@@ -22,6 +23,7 @@ from ._decay import DecayBound, decay_bound
 from ._inputs import check_condition_region
 from ._invariance import boundary_premise
 from ._local import LocalCertificate, equilibrium_counterexample, local_certificate
+from ._positive import prove_positive_definite
 from ._shard import check_workers, sharded_search
 
 __all__ = ["Certificate", "certify", "attach_decay"]
@@ -368,4 +370,23 @@ def _search(run: _Run, lo: torch.Tensor, hi: torch.Tensor) -> Certificate:
         return run.result(
             Status.UNKNOWN, "budget spent" + shards + (why if run.local_failure else "")
         )
+    unproved = _positivity_unproved(run)
+    if unproved:
+        return run.result(Status.UNKNOWN, unproved)
     return run.result(Status.CERTIFIED)
+
+
+def _positivity_unproved(run: _Run) -> str:
+    """Why ``V`` is not proved positive definite on the region, for a candidate that is not
+    positive definite by construction (a :class:`~lyactrl.ModuleCandidate`); ``""`` else."""
+    cond = run.condition
+    if not (isinstance(cond, ExponentialStability) and isinstance(cond.V, ModuleCandidate)):
+        return ""
+    left = max(0.0, run.budget.time_limit - (time.perf_counter() - run.start))
+    pd = prove_positive_definite(cond.V, run.region, time_limit=left)
+    if pd.status == Status.CERTIFIED:
+        return ""
+    return (
+        "the decrease condition is proved on the region, but V (a ModuleCandidate) is not "
+        f"proved positive definite there ({pd.status}: {pd.message}), so it is no certificate"
+    )
