@@ -10,9 +10,11 @@ here runs in rounds:
 2. the frontier is dealt round-robin into one shard per worker, and each worker runs the
    engine on its shard with a share of the budget left (``boxes_left // workers`` boxes and
    at most one round's seconds);
-3. the shards' undecided boxes are gathered and dealt again, so a worker whose shard was easy
-   takes over half of what is left of another's, until no box is left (``"proved"``), a shard
-   halts (its ``halt``, a proved counterexample, is kept) or the budget is spent.
+3. a round ends at its time slice (0.5 s, doubling up to 8 s) or, with local processes, as
+   soon as the first shard ends (the others stop after their current batch); the shards'
+   undecided boxes are gathered and dealt again, so a worker whose shard was easy takes over
+   half of what is left of another's, until no box is left (``"proved"``), a shard halts (its
+   ``halt``, a proved counterexample, is kept) or the budget is spent.
 
 Box counts are summed, so the budget of boxes holds across workers; the clock is the caller's.
 Workers are local processes (``"process"``: :mod:`concurrent.futures` with the ``fork`` start
