@@ -7,12 +7,19 @@ at that point, and 30 % of the local rate limit, certified on the box ``x_eq +- 
 equilibrium box as ``x_eq_box``. Interval jets with the mean-value form (the only bounds the
 certifier has today: CROWN-class relaxations are issue 13 item 3), one process.
 
-Run: ``python benchmarks/bench_scaling.py [--dims 2 4 6 8] [--time-limit 60]``.
+With ``--workers 1 2`` a second table compares one process with the sharded branch and bound
+(``certify(workers=2)``, local processes) on the same rows: status, boxes, seconds (median of
+``--repeats`` runs) and boxes per second.
+
+Run: ``python benchmarks/bench_scaling.py [--dims 2 4 6 8] [--time-limit 60]
+[--workers 1 2 --repeats 3]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import time
 
 import torch
@@ -47,33 +54,74 @@ class Field(torch.nn.Module):
         return self.A(x) + self.net(x)
 
 
-def row(n: int, time_limit: float) -> str:
+def condition(n: int) -> tuple[str, lyactrl.ExponentialStability | None, lyactrl.Box | None]:
+    """The row's condition and box (``None`` when the equilibrium is not proved)."""
     system = lyactrl.NeuralSystem(Field(n, seed=n), n)
     t0 = time.perf_counter()
     eq = lyactrl.find_equilibrium(system, torch.zeros(n, dtype=torch.float64))
     t_eq = time.perf_counter() - t0
     if eq.status != "certified":
-        return f"| {n} | equilibrium {eq.status} | | | | |"
+        return f"equilibrium {eq.status}", None, None
     system = lyactrl.NeuralSystem(system.module, n, x_eq=eq.x)
     V = lyactrl.Quadratic.from_linearization(system)
     rate = 0.3 * lyactrl.verify.local_rate_limit(system, V)
     cond = lyactrl.ExponentialStability(system, V, rate, x_eq_box=eq)
-    box = lyactrl.Box(eq.x - 0.3, eq.x + 0.3)
-    res = lyactrl.certify(cond, box, time_limit=time_limit, max_boxes=10_000_000, decay=False)
     width = float((eq.hi - eq.lo).max())
+    return f"certified in {t_eq:.2f} s (box {width:.0e})", cond, lyactrl.Box(eq.x - 0.3, eq.x + 0.3)
+
+
+def row(n: int, time_limit: float) -> str:
+    eq, cond, box = condition(n)
+    if cond is None:
+        return f"| {n} | {eq} | | | | |"
+    res = lyactrl.certify(cond, box, time_limit=time_limit, max_boxes=10_000_000, decay=False)
     return (
-        f"| {n} | certified in {t_eq:.2f} s (box {width:.0e}) | {rate:.4f} | {res.status} | "
+        f"| {n} | {eq} | {cond.rate:.4f} | {res.status} | "
         f"{res.boxes_processed} | {res.seconds:.2f} |"
     )
+
+
+def worker_rows(n: int, workers: list[int], time_limit: float, repeats: int) -> list[str]:
+    """One process against ``certify(workers=w)``: median seconds and boxes over repeats."""
+    _, cond, box = condition(n)
+    if cond is None:
+        return [f"| {n} | equilibrium not proved | | | | |"]
+    out = []
+    for w in workers:
+        runs = [
+            lyactrl.certify(
+                cond, box, time_limit=time_limit, max_boxes=10_000_000, decay=False, workers=w
+            )
+            for _ in range(repeats)
+        ]
+        statuses = sorted({r.status for r in runs})
+        sec = statistics.median(r.seconds for r in runs)
+        boxes = statistics.median(r.boxes_processed for r in runs)
+        out.append(
+            f"| {n} | {w} | {'/'.join(statuses)} | {boxes:.0f} | {sec:.2f} | "
+            f"{boxes / sec:.0f} | {', '.join(f'{r.seconds:.2f}' for r in runs)} |"
+        )
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--dims", type=int, nargs="*", default=[2, 4, 6, 8])
     ap.add_argument("--time-limit", type=float, default=60.0)
+    ap.add_argument("--workers", type=int, nargs="*", default=[])
+    ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     torch.set_num_threads(1)
     print(f"Machine: {machine()}\n")
+    if args.workers:
+        print(f"load average before: {os.getloadavg()}\n")
+        print("| n | workers | certify | boxes (median) | s (median) | boxes/s | s, each run |")
+        print("|---|---|---|---|---|---|---|")
+        for n in args.dims:
+            for line in worker_rows(n, args.workers, args.time_limit, args.repeats):
+                print(line, flush=True)
+        print(f"\nload average after: {os.getloadavg()}")
+        return
     print("| n | equilibrium (find_equilibrium) | rate | certify | boxes | s |")
     print("|---|---|---|---|---|---|")
     for n in args.dims:

@@ -20,6 +20,7 @@ from .conditions import BarrierCondition as BarrierCondition
 from .conditions import ExponentialStability as ExponentialStability
 from .lyapunov import AbstractCandidate as AbstractCandidate
 from .lyapunov import CrossEntropy as CrossEntropy
+from .lyapunov import ModuleCandidate as ModuleCandidate
 from .lyapunov import NeuralLyapunov as NeuralLyapunov
 from .lyapunov import Quadratic as Quadratic
 from .lyapunov import SquaredError as SquaredError
@@ -86,6 +87,7 @@ from .verify import falsify as falsify
 from .verify import find_equilibrium as find_equilibrium
 from .verify import fit_lyapunov as fit_lyapunov
 from .verify import max_certified_rate as max_certified_rate
+from .verify import prove_positive_definite as prove_positive_definite
 from .verify import rate_level_front as rate_level_front
 from .verify import region_of_attraction as region_of_attraction
 from .verify import simulated_region_of_attraction as simulated_region_of_attraction

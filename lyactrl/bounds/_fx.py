@@ -76,6 +76,8 @@ FX_OPERATIONS = (
     "torch.abs / abs() / Tensor.abs; not in place (inplace=True is refused)",
     "F.leaky_relu, F.softplus, F.linear, F.dropout (training=False: the identity)",
     "torch.cat along the last dimension",
+    "torch.sum / Tensor.sum along the last dimension of a (batch, k) tensor (dim=-1 or 1, "
+    "keepdim allowed), and x[:, i] (one column)",
     "torch.softmax / F.softmax / Tensor.softmax along the last dimension (dim=-1 or 1 on a "
     "(batch, k) tensor, no dtype)",
     "parameters and buffers (constants)",
@@ -176,6 +178,13 @@ def _const(value: Any, like: Jet) -> Jet:
     return like.constant(t.reshape(1) if t.ndim == 0 else t)
 
 
+def _is_scalar(value: Any) -> bool:
+    """A Python number or a 0-d tensor (broadcasts like a number)."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, (int, float)) or (isinstance(value, torch.Tensor) and value.ndim == 0)
+
+
 def _as_jet(value: Any, like: Jet) -> Jet:
     return value if isinstance(value, Jet) else _const(value, like)
 
@@ -243,6 +252,8 @@ def _node(
             return _METHODS[node.target](a[0])
         if node.target == "softmax" and isinstance(a[0], Jet):
             return _softmax(a, kw, module, "Tensor.softmax")
+        if node.target == "sum" and isinstance(a[0], Jet):
+            return _sum(a, kw, module, "Tensor.sum")
         if node.target in PIECEWISE_METHODS and isinstance(a[0], Jet):
             spec = PIECEWISE_METHODS[node.target]
             return _piecewise(spec, a, kw, like, module, f"Tensor.{node.target}")
@@ -262,10 +273,16 @@ def _function(target: Any, a: list[Any], kw: dict[str, Any], like: Jet, module: 
         return _matmul(a, like, module)
     if target in _UNARY and len(a) == 1 and not kw:
         return _UNARY[target](a[0])
-    if target in (operator.add, torch.add) and not kw:
-        return _as_jet(a[0], like) + _as_jet(a[1], like)
-    if target in (operator.sub, torch.sub) and not kw:
-        return _as_jet(a[0], like) - _as_jet(a[1], like)
+    if target in (operator.add, torch.add, operator.sub, torch.sub) and not kw:
+        x, y = a
+        sign = 1.0 if target in (operator.add, torch.add) else -1.0
+        if _is_scalar(y):  # a number broadcasts against any shape (a (batch,) jet too)
+            return x + sign * float(y)
+        if _is_scalar(x):
+            return (y if sign > 0 else -y) + float(x)
+        return (
+            _as_jet(x, like) + _as_jet(y, like) if sign > 0 else _as_jet(x, like) - _as_jet(y, like)
+        )
     if target in (operator.mul, torch.mul) and not kw:
         x, y = a
         if isinstance(x, Jet) and isinstance(y, Jet):
@@ -293,6 +310,10 @@ def _function(target: Any, a: list[Any], kw: dict[str, Any], like: Jet, module: 
         w = a[1] if len(a) > 1 else kw["weight"]
         b = a[2] if len(a) > 2 else kw.get("bias")
         return a[0].linear(w, b)
+    if target is torch.sum:
+        return _sum(a, kw, module, "torch.sum")
+    if target is operator.getitem and isinstance(a[0], Jet):
+        return _column(a[0], a[1], module)
     if target is torch.cat:
         seq = a[0]
         dim = kw.get("dim", a[1] if len(a) > 1 else 0)
@@ -352,6 +373,33 @@ def _softmax(a: list[Any], kw: dict[str, Any], module: nn.Module, name: str) -> 
     if not ok:
         raise _unsupported(f"{name} with arguments dim={dim!r}, {sorted(kw)}", module)
     return F.softmax(x)
+
+
+def _sum(a: list[Any], kw: dict[str, Any], module: Any, name: str) -> Jet:
+    """``sum(a[0], dim)`` along the last dimension of a ``(batch, k)`` jet (``keepdim`` too)."""
+    x = a[0]
+    dim = kw.get("dim", a[1] if len(a) > 1 else None)
+    keep = kw.get("keepdim", a[2] if len(a) > 2 else False)
+    extra = {k for k in kw if k not in ("dim", "keepdim")}
+    if not (isinstance(x, Jet) and x.v[0].ndim == 2 and dim in (1, -1, (1,), (-1,))) or extra:
+        raise _unsupported(f"{name} with arguments dim={dim!r}, {sorted(kw)}", module)
+    out = x.sum(1)
+    return Jet.stack([out], dim=1) if keep else out
+
+
+def _column(x: Jet, index: Any, module: Any) -> Jet:
+    """``x[:, i]`` of a ``(batch, k)`` jet."""
+    ok = (
+        x.v[0].ndim == 2
+        and isinstance(index, tuple)
+        and len(index) == 2
+        and index[0] == slice(None)
+        and isinstance(index[1], int)
+        and -x.v[0].shape[1] <= index[1] < x.v[0].shape[1]
+    )
+    if not ok:
+        raise _unsupported(f"indexing x[{index!r}] (only x[:, i] of a (batch, k) tensor)", module)
+    return x.select(index[1] % x.v[0].shape[1])
 
 
 def _cat(jets: list[Jet]) -> Jet:

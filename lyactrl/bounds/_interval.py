@@ -59,7 +59,27 @@ def isub(a: Pair, b: Pair) -> Pair:
 
 
 def imul(a: Pair, b: Pair) -> Pair:
-    """``a * b`` (elementwise, broadcasting); ``0 * inf = 0``."""
+    """``a * b`` (elementwise, broadcasting); ``0 * inf = 0``.
+
+    Parameters
+    ----------
+    a, b : (torch.Tensor, torch.Tensor)
+        Intervals as lower and upper tensors of broadcastable shapes.
+
+    Returns
+    -------
+    (torch.Tensor, torch.Tensor)
+        Rounded outward.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lyactrl.bounds.jets import imul
+    >>> one = torch.ones(1, dtype=torch.float64)
+    >>> lo, hi = imul((-one, 2 * one), (one, 3 * one))  # [-3, 6], rounded outward
+    >>> bool(lo[0] <= -3.0) and bool(hi[0] >= 6.0)
+    True
+    """
     alo, ahi = a
     blo, bhi = b
     shape = _broadcast(alo.shape, blo.shape)

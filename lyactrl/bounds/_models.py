@@ -15,6 +15,7 @@ from .._errors import UnsupportedOperationError
 from ..lyapunov import (
     AbstractCandidate,
     CrossEntropy,
+    ModuleCandidate,
     NeuralLyapunov,
     Quadratic,
     SquaredError,
@@ -57,6 +58,7 @@ CANDIDATES = (
     "Quadratic",
     "SymbolicCandidate",
     "NeuralLyapunov",
+    "ModuleCandidate (an nn.Sequential or a traceable custom module, as for NeuralSystem)",
     "SquaredError (one target)",
     "CrossEntropy (one label)",
     "subclasses of these only when they override none of value, value_and_gradient, __call__, "
@@ -274,6 +276,59 @@ def _neural(V: NeuralLyapunov, x: Jet) -> tuple[Jet, Jet]:
     return value, grad
 
 
+def _scalar_output(out: Jet, x: Jet) -> Jet:
+    b = x.v[0].shape[0]
+    if tuple(out.v[0].shape) == (b, 1):
+        out = out.select(0)
+    if tuple(out.v[0].shape) != (b,):
+        raise UnsupportedOperationError(
+            f"V.module: its bounded output has shape {tuple(out.v[0].shape)} for states of "
+            f"shape {tuple(x.v[0].shape)}; expected (batch,) or (batch, 1)"
+        )
+    return out
+
+
+def _module_candidate(V: ModuleCandidate, x: Jet) -> tuple[Jet, Jet]:
+    """``module(x) - module(x_eq)`` and its gradient, from the module's jets one order higher.
+
+    The gradient's jet of order ``k`` is the module's jet of order ``k + 1`` shifted down (its
+    derivatives are the module's Hessian); at order 2 the gradient's own Hessian (the module's
+    third derivatives) is not enclosed and is left unbounded, which is sound. The value is
+    intersected, on boxes holding ``x_eq``, with the mean-value form ``[grad V] . (x - x_eq)``,
+    so it is exactly 0 at ``x_eq``. ``x`` must be the coordinates (:meth:`Jet.variables`).
+    """
+    if x.d is not None:
+        eye = torch.eye(x.n, dtype=x.d[0].dtype, device=x.d[0].device)
+        if not bool(((x.d[0] == eye) & (x.d[1] == eye)).all()):
+            raise UnsupportedOperationError(
+                "V: a ModuleCandidate is bounded on the state coordinates only (a jet built "
+                "by Jet.variables)"
+            )
+    lo, hi = x.v
+    order = x.order
+    m = _scalar_output(
+        module_jet(V.module, Jet.variables(lo, hi, min(order + 1, 2)), "V.module"), x
+    )
+    x_eq = _f64(V.x_eq)
+    at = module_jet(V.module, Jet.variables(x_eq.unsqueeze(0), x_eq.unsqueeze(0), 0), "V.module")
+    at = _scalar_output(at, Jet.variables(x_eq.unsqueeze(0), x_eq.unsqueeze(0), 0))
+    value = Jet(m.v, m.d if order >= 1 else None, m.h if order >= 2 else None, x.n)
+    value = value - value.constant(at.v[0][0], at.v[1][0])
+    if m.d is not None:
+        dx = _shift(Jet.variables(lo, hi, 0), x_eq)
+        mv = imul(m.d, dx.v)
+        mlo, mhi = sum_bounds(*mv, dim=1)
+        inside = _contains_point(x, x_eq)
+        big = torch.full_like(mlo, float("inf"))
+        value = value.intersect_value(torch.where(inside, mlo, -big), torch.where(inside, mhi, big))
+    if order == 0:
+        return value, Jet(m.d, None, None, x.n)  # type: ignore[arg-type]
+    if order == 1:
+        return value, Jet(m.d, m.h, None, x.n)  # type: ignore[arg-type]
+    free = torch.full(m.h[0].shape + (x.n,), float("inf"), dtype=lo.dtype, device=lo.device)  # type: ignore[index]
+    return value, Jet(m.d, m.h, (-free, free), x.n)  # type: ignore[arg-type]
+
+
 def _cross_entropy(V: CrossEntropy, x: Jet) -> tuple[Jet, Jet]:
     """``logsumexp(x) - x_y`` and ``softmax(x) - e_y``, shifted by a per-box constant (the
     largest coordinate of the box centre) so that ``exp`` cannot overflow; the shift is exact
@@ -365,6 +420,8 @@ def candidate_jets(
         return _neural(V, x)
     if known(CrossEntropy) and V.label.ndim == 0:
         return _cross_entropy(V, x)
+    if known(ModuleCandidate):
+        return _module_candidate(V, x)
     raise UnsupportedOperationError(
         f"V: {type(V).__name__} is not supported by the certifier; supported candidates: "
         f"{', '.join(CANDIDATES)}"

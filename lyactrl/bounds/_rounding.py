@@ -223,6 +223,26 @@ def sum_bounds(lo: torch.Tensor, hi: torch.Tensor, dim: int) -> tuple[torch.Tens
 
     A short sum whose every partial sum is exact in float64 (for example the cancelling terms
     of ``f(x_eq) = 0``) is returned exactly, without widening.
+
+    Parameters
+    ----------
+    lo, hi : torch.Tensor
+        Lower and upper bounds of the terms.
+    dim : int
+        The dimension summed over.
+
+    Returns
+    -------
+    (torch.Tensor, torch.Tensor)
+        Bounds of the sum, rounded outward.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lyactrl.bounds.jets import sum_bounds
+    >>> t = torch.tensor([[1.0, 2.0]], dtype=torch.float64)
+    >>> [float(b[0]) for b in sum_bounds(t, t, 1)]
+    [3.0, 3.0]
     """
     k = lo.shape[dim]
     g = (k + 2) * EPS

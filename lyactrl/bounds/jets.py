@@ -13,6 +13,7 @@ from ._functions import ipow as ipow
 from ._functions import powi as powi
 from ._interval import iadd as iadd
 from ._interval import ilinear as ilinear
+from ._interval import imul as imul
 from ._interval import iscale as iscale
 from ._jet import Jet as Jet
 from ._models import candidate_jets as candidate_jets
@@ -21,6 +22,7 @@ from ._models import time_jet as time_jet
 from ._residual import mean_value_bounds as mean_value_bounds
 from ._residual import residual_jet as residual_jet
 from ._rounding import EPS as EPS
+from ._rounding import sum_bounds as sum_bounds
 from ._stock import check_module_tree as check_module_tree
 from ._stock import is_stock as is_stock
 from ._sympy import expr_jet as expr_jet

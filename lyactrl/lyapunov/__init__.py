@@ -1,6 +1,7 @@
 """Lyapunov candidates V."""
 
 from ._base import AbstractCandidate as AbstractCandidate
+from ._module import ModuleCandidate as ModuleCandidate
 from ._neural import NeuralLyapunov as NeuralLyapunov
 from ._potentials import CrossEntropy as CrossEntropy
 from ._potentials import SquaredError as SquaredError

@@ -28,6 +28,8 @@ from ._front import RateLevelFront as RateLevelFront
 from ._front import rate_level_front as rate_level_front
 from ._geometry import AbstractGeometry as AbstractGeometry
 from ._geometry import register_geometry as register_geometry
+from ._positive import PositiveDefiniteness as PositiveDefiniteness
+from ._positive import prove_positive_definite as prove_positive_definite
 from ._rate import DEFAULT_RATE_FRACTION as DEFAULT_RATE_FRACTION
 from ._rate import RateResult as RateResult
 from ._rate import default_rate as default_rate

@@ -15,6 +15,7 @@ from .._tensors import as_positive
 from ..bounds import FP_MARGIN
 from ..bounds.jets import Jet, mean_value_bounds, residual_jet
 from ..conditions import AbstractCondition, ExponentialStability
+from ..lyapunov import ModuleCandidate
 from ..regions import AbstractRegion, Sublevel
 from ._branch_and_bound import Budget, Frontier, SearchOutcome, branch_and_bound
 from ._counterexamples import Counterexamples, centre_counterexamples, prove_counterexamples
@@ -22,6 +23,8 @@ from ._decay import DecayBound, decay_bound
 from ._inputs import check_condition_region
 from ._invariance import invariance_premise
 from ._local import LocalCertificate, equilibrium_counterexample, local_certificate
+from ._positive import prove_positive_definite
+from ._shard import check_workers, sharded_search
 
 __all__ = ["Certificate", "certify", "attach_decay"]
 
@@ -102,6 +105,8 @@ class _Run:
     decay: bool
     budget: Budget
     progress: bool | None = None
+    workers: int = 1
+    executor: str = "process"
     local: LocalCertificate | None = None
     local_failure: str = ""
     outcome: SearchOutcome | None = None
@@ -208,6 +213,8 @@ def certify(
     local: bool = True,
     decay: bool = True,
     progress: bool | None = None,
+    workers: int = 1,
+    executor: str = "process",
 ) -> Certificate:
     """Prove ``condition.residual(x) <= 0`` on all of ``region``, or refute it.
 
@@ -251,6 +258,29 @@ def certify(
         prove a sublevel region's invariance premise).
     progress : bool or None
         A progress bar on standard error (``None``: when it is a terminal).
+    workers : int
+        Worker processes of a sharded branch and bound (``1``: this process alone). After a
+        short warm-up here (until there are 16 boxes per worker), the box frontier is dealt
+        round-robin into one shard per worker; each worker searches its shard with its share
+        of the boxes left, and in rounds (0.5 s, doubling up to 8 s) the undecided boxes are
+        gathered and dealt again, so the shards stay balanced. ``certified`` when every
+        shard's boxes are proved, ``falsified`` when a shard finds a proved counterexample
+        (kept), else ``unknown``; box counts are summed, so ``max_boxes`` and ``time_limit``
+        hold for the whole search. Each box is decided by the same bounds as in one process,
+        so the status is the same given the budget; which counterexample is found first, and
+        the exact box count of a refutation, may differ. Workers run torch with one thread;
+        bounds run on the device of the region's tensors (the CPU here).
+    executor : str
+        Where the workers run (with ``workers > 1``): ``"process"``, local processes
+        (:mod:`concurrent.futures` with the ``fork`` start method, so conditions holding
+        sympy-lambdified functions or torch modules are shared with the workers without
+        pickling; ``spawn``, which needs a picklable condition, where ``fork`` is missing or
+        the region lives on a CUDA device); ``"ray"``, a Ray runtime (the one this process is
+        connected to, else a local one started here and left running for later calls; the
+        condition travels by cloudpickle; needs ``pip install 'lyactrl[ray]'``); or the
+        address of a Ray cluster (``"ray://host:10001"``, ``"host:6379"``, ``"auto"``),
+        connected to when this process is not yet connected to Ray, so a search that
+        outgrows one machine runs on several with the same call.
 
     Returns
     -------
@@ -267,17 +297,23 @@ def certify(
     'certified'
     >>> res.decay_bound.alpha
     0.1
+
+    The same search over two local worker processes gives the same status:
+
+    >>> lyactrl.certify(cond, lyactrl.Box([-1.0, -1.0], [1.0, 1.0]), workers=2).status
+    'certified'
     """
     start = time.perf_counter()
     check_condition_region(condition, region)
     if margin is not None:
         condition = condition.replace(margin=as_positive(margin, name="margin", allow_zero=True))
     budget = Budget.checked(max_boxes, time_limit, batch_size, start)
+    workers, executor = check_workers(workers, executor)
     box = region.bounding_box()
     lo, hi = box.lo.to(torch.float64)[None], box.hi.to(torch.float64)[None]
     # raises UnsupportedOperationError for anything outside the supported vocabulary
     residual_jet(condition, Jet.variables(lo, hi, 0))
-    run = _Run(condition, region, start, decay, budget, progress)
+    run = _Run(condition, region, start, decay, budget, progress, workers, executor)
     run.outcome = SearchOutcome("budget", Frontier.of(lo, hi), 0)
     if budget.max_boxes == 0 or budget.time_limit == 0:
         return run.result(Status.UNKNOWN, "zero budget")
@@ -290,29 +326,74 @@ def certify(
     return _search(run, lo, hi)
 
 
+@dataclasses.dataclass(frozen=True)
+class _CertifySearch:
+    """The engine on the condition's residual, with the centre check: what one worker (or
+    this process) runs on its boxes (:func:`lyactrl.verify._shard.sharded_search`)."""
+
+    condition: AbstractCondition
+    region: AbstractRegion
+    exclude: tuple[torch.Tensor, torch.Tensor] | None
+
+    def search(
+        self, frontier: Frontier, budget: Budget, stop: Any = None, progress: Any = False
+    ) -> SearchOutcome:
+        cond, region = self.condition, self.region
+        return branch_and_bound(
+            frontier,
+            lambda a, b: mean_value_bounds(lambda x: residual_jet(cond, x), a, b),
+            budget=budget,
+            region=region,
+            exclude=self.exclude,
+            check=lambda boxes: centre_counterexamples(cond, region, boxes.lo, boxes.hi),
+            stop=stop,
+            progress=progress,
+            desc="certify",
+        )
+
+
 def _search(run: _Run, lo: torch.Tensor, hi: torch.Tensor) -> Certificate:
-    cond, region = run.condition, run.region
-    found: list[Counterexamples] = []
-
-    def check(boxes: Frontier) -> Counterexamples | None:
-        cx = centre_counterexamples(cond, region, boxes.lo, boxes.hi)
-        if cx is not None:
-            found.append(cx)
-        return cx
-
-    run.outcome = branch_and_bound(
-        Frontier.of(lo, hi),
-        lambda a, b: mean_value_bounds(lambda x: residual_jet(cond, x), a, b),
-        budget=run.budget,
-        region=region,
-        exclude=None if run.local is None else (run.local.lo, run.local.hi),
-        check=check,
-        progress=run.progress,
-        desc="certify",
-    )
+    exclude = None if run.local is None else (run.local.lo, run.local.hi)
+    job = _CertifySearch(run.condition, run.region, exclude)
+    if run.workers == 1:
+        run.outcome = job.search(Frontier.of(lo, hi), run.budget, progress=run.progress)
+    else:
+        run.outcome = sharded_search(
+            job,
+            Frontier.of(lo, hi),
+            budget=run.budget,
+            workers=run.workers,
+            executor=run.executor,
+            progress=run.progress,
+            desc="certify",
+        )
+    shards = f" ({run.workers} workers)" if run.workers > 1 else ""
     if run.outcome.end == "halted":
-        return run.result(Status.FALSIFIED, "a box centre violates the condition", found[-1])
+        return run.result(
+            Status.FALSIFIED, "a box centre violates the condition" + shards, run.outcome.halt
+        )
     if run.outcome.end == "budget":
         why = f"; the local certificate at x_eq failed: {run.local_failure}"
-        return run.result(Status.UNKNOWN, "budget spent" + (why if run.local_failure else ""))
+        return run.result(
+            Status.UNKNOWN, "budget spent" + shards + (why if run.local_failure else "")
+        )
+    unproved = _positivity_unproved(run)
+    if unproved:
+        return run.result(Status.UNKNOWN, unproved)
     return run.result(Status.CERTIFIED)
+
+
+def _positivity_unproved(run: _Run) -> str:
+    """Why ``V`` is not proved positive definite on the region, for a candidate that is not
+    positive definite by construction (a :class:`~lyactrl.ModuleCandidate`); ``""`` else."""
+    cond = run.condition
+    if not (isinstance(cond, ExponentialStability) and isinstance(cond.V, ModuleCandidate)):
+        return ""
+    left = max(0.0, run.budget.time_limit - (time.perf_counter() - run.start))
+    pd = prove_positive_definite(cond.V, run.region, time_limit=left)
+    if pd.status == Status.CERTIFIED:
+        return ""
+    return (
+        "the decrease condition is proved on the region, but V (a ModuleCandidate) is not "
+        f"proved positive definite there ({pd.status}: {pd.message}), so it is no certificate"
+    )

@@ -27,8 +27,20 @@ import math
 import torch
 
 from .._results import ResultMixin, Status
-from ..bounds.jets import EPS, Jet, iadd, ilinear, iscale, residual_jet, system_jet
-from ..conditions import AbstractCondition
+from ..bounds.jets import (
+    EPS,
+    Jet,
+    candidate_jets,
+    iadd,
+    ilinear,
+    imul,
+    iscale,
+    residual_jet,
+    sum_bounds,
+    system_jet,
+)
+from ..conditions import AbstractCondition, ExponentialStability
+from ..lyapunov import ModuleCandidate
 
 __all__ = [
     "LocalCertificate",
@@ -36,6 +48,7 @@ __all__ = [
     "hessian_upper_eig",
     "equilibrium_counterexample",
     "jacobian_certificate",
+    "hessian_jacobian_certificate",
 ]
 
 
@@ -112,6 +125,8 @@ def local_certificate(
         return LocalCertificate(Status.UNKNOWN, None, None, math.inf, "the condition has no x_eq")
     if condition.x_eq_box is not None:
         return jacobian_certificate(condition, half_widths)
+    if isinstance(condition, ExponentialStability) and isinstance(condition.V, ModuleCandidate):
+        return hessian_jacobian_certificate(condition, half_widths)
     x0 = x0.detach().to(torch.float64).unsqueeze(0)
     at = residual_jet(condition, Jet.variables(x0, x0, 1))
     exact = bool((at.v[0] == 0).all() & (at.v[1] == 0).all())
@@ -229,6 +244,62 @@ def jacobian_certificate(
             "no box around the equilibrium box makes P J + J^T P + rate P negative definite "
             "for every J in the Jacobian enclosure (the rate may exceed the local limit, or "
             "the equilibrium box is too wide)",
+        )
+    i = int(ok[0])
+    return LocalCertificate(Status.CERTIFIED, lo[i], hi[i], float(eig[i]), "")
+
+
+def _unknown(message: str, eig: float = math.inf) -> LocalCertificate:
+    return LocalCertificate(Status.UNKNOWN, None, None, eig, message)
+
+
+def hessian_jacobian_certificate(
+    condition: ExponentialStability, half_widths: torch.Tensor
+) -> LocalCertificate:
+    """The local certificate from the Hessian enclosure of ``V`` and the Jacobian enclosure of
+    ``f``, for a candidate whose own gradient has no Hessian enclosure (a
+    :class:`~lyactrl.ModuleCandidate`: that would need the module's third derivatives).
+
+    With ``f(x_eq) = 0``, ``V(x_eq) = 0`` and ``grad V(x_eq) = 0`` enclosed exactly, on a box
+    ``L`` around ``x_eq`` (``d = x - x_eq``) the mean-value theorem gives ``grad V(x) = H1 d``
+    and ``f(x) = J d``, and Taylor's theorem ``V(x) = 1/2 d^T H2 d``, with ``H1``, ``H2`` in
+    the (convex) Hessian enclosure ``[H]`` of ``V`` on ``L`` and ``J`` in the Jacobian
+    enclosure ``[J]`` of ``f``. The residual is then ``d^T (H1^T J + rate/2 H2 + margin I) d``,
+    ``<= 0`` on ``L`` when every symmetric matrix of the interval matrix
+    ``sym([H]^T [J] + rate/2 [H] + margin I)`` is negative definite
+    (:func:`hessian_upper_eig`).
+    """
+    x0 = condition.x_eq.detach().to(torch.float64).unsqueeze(0)  # type: ignore[union-attr]
+    V = condition.V
+    v, g = candidate_jets(V, Jet.variables(x0, x0, 0))
+    f = system_jet(condition.system, Jet.variables(x0, x0, 0))
+    for name, jet in (("V(x_eq)", v), ("grad V(x_eq)", g), ("f(x_eq)", f)):
+        if not bool((jet.v[0] == 0).all() & (jet.v[1] == 0).all()):
+            return _unknown(f"{name} does not enclose exactly 0")
+    w = half_widths.detach().to(torch.float64).reshape(1, -1)
+    scales = 2.0 ** -torch.arange(0, 40, dtype=torch.float64)
+    r = scales.reshape(-1, 1) * w
+    lo, hi = x0 - r, x0 + r
+    H = candidate_jets(V, Jet.variables(lo, hi, 2))[0].h  # (k, n, n)
+    J = system_jet(condition.system, Jet.variables(lo, hi, 1)).d  # (k, n, n): df_i / dx_j
+    # (H^T J)_ij = sum_k H_ki J_kj
+    HT = (H[0].transpose(-1, -2), H[1].transpose(-1, -2))  # type: ignore[index]
+    prod = imul(
+        (HT[0].unsqueeze(-1), HT[1].unsqueeze(-1)), (J[0].unsqueeze(-3), J[1].unsqueeze(-3))
+    )  # type: ignore[index]
+    M = iadd(sum_bounds(*prod, dim=-2), iscale(0.5 * float(condition.rate), H))  # type: ignore[arg-type]
+    if condition.margin:
+        eye = torch.eye(x0.shape[1], dtype=torch.float64)
+        M = iadd(M, iscale(float(condition.margin), (eye, eye)))
+    S = iscale(0.5, iadd(M, (M[0].transpose(-1, -2), M[1].transpose(-1, -2))))
+    eig = hessian_upper_eig(*S)
+    ok = (eig < 0).nonzero().flatten()
+    if ok.numel() == 0:
+        return _unknown(
+            "sym(H^T J + rate/2 H) is not proved negative definite for the Hessian enclosure H "
+            "of V and the Jacobian enclosure J of f on any box around x_eq (eigenvalue bound "
+            f"{float(eig[-1]):.3g} on the smallest box)",
+            float(eig[-1]),
         )
     i = int(ok[0])
     return LocalCertificate(Status.CERTIFIED, lo[i], hi[i], float(eig[i]), "")

@@ -20,6 +20,7 @@ from ..lyapunov import AbstractCandidate
 from ..regions import AbstractRegion
 from ..systems import AbstractSystem
 from ._certify import Certificate, attach_decay, certify
+from ._shard import check_workers
 
 __all__ = [
     "RateResult",
@@ -249,6 +250,8 @@ class _Bracket:
     calls: int = 0
     refuted_for_every_rate: Any = None
     cap: float = math.inf  # 1 in discrete time (rate in (0, 1])
+    workers: int = 1
+    executor: str = "process"
 
     def done(self, max_iterations: int) -> bool:
         """Out of calls or time, or a counterexample refutes every rate > 0."""
@@ -271,6 +274,8 @@ class _Bracket:
             time_limit=max(0.0, self.time_left()),
             decay=False,
             progress=False,  # many short calls: no bar each
+            workers=self.workers,
+            executor=self.executor,
         )
         if res.status == Status.CERTIFIED:
             self.lo, self.best = rate, res
@@ -320,6 +325,8 @@ def max_certified_rate(
     max_boxes: int = 100_000,
     time_limit: float = 120.0,
     max_iterations: int = 40,
+    workers: int = 1,
+    executor: str = "process",
 ) -> RateResult:
     """The largest rate ``kappa`` certified for ``grad V . f + kappa V <= 0`` on ``region``.
 
@@ -341,6 +348,8 @@ def max_certified_rate(
         Budget of each :func:`certify` call (boxes) and of the whole search (seconds).
     max_iterations : int
         Most certify calls.
+    workers, executor
+        Passed to each :func:`certify` call (its sharded branch and bound).
 
     Examples
     --------
@@ -362,6 +371,7 @@ def max_certified_rate(
         start,
         cap=1.0 if cond.system.is_discrete else math.inf,
     )
+    b.workers, b.executor = check_workers(workers, executor)
     hi = None if rate_max is None else as_positive(rate_max, name="rate_max")
     if hi is None:
         lim = _local_limit(cond)

@@ -145,7 +145,9 @@ def region_of_attraction(
     known to violate the condition or to lie on the boundary) is the certified level. Then
     ``V``'s positive definiteness on the set is proved. The search stops when the certified
     level is within ``tol`` (relative) of the smallest failing level found, or when the
-    budget is spent.
+    budget is spent. The search runs in one process (the failing level it keeps is shared
+    by all boxes); :func:`~lyactrl.certify` and :func:`~lyactrl.max_certified_rate` take
+    ``workers=``.
 
     Parameters
     ----------
