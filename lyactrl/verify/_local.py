@@ -125,7 +125,11 @@ def local_certificate(
         return LocalCertificate(Status.UNKNOWN, None, None, math.inf, "the condition has no x_eq")
     if condition.x_eq_box is not None:
         return jacobian_certificate(condition, half_widths)
-    if isinstance(condition, ExponentialStability) and isinstance(condition.V, ModuleCandidate):
+    if (
+        isinstance(condition, ExponentialStability)
+        and isinstance(condition.V, ModuleCandidate)
+        and not condition.system.is_discrete  # a map's residual needs only V's value jets
+    ):
         return hessian_jacobian_certificate(condition, half_widths)
     x0 = x0.detach().to(torch.float64).unsqueeze(0)
     at = residual_jet(condition, Jet.variables(x0, x0, 1))
