@@ -4,15 +4,16 @@ An ``n-64-64-n`` tanh network with biases on top of a stable linear part (``A x 
 random weights scaled so that the linearisation stays stable), its equilibrium found and
 proved by ``find_equilibrium`` (Newton + Krawczyk), a quadratic ``V`` from the linearisation
 at that point, and 30 % of the local rate limit, certified on the box ``x_eq +- 0.3`` with the
-equilibrium box as ``x_eq_box``. Interval jets with the mean-value form (the only bounds the
-certifier has today: CROWN-class relaxations are issue 13 item 3), one process.
+equilibrium box as ``x_eq_box``, one process. ``--bounds interval linear`` runs each row with
+the interval jets alone and with the MLP values intersected with their linear relaxation
+(``lyactrl.bounds._torch.RELAX_MLPS``, the certifier's default), alternating per row.
 
 With ``--workers 1 2`` a second table compares one process with the sharded branch and bound
 (``certify(workers=2)``, local processes) on the same rows: status, boxes, seconds (median of
 ``--repeats`` runs) and boxes per second.
 
 Run: ``python benchmarks/bench_scaling.py [--dims 2 4 6 8] [--time-limit 60]
-[--workers 1 2 --repeats 3]``.
+[--bounds interval linear] [--workers 1 2 --repeats 3]``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import torch
 from _common import machine
 
 import lyactrl
+from lyactrl.bounds import _torch as torch_bounds
 
 
 class Field(torch.nn.Module):
@@ -70,13 +72,17 @@ def condition(n: int) -> tuple[str, lyactrl.ExponentialStability | None, lyactrl
     return f"certified in {t_eq:.2f} s (box {width:.0e})", cond, lyactrl.Box(eq.x - 0.3, eq.x + 0.3)
 
 
-def row(n: int, time_limit: float) -> str:
+def row(n: int, time_limit: float, bounds: str) -> str:
     eq, cond, box = condition(n)
     if cond is None:
-        return f"| {n} | {eq} | | | | |"
-    res = lyactrl.certify(cond, box, time_limit=time_limit, max_boxes=10_000_000, decay=False)
+        return f"| {n} | {eq} | | {bounds} | | | |"
+    torch_bounds.RELAX_MLPS = bounds == "linear"
+    try:
+        res = lyactrl.certify(cond, box, time_limit=time_limit, max_boxes=10_000_000, decay=False)
+    finally:
+        torch_bounds.RELAX_MLPS = True
     return (
-        f"| {n} | {eq} | {cond.rate:.4f} | {res.status} | "
+        f"| {n} | {eq} | {cond.rate:.4f} | {bounds} | {res.status} | "
         f"{res.boxes_processed} | {res.seconds:.2f} |"
     )
 
@@ -110,6 +116,9 @@ def main() -> None:
     ap.add_argument("--time-limit", type=float, default=60.0)
     ap.add_argument("--workers", type=int, nargs="*", default=[])
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument(
+        "--bounds", nargs="*", choices=["interval", "linear"], default=["interval", "linear"]
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)
     print(f"Machine: {machine()}\n")
@@ -122,10 +131,11 @@ def main() -> None:
                 print(line, flush=True)
         print(f"\nload average after: {os.getloadavg()}")
         return
-    print("| n | equilibrium (find_equilibrium) | rate | certify | boxes | s |")
-    print("|---|---|---|---|---|---|")
+    print("| n | equilibrium (find_equilibrium) | rate | bounds | certify | boxes | s |")
+    print("|---|---|---|---|---|---|---|")
     for n in args.dims:
-        print(row(n, args.time_limit), flush=True)
+        for bounds in args.bounds:
+            print(row(n, args.time_limit, bounds), flush=True)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,8 @@ __all__ = [
     "exp",
     "log",
     "tanh",
+    "tanh_pairs",
+    "sigmoid_pairs",
     "sigmoid",
     "softplus",
     "softplus_prime",
@@ -142,22 +144,28 @@ def log(x: Jet) -> Jet:
     return x.chain(g0, g1, g2)
 
 
-def tanh(x: Jet) -> Jet:
-    """``tanh``; ``tanh' = 1 - tanh^2``, ``tanh'' = -2 tanh (1 - tanh^2)``."""
-    lo, hi = x.v
+def tanh_pairs(lo: torch.Tensor, hi: torch.Tensor, order: int = 1) -> tuple[Pair, ...]:
+    """Enclosures of ``tanh`` and its first ``order`` derivatives on ``[lo, hi]``
+    (elementwise): ``tanh' = 1 - tanh^2``, ``tanh'' = -2 tanh (1 - tanh^2)``."""
     t = _elem(torch.tanh(lo), torch.tanh(hi), (lo, hi))
     t = (t[0].clamp(-1.0, 1.0), t[1].clamp(-1.0, 1.0))
-    g1 = g2 = None
-    if x.order >= 1:
-        sq = ipow(t, 2)
-        g1 = isub((torch.ones_like(lo), torch.ones_like(hi)), sq)
-        g1 = (g1[0].clamp(0.0, 1.0), g1[1].clamp(0.0, 1.0))
-        if x.order >= 2:
-            g2 = iscale(-2.0, imul(t, g1))
-    return x.chain(t, g1, g2)
+    if order < 1:
+        return (t,)
+    g1 = isub((torch.ones_like(lo), torch.ones_like(hi)), ipow(t, 2))
+    g1 = (g1[0].clamp(0.0, 1.0), g1[1].clamp(0.0, 1.0))
+    if order < 2:
+        return t, g1
+    return t, g1, iscale(-2.0, imul(t, g1))
 
 
-def _sigmoid_pair(lo: torch.Tensor, hi: torch.Tensor) -> tuple[Pair, Pair, Pair]:
+def tanh(x: Jet) -> Jet:
+    """``tanh`` (see :func:`tanh_pairs`)."""
+    pairs = tanh_pairs(*x.v, x.order)
+    return x.chain(*pairs, *(None,) * (3 - len(pairs)))
+
+
+def sigmoid_pairs(lo: torch.Tensor, hi: torch.Tensor) -> tuple[Pair, Pair, Pair]:
+    """Enclosures of the logistic sigmoid and its first two derivatives on ``[lo, hi]``."""
     s = _elem(torch.sigmoid(lo), torch.sigmoid(hi))
     s = (s[0].clamp(0.0, 1.0), s[1].clamp(0.0, 1.0))
     one = torch.ones_like(lo)
@@ -169,7 +177,7 @@ def _sigmoid_pair(lo: torch.Tensor, hi: torch.Tensor) -> tuple[Pair, Pair, Pair]
 
 def sigmoid(x: Jet) -> Jet:
     """The logistic sigmoid."""
-    s, g1, g2 = _sigmoid_pair(*x.v)
+    s, g1, g2 = sigmoid_pairs(*x.v)
     return x.chain(s, g1, g2)
 
 
@@ -197,7 +205,7 @@ def softplus(x: Jet, beta: float = 1.0, threshold: float = 20.0) -> Jet:
     v = (dn(v[0]), up(v[1]))
     g1 = g2 = None
     if x.order >= 1:
-        s, s1, s2 = _sigmoid_pair(lo * beta, hi * beta)
+        s, s1, s2 = sigmoid_pairs(lo * beta, hi * beta)
         whole = _whole(lo)
         one, zero = torch.ones_like(lo), torch.zeros_like(lo)
         g1 = (
@@ -217,7 +225,7 @@ def softplus_prime(x: Jet, beta: float = 1.0, threshold: float = 20.0) -> Jet:
     """The derivative torch uses for softplus: ``sigmoid(beta x)``, and 1 above the threshold."""
     lo, hi = x.v
     below, above, across = _softplus_split(lo, hi, beta, threshold)
-    s, s1, s2 = _sigmoid_pair(lo * beta, hi * beta)
+    s, s1, s2 = sigmoid_pairs(lo * beta, hi * beta)
     whole = _whole(lo)
     one, zero = torch.ones_like(lo), torch.zeros_like(lo)
     g0 = (

@@ -15,7 +15,7 @@ from ._fx_piecewise import FUNCTIONS as PIECEWISE_FUNCTIONS
 from ._fx_piecewise import METHODS as PIECEWISE_METHODS
 from ._fx_piecewise import BadCall, piecewise_call
 from ._jet import Jet
-from ._stock import MODULE_OPERATIONS
+from ._stock import MODULE_OPERATIONS, is_stock
 
 __all__ = ["FX_OPERATIONS", "traced_jet", "SubmoduleJet"]
 
@@ -130,6 +130,15 @@ def _trace_function(fn: Any) -> tuple[Any, set[str]]:
     return gm, created
 
 
+class _Tracer(torch.fx.Tracer):
+    """torch.fx's tracer with stock ``nn.Sequential`` stacks kept whole (a leaf), so that the
+    certifier bounds a network inside a custom ``forward`` as one MLP (with its linear
+    relaxation), not layer by layer."""
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return is_stock(m, nn.Sequential) or super().is_leaf_module(m, qualname)
+
+
 def _trace(module: nn.Module) -> tuple[Any, set[str]]:
     """A fresh trace of ``type(module).forward`` as the module is now, and the names of the
     tensors the tracer created from values computed inside ``forward`` (held by the trace;
@@ -145,7 +154,7 @@ def _trace(module: nn.Module) -> tuple[Any, set[str]]:
     before = set(vars(module))
     rng = torch.get_rng_state()
     try:
-        gm = torch.fx.symbolic_trace(module)
+        gm = torch.fx.GraphModule(module, _Tracer().trace(module))
     except Exception as exc:  # noqa: BLE001 - any tracing failure means "unsupported"
         raise UnsupportedOperationError(
             f"module: {type(module).__name__}.forward could not be traced with torch.fx "

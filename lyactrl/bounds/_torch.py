@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -9,6 +11,7 @@ from .._errors import UnsupportedOperationError
 from . import _functions as F
 from ._fx import traced_jet
 from ._jet import Jet
+from ._linear import PIECES, mlp_linear_bounds
 from ._stock import MODULE_OPERATIONS, check_module_tree, is_stock, stock_class
 
 __all__ = ["MODULE_OPERATIONS", "module_jet", "mlp_layers", "mlp_value_and_vjp"]
@@ -157,9 +160,73 @@ def module_jet(module: nn.Module, x: Jet, where: str = "module") -> Jet:
 
 def _module_jet(module: nn.Module, x: Jet, where: str) -> Jet:
     if is_stock(module, nn.Sequential):
+        box = _box_variables(x)
         for i, child in enumerate(module):
             x = _module_jet(child, x, f"{where}[{i}]")
-        return x
+        return x if box is None or not RELAX_MLPS else _tightened(module, x, box)
+    return _layer_jet(module, x, where)
+
+
+#: Activations whose linear relaxation :mod:`._linear` uses, with elementwise enclosures of
+#: their value and derivative on intervals.
+_RELAXED = (nn.Tanh, nn.Sigmoid, nn.Identity)
+
+
+def relaxed_enclosures(layer: nn.Module) -> Callable:
+    """``(lo, hi, order) -> ((g_lo, g_hi), ...)``: enclosures of a ``_RELAXED`` layer's
+    function and its first ``order`` (up to 2) derivatives on intervals."""
+    cls = stock_class(layer, _RELAXED)
+    if cls is nn.Tanh:
+        return F.tanh_pairs
+    if cls is nn.Sigmoid:
+        return lambda lo, hi, order: F.sigmoid_pairs(lo, hi)[: order + 1]
+    return _identity_pairs
+
+
+def _identity_pairs(lo: torch.Tensor, hi: torch.Tensor, order: int) -> tuple:
+    one, zero = torch.ones_like(lo), torch.zeros_like(lo)
+    return ((lo, hi), (one, one), (zero, zero))[: order + 1]
+
+
+#: Most entries (boxes x units x n x pieces) of one linear-relaxation batch.
+_RELAX_CHUNK = 2_000_000
+#: Whether MLP values are intersected with their linear relaxation (an ablation switch for
+#: ``benchmarks/bench_scaling.py --bounds``; both settings are sound).
+RELAX_MLPS = True
+
+
+def _box_variables(x: Jet) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The box ``(lo, hi)`` when ``x`` is the box's own coordinates (identity derivative,
+    zero Hessian), else ``None``."""
+    if x.d is None or x.v[0].ndim != 2:
+        return None
+    n = x.v[0].shape[1]
+    eye = torch.eye(n, dtype=x.d[0].dtype, device=x.d[0].device)
+    if not bool((x.d[0] == eye).all() & (x.d[1] == eye).all()):
+        return None
+    if x.h is not None and not bool((x.h[0] == 0).all() & (x.h[1] == 0).all()):
+        return None
+    return x.v
+
+
+def _tightened(module: nn.Module, out: Jet, box: tuple[torch.Tensor, torch.Tensor]) -> Jet:
+    """``out`` (the interval jet of an MLP on the box coordinates) with its value intersected
+    with the bounds of the MLP's linear relaxation (:func:`mlp_linear_bounds`)."""
+    layers = list(module)
+    if not all(is_stock(m, nn.Linear) or stock_class(m, _RELAXED) is not None for m in layers):
+        return out
+    lo, hi = box
+    width = max([lo.shape[1]] + [m.out_features for m in layers if isinstance(m, nn.Linear)])
+    step = max(1, _RELAX_CHUNK // (width * lo.shape[1] * PIECES))
+    parts = [
+        mlp_linear_bounds(layers, lo[k : k + step], hi[k : k + step], relaxed_enclosures)
+        for k in range(0, lo.shape[0], step)
+    ]
+    v_lo, v_hi = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+    return out.intersect_value(v_lo, v_hi)
+
+
+def _layer_jet(module: nn.Module, x: Jet, where: str) -> Jet:
     if is_stock(module, nn.Linear):
         return x.linear(*_weights(layer=module))
     if is_stock(module, nn.Softmax):

@@ -1,0 +1,251 @@
+"""Linear relaxations of MLPs on boxes (the CROWN family): affine bounds of values and of the
+Jacobian, which keep the correlation that interval arithmetic loses.
+
+Every quantity ``q(x)`` of the network (a pre-activation, an activation's derivative, an entry
+of the Jacobian) is enclosed between two affine functions of the box variables,
+``L(x) <= q(x) <= U(x)`` on the box, propagated forward through the layers:
+
+- a linear layer combines the affine bounds by the signs of its weights (exact);
+- an activation ``g`` (or its derivative ``g'``) on a pre-activation with range ``[a, b]`` is
+  relaxed by two parallel lines ``alpha z + beta <= g(z) <= alpha z + delta``, ``alpha`` the
+  secant slope, ``beta``, ``delta`` from sound interval enclosures of ``g(z) - alpha z`` on
+  ``PIECES`` sub-intervals of ``[a, b]`` (so any activation with an interval extension works,
+  kinks included), then composed with the pre-activation's affine bounds;
+- the Jacobian ``W_L D_{L-1} W_{L-1} ... D_1 W_1`` (``D_t = diag g'(z_t(x))``) is built entry by
+  entry: a product ``g'(z_t(x)) * M(x)`` of two affinely bounded factors is bounded by the
+  McCormick inequalities (both pairs, the tighter one per entry), a linear layer combines rows.
+
+Concretising an affine bound over a box is exact up to rounding. The floating-point margin:
+every affine bound carries a magnitude bound (the same propagation on absolute values), and
+each concrete bound is widened by ``RELATIVE_MARGIN`` times that magnitude at the box, far
+above the accumulated float64 rounding of these sums (``gamma_k = k eps`` for ``k`` operations
+per coefficient, ``k < 10^6``). The results are intersected with the interval jets by the
+callers, so they can only tighten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from ._rounding import EPS
+
+__all__ = ["PIECES", "RELATIVE_MARGIN", "mlp_linear_bounds"]
+
+#: Sub-intervals of a pre-activation range on which a relaxation's offsets are enclosed.
+PIECES = 2
+#: Relative widening of concrete bounds for the rounding of the affine coefficients.
+RELATIVE_MARGIN = 1e-10
+
+
+class _Affine:
+    """``lo_c x + lo_o <= q(x) <= hi_c x + hi_o`` with magnitude ``mag_c, mag_o`` (shapes
+    ``(B, *s, n)`` and ``(B, *s)``)."""
+
+    __slots__ = ("lo_c", "lo_o", "hi_c", "hi_o", "mag_c", "mag_o")
+
+    def __init__(self, lo_c, lo_o, hi_c, hi_o, mag_c, mag_o) -> None:
+        self.lo_c, self.lo_o, self.hi_c, self.hi_o = lo_c, lo_o, hi_c, hi_o
+        self.mag_c, self.mag_o = mag_c, mag_o
+
+    def concretise(self, c: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sound ``(lower, upper)`` over the boxes ``c +- h`` (``(B, n)``)."""
+        shape = (c.shape[0],) + (1,) * (self.lo_c.ndim - 2) + (c.shape[1],)
+        cc, hh = c.reshape(shape), h.reshape(shape)
+        lo = (self.lo_c * cc).sum(-1) + self.lo_o - (self.lo_c.abs() * hh).sum(-1)
+        hi = (self.hi_c * cc).sum(-1) + self.hi_o + (self.hi_c.abs() * hh).sum(-1)
+        mag = (self.mag_c * (cc.abs() + hh)).sum(-1) + self.mag_o
+        err = RELATIVE_MARGIN * mag + 4 * EPS * (lo.abs() + hi.abs())
+        return lo - err, hi + err
+
+    def linear(self, W: torch.Tensor, b: torch.Tensor | None, eq: str) -> _Affine:
+        """``W q + b`` contracted by the einsum ``eq`` (weights on the first axis of ``q``)."""
+        Wp, Wm = W.clamp(min=0), W.clamp(max=0)
+
+        def mix(a, c):
+            return torch.einsum(eq, Wp, a) + torch.einsum(eq, Wm, c)
+
+        eq_o = eq.replace("n", "")
+        mix_o = lambda a, c: torch.einsum(eq_o, Wp, a) + torch.einsum(eq_o, Wm, c)  # noqa: E731
+        lo_o, hi_o = mix_o(self.lo_o, self.hi_o), mix_o(self.hi_o, self.lo_o)
+        if b is not None:
+            lo_o, hi_o = lo_o + b, hi_o + b
+        Wa = W.abs()
+        mag_o = torch.einsum(eq_o, Wa, self.mag_o) + (0 if b is None else b.abs())
+        return _Affine(
+            mix(self.lo_c, self.hi_c),
+            lo_o,
+            mix(self.hi_c, self.lo_c),
+            hi_o,
+            torch.einsum(eq, Wa, self.mag_c),
+            mag_o,
+        )
+
+
+def _relax(
+    g: nn.Module, fn: Callable, a: torch.Tensor, b: torch.Tensor
+) -> tuple[torch.Tensor, ...]:
+    """``(alpha, beta, delta, g_lo, g_hi)``: ``alpha z + beta <= g(z) <= alpha z + delta`` on
+    ``[a, b]`` and the enclosure ``[g_lo, g_hi]`` of ``g`` there (shapes of ``a``); ``g`` is
+    the activation layer, evaluated in plain floats only for the slope ``alpha``.
+
+    ``fn(lo, hi, order)`` gives elementwise enclosures on intervals of ``g`` and its first
+    ``order`` derivatives, as a tuple of ``(lo, hi)`` pairs.
+    On each piece ``Z`` (midpoint ``m``, radius ``r``) the offset ``g(z) - alpha z`` is
+    enclosed by the mean-value form ``g(m) - alpha m + (g'(Z) - alpha) [-r, r]`` and by the
+    second-order form ``g(m) - alpha m + (g'(m) - alpha) [-r, r] + g''(Z) [0, r^2 / 2]``,
+    intersected with the natural interval extension."""
+    t = torch.linspace(0.0, 1.0, PIECES + 1, dtype=a.dtype, device=a.device)
+    edges = a.unsqueeze(-1) + (b - a).unsqueeze(-1) * t
+    edges[..., 0], edges[..., -1] = a, b  # the pieces cover [a, b] exactly
+    z_lo, z_hi = edges[..., :-1], torch.maximum(edges[..., 1:], edges[..., :-1])
+    mid = 0.5 * (z_lo + z_hi)
+    r = torch.maximum(mid - z_lo, z_hi - mid) * (1 + 4 * EPS)
+    (g_lo, g_hi), (d_lo, d_hi), (s_lo, s_hi) = fn(z_lo, z_hi, 2)
+    (m_lo, m_hi), (dm_lo, dm_hi) = fn(mid, mid, 1)  # value and slope at the midpoints
+    # the slope need not be exact (any slope gives sound offsets): the secant by plain floats
+    with torch.no_grad():
+        ga, gb = g(a), g(b)
+    width = b - a
+    alpha = torch.where(width > 0, (gb - ga) / torch.where(width > 0, width, 1.0), 0.0)
+    alpha = torch.where(torch.isfinite(alpha), alpha, torch.zeros_like(alpha)).unsqueeze(-1)
+    # natural extension of g(z) - alpha z on the piece
+    az_lo = torch.minimum(alpha * z_lo, alpha * z_hi)
+    az_hi = torch.maximum(alpha * z_lo, alpha * z_hi)
+    tol = 4 * EPS * (az_lo.abs() + az_hi.abs() + g_lo.abs() + g_hi.abs())
+    nat_lo, nat_hi = g_lo - az_hi - tol, g_hi - az_lo + tol
+    # mean-value form around the piece's midpoint
+    am = alpha * mid
+    spread = torch.maximum((d_lo - alpha).abs(), (d_hi - alpha).abs()) * r
+    tol_m = 4 * EPS * (am.abs() + m_lo.abs() + m_hi.abs() + spread)
+    mv_lo, mv_hi = m_lo - am - spread - tol_m, m_hi - am + spread + tol_m
+    # second-order Taylor form around the midpoint: slope (g'(m) - alpha), curvature g''(Z)
+    lin = torch.maximum((dm_lo - alpha).abs(), (dm_hi - alpha).abs()) * r
+    r2 = 0.5 * r * r * (1 + 4 * EPS)
+    up2, dn2 = s_hi.clamp(min=0) * r2, s_lo.clamp(max=0) * r2
+    tol_2 = 4 * EPS * (am.abs() + m_lo.abs() + m_hi.abs() + lin + up2.abs() + dn2.abs())
+    t2_lo, t2_hi = m_lo - am - lin + dn2 - tol_2, m_hi - am + lin + up2 + tol_2
+    ok = torch.isfinite(spread)
+    ok2 = torch.isfinite(lin) & torch.isfinite(up2) & torch.isfinite(dn2)
+    lower = torch.where(ok, torch.maximum(nat_lo, mv_lo), nat_lo)
+    upper = torch.where(ok, torch.minimum(nat_hi, mv_hi), nat_hi)
+    beta = torch.where(ok2, torch.maximum(lower, t2_lo), lower).amin(-1)
+    delta = torch.where(ok2, torch.minimum(upper, t2_hi), upper).amax(-1)
+    return alpha.squeeze(-1), beta, delta, g_lo.amin(-1), g_hi.amax(-1)
+
+
+def _compose(z: _Affine, alpha: torch.Tensor, beta: torch.Tensor, delta: torch.Tensor) -> _Affine:
+    """Affine bounds of ``g(z(x))`` from ``alpha z + beta <= g(z) <= alpha z + delta``."""
+    pos = (alpha >= 0).unsqueeze(-1)
+    a = alpha.unsqueeze(-1)
+    hi_c = torch.where(pos, a * z.hi_c, a * z.lo_c)
+    lo_c = torch.where(pos, a * z.lo_c, a * z.hi_c)
+    hi_o = torch.where(alpha >= 0, alpha * z.hi_o, alpha * z.lo_o) + delta
+    lo_o = torch.where(alpha >= 0, alpha * z.lo_o, alpha * z.hi_o) + beta
+    aa = alpha.abs()
+    return _Affine(
+        lo_c, lo_o, hi_c, hi_o, aa.unsqueeze(-1) * z.mag_c, aa * z.mag_o + beta.abs() + delta.abs()
+    )
+
+
+def _backward(steps: list, m: int, c: torch.Tensor, h: torch.Tensor, upper: bool):
+    """CROWN's backward pass for every output (of ``m``): a bound of the output, affine in
+    ``x``, from the relaxations of the forward pass, concretised over the boxes."""
+    B = c.shape[0]
+    lam = torch.eye(m, dtype=c.dtype, device=c.device).expand(B, m, m)
+    mag = lam
+    const = torch.zeros(B, m, dtype=c.dtype, device=c.device)
+    const_mag = torch.zeros_like(const)
+    for kind, p in reversed(steps):
+        if kind == "linear":
+            W, b = p
+            if b is not None:
+                const = const + lam @ b
+                const_mag = const_mag + mag @ b.abs()
+            lam, mag = lam @ W, mag @ W.abs()
+        else:
+            alpha, beta, delta = p  # (B, units)
+            take = (lam >= 0) if upper else (lam < 0)
+            off = torch.where(take, delta.unsqueeze(1), beta.unsqueeze(1))
+            const = const + (lam * off).sum(-1)
+            const_mag = const_mag + (mag * (beta.abs() + delta.abs()).unsqueeze(1)).sum(-1)
+            lam, mag = lam * alpha.unsqueeze(1), mag * alpha.abs().unsqueeze(1)
+    centre = (lam * c.unsqueeze(1)).sum(-1) + const
+    spread = (lam.abs() * h.unsqueeze(1)).sum(-1)
+    err = RELATIVE_MARGIN * ((mag * (c.abs() + h).unsqueeze(1)).sum(-1) + const_mag)
+    err = err + 4 * EPS * (centre.abs() + spread)
+    return centre + spread + err if upper else centre - spread - err
+
+
+def mlp_linear_bounds(
+    layers: list[nn.Module], lo: torch.Tensor, hi: torch.Tensor, enclosures: Callable
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bounds of an MLP's output on boxes from its linear relaxation.
+
+    A forward pass gives every pre-activation an affine enclosure and a range (intersected
+    with interval arithmetic) and relaxes each activation there; a backward pass (CROWN)
+    bounds each output by the relaxations, which keeps the cancellations between units that a
+    forward pass loses. The result is the intersection of the two.
+
+    Parameters
+    ----------
+    layers : list of nn.Module
+        ``nn.Linear`` layers and activations, flattened.
+    lo, hi : torch.Tensor, shape (B, n)
+        The boxes (float64).
+    enclosures : callable
+        ``enclosures(layer)`` is a function ``(lo, hi, order)`` giving sound elementwise
+        enclosures on intervals of the activation layer's function and of its first ``order``
+        (up to 2) derivatives, as a tuple of ``(lo, hi)`` pairs.
+
+    Returns
+    -------
+    (torch.Tensor, torch.Tensor)
+        Lower and upper bounds of the output, shape ``(B, m)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lyactrl.bounds._linear import mlp_linear_bounds
+    >>> from lyactrl.bounds._torch import relaxed_enclosures
+    >>> net = [torch.nn.Linear(1, 1).double(), torch.nn.Tanh()]
+    >>> with torch.no_grad():
+    ...     _ = net[0].weight.fill_(1.0), net[0].bias.fill_(0.0)
+    >>> lo, hi = mlp_linear_bounds(net, torch.tensor([[-1.0]]).double(), torch.tensor([[1.0]]).double(), relaxed_enclosures)
+    >>> bool(lo[0, 0] <= -0.7615941 and hi[0, 0] >= 0.7615941)
+    True
+    """
+    B, n = lo.shape
+    c, h = 0.5 * (lo + hi), 0.5 * (hi - lo)
+    eye = torch.eye(n, dtype=lo.dtype, device=lo.device).expand(B, n, n)
+    zero = torch.zeros(B, n, dtype=lo.dtype, device=lo.device)
+    value = _Affine(eye, zero, eye, zero, eye, zero)
+    rng = (lo, hi)
+    steps: list = []
+    for layer in layers:
+        if isinstance(layer, nn.Linear):
+            W = layer.weight.detach().to(lo)
+            b = None if layer.bias is None else layer.bias.detach().to(lo)
+            steps.append(("linear", (W, b)))
+            value = value.linear(W, b, "om,bmn->bon")
+            Wp, Wm = W.clamp(min=0), W.clamp(max=0)
+            ivl = (rng[0] @ Wp.T + rng[1] @ Wm.T, rng[1] @ Wp.T + rng[0] @ Wm.T)
+            if b is not None:
+                ivl = (ivl[0] + b, ivl[1] + b)
+            mag = (rng[0].abs() + rng[1].abs()) @ W.abs().T + (0 if b is None else b.abs())
+            ivl = (ivl[0] - 4 * n * EPS * mag, ivl[1] + 4 * n * EPS * mag)
+            lo_v, hi_v = value.concretise(c, h)
+            rng = (torch.maximum(lo_v, ivl[0]), torch.minimum(hi_v, ivl[1]))
+            continue
+        alpha, beta, delta, g_lo, g_hi = _relax(layer, enclosures(layer), *rng)
+        steps.append(("activation", (alpha, beta, delta)))
+        value = _compose(value, alpha, beta, delta)
+        v_lo, v_hi = value.concretise(c, h)
+        rng = (torch.maximum(v_lo, g_lo), torch.minimum(v_hi, g_hi))
+    m = rng[0].shape[1]
+    return (
+        torch.maximum(rng[0], _backward(steps, m, c, h, upper=False)),
+        torch.minimum(rng[1], _backward(steps, m, c, h, upper=True)),
+    )
