@@ -171,6 +171,20 @@ def test_symbolic_unknown_symbol():
     _assert_message(exc, "exprs:", "unknown symbols ['mu']", "parameters=")
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda e: lyactrl.SymbolicCandidate(e, "x1, x2"),
+        lambda e: lyactrl.SymbolicSystem([e, "-x2"], "x1, x2"),
+    ],
+)
+def test_symbolic_unparsable_expression_names_the_argument(make):
+    """A numpy repr pasted into an expression (``np.float64(1.5)``) is an attribute of a
+    sympy Symbol: a clear error naming the argument, not an AttributeError."""
+    with pytest.raises(lyactrl.InvalidValueError, match=r"expr(s\[0\])?: could not parse"):
+        make("-np.float64(1.5)*x1**2")
+
+
 def test_symbolic_x_eq_not_an_equilibrium():
     with pytest.raises(lyactrl.InvalidValueError, match="x_eq: expected an equilibrium"):
         lyactrl.SymbolicSystem(["-x1 + 1"], "x1")

@@ -46,7 +46,7 @@ class SymbolicCandidate(AbstractCandidate):
         local = {s.name: s for s in self.states}
         try:
             self.expr = sp.sympify(expr, locals=local)
-        except (sp.SympifyError, TypeError, SyntaxError) as exc:
+        except (sp.SympifyError, TypeError, SyntaxError, AttributeError, NameError) as exc:
             raise InvalidValueError(f"expr: could not parse {expr!r}: {exc}") from exc
         if not isinstance(self.expr, sp.Expr):
             raise InvalidArgumentError(

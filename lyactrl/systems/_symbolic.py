@@ -115,7 +115,7 @@ class SymbolicSystem(AbstractSystem):
         for i, e in enumerate(exprs):
             try:
                 parsed.append(sp.sympify(e, locals=local).subs(subs))
-            except (sp.SympifyError, TypeError, SyntaxError) as exc:
+            except (sp.SympifyError, TypeError, SyntaxError, AttributeError, NameError) as exc:
                 raise InvalidValueError(f"exprs[{i}]: could not parse {e!r}: {exc}") from exc
         known = set(self.states) | set(self.input_symbols)
         unknown = set().union(*(p.free_symbols for p in parsed)) - known
