@@ -217,3 +217,19 @@ def test_discrete_double_integrator_certifies() -> None:
     again = lyactrl.certify(cond, lyactrl.Sublevel(fit.V, fit.level, within=domain), time_limit=20)
     assert again.status == "certified"
     _simulate_inside(fit, plant, domain, discrete=True)
+
+
+def test_controller_plot(pendulum_fit, tmp_path) -> None:
+    from lyactrl.plot import controller_plot
+
+    _, _, fit = pendulum_fit
+    fig = controller_plot(fit, trajectories=3, steps=100, resolution=50, path=tmp_path / "c")
+    ax, axu = fig.axes[:2]
+    assert (tmp_path / "c.png").exists()
+    # the limits are drawn, and every plotted input lies within them
+    limits = sorted({line.get_ydata()[0] for line in axu.lines if line.get_linestyle() == ":"})
+    assert limits == [-0.5, 0.5]
+    for line in axu.lines:
+        assert np.all(np.abs(np.asarray(line.get_ydata(), dtype=float)) <= 0.5 + 1e-12)
+    with pytest.raises(lyactrl.InvalidArgumentError, match="fit"):
+        controller_plot(object())

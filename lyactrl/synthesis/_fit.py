@@ -45,6 +45,7 @@ class ControllerFit(ResultMixin):
     of ``domain`` inside the certified set (an estimate of its volume; membership of each
     grid point is exact). The ``lqr_*`` fields are the same figures for the baseline: the
     saturated LQR controller with the quadratic ``V`` of its closed loop's linearisation.
+    ``plant`` and ``domain`` are the arguments (for :func:`lyactrl.plot.controller_plot`).
     """
 
     status: Status
@@ -70,6 +71,8 @@ class ControllerFit(ResultMixin):
     certify_seconds: float
     counterexamples_added: int
     losses: list[float]
+    plant: Any = dataclasses.field(default=None, repr=False)
+    domain: Any = dataclasses.field(default=None, repr=False)
 
     def __str__(self) -> str:
         return (
@@ -222,6 +225,17 @@ def _local_matrix(plant, ctrl, V, rate: float) -> torch.Tensor:
     return linear_decrease(Acl, H, rate, plant.is_discrete)
 
 
+def _in_set(V, domain: Box, n: int, gen: torch.Generator) -> torch.Tensor:
+    """About ``n`` states of the band ``{V <= 1.2}`` by rejection from uniform samples (the
+    set may be a small share of the domain), topped up with uniform ones."""
+    x = domain.sample(8 * n, generator=gen)
+    with torch.no_grad():
+        x = x[V.value(x) <= 1.2][:n]
+    if x.shape[0] < n:
+        x = torch.cat([x, domain.sample(n - x.shape[0], generator=gen)])
+    return x
+
+
 def _train(ctrl, V, plant, domain, pool, *, rate, steps, lr, batch, grow, gen, bar) -> float:
     """Joint steps on the sampled decrease condition, the local shape at ``x_eq``, a
     region-growing term (``V <= 1`` on the domain) and ``V >= 1.1`` on the domain's faces."""
@@ -234,7 +248,7 @@ def _train(ctrl, V, plant, domain, pool, *, rate, steps, lr, batch, grow, gen, b
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
     loss = torch.zeros(())
     for _ in range(steps):
-        x = domain.sample(batch, generator=gen)
+        x = torch.cat([_in_set(V, domain, batch, gen), domain.sample(batch // 2, generator=gen)])
         if pool.shape[0]:
             idx = torch.randint(0, pool.shape[0], (batch // 4,), generator=gen)
             x = torch.cat([x, pool[idx]])
@@ -247,7 +261,7 @@ def _train(ctrl, V, plant, domain, pool, *, rate, steps, lr, batch, grow, gen, b
         l_dec = (torch.relu(residual[:nb]) * w).sum() / w.sum().clamp_min(1.0)
         l_near, _ = hinge_loss(residual[nb:] / d2[nb:].clamp_min(1e-12))
         local = torch.linalg.eigvalsh(_local_matrix(plant, ctrl, V, rate) + 1e-3 * eye)[-1]
-        l_grow = torch.relu(v[:batch] - 1.0).mean()
+        l_grow = torch.relu(v[batch : batch + batch // 2] - 1.0).mean()
         l_out, _ = hinge_loss(1.1 - V.value(_boundary(domain, batch // 4, gen)))
         terms = 10.0 * (l_dec + l_near + torch.relu(local)) + grow * l_grow + l_out
         opt.zero_grad()
@@ -460,4 +474,6 @@ def fit_controller(
         certify_seconds=time.perf_counter() - t1,
         counterexamples_added=added,
         losses=losses,
+        plant=plant,
+        domain=domain,
     )
