@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import math
@@ -236,9 +237,10 @@ def _in_set(V, domain: Box, n: int, gen: torch.Generator) -> torch.Tensor:
     return x
 
 
-def _train(ctrl, V, plant, domain, pool, *, rate, steps, lr, batch, grow, gen, bar) -> float:
+def _train(ctrl, V, plant, domain, pool, *, rate, steps, lr, batch, grow, gen, bar, keep) -> float:
     """Joint steps on the sampled decrease condition, the local shape at ``x_eq``, a
-    region-growing term (``V <= 1`` on the domain) and ``V >= 1.1`` on the domain's faces."""
+    region-growing term (``V <= 1`` on the states just outside the set) and ``V >= 1.1`` on
+    the domain's faces."""
     loop = ClosedLoop(plant, ctrl)
     cond = ExponentialStability(loop, V, rate, margin=1e-3)
     near = Ball(plant.x_eq.to(torch.float64), 0.05 * float((domain.hi - domain.lo).min()))
@@ -247,7 +249,7 @@ def _train(ctrl, V, plant, domain, pool, *, rate, steps, lr, batch, grow, gen, b
     opt = torch.optim.Adam(params, lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
     loss = torch.zeros(())
-    for _ in range(steps):
+    for i in range(steps):
         x = torch.cat([_in_set(V, domain, batch, gen), domain.sample(batch // 2, generator=gen)])
         if pool.shape[0]:
             idx = torch.randint(0, pool.shape[0], (batch // 4,), generator=gen)
@@ -261,7 +263,10 @@ def _train(ctrl, V, plant, domain, pool, *, rate, steps, lr, batch, grow, gen, b
         l_dec = (torch.relu(residual[:nb]) * w).sum() / w.sum().clamp_min(1.0)
         l_near, _ = hinge_loss(residual[nb:] / d2[nb:].clamp_min(1e-12))
         local = torch.linalg.eigvalsh(_local_matrix(plant, ctrl, V, rate) + 1e-3 * eye)[-1]
-        l_grow = torch.relu(v[batch : batch + batch // 2] - 1.0).mean()
+        # region growing: pull the states just outside the set (1 < V <= 2) into it
+        vo = v[batch : batch + batch // 2]
+        band = ((vo.detach() > 1.0) & (vo.detach() <= 2.0)).double()
+        l_grow = ((vo - 1.0) * band).sum() / band.sum().clamp_min(1.0)
         l_out, _ = hinge_loss(1.1 - V.value(_boundary(domain, batch // 4, gen)))
         terms = 10.0 * (l_dec + l_near + torch.relu(local)) + grow * l_grow + l_out
         opt.zero_grad()
@@ -271,7 +276,35 @@ def _train(ctrl, V, plant, domain, pool, *, rate, steps, lr, batch, grow, gen, b
         loss = terms.detach()
         if bar is not None:
             bar.update(1)
+        if (i + 1) % max(25, steps // 5) == 0 or i + 1 == steps:
+            keep(ctrl, V)
     return float(loss)
+
+
+class _Snapshots:
+    """The pair with the largest sampled share so far: ``{V <= level}`` with ``level`` below
+    every grid state that violates the condition and below ``V`` on the domain's faces (a
+    statement about samples, used only to choose what to certify)."""
+
+    def __init__(self, plant, domain: Box, rate: float, grid: torch.Tensor, gen) -> None:
+        self.plant, self.rate, self.grid = plant, rate, grid
+        self.faces = _boundary(domain, 4096, gen)
+        self.share, self.pair = -1.0, None
+
+    def __call__(self, ctrl, V) -> None:
+        cond = ExponentialStability(ClosedLoop(self.plant, ctrl), V, self.rate)
+        with torch.no_grad():
+            v = V.value(self.grid)
+            residual = cond.evaluate(self.grid)
+            far = ((self.grid - V.x_eq) ** 2).sum(1) > 1e-12
+            bad = (residual > 0) & far
+            level = min(
+                float(V.value(self.faces).min()),
+                float(v[bad].min()) if bool(bad.any()) else math.inf,
+            )
+            share = float((v < level).double().mean())
+        if share > self.share:
+            self.share, self.pair = share, (copy.deepcopy(ctrl), copy.deepcopy(V))
 
 
 def _warm_start(V, target, level: float, grid: torch.Tensor, *, steps: int, lr: float, gen):
@@ -344,11 +377,14 @@ def fit_controller(
     A :class:`~lyactrl.NeuralLyapunov` is warm-started on the baseline's ``V`` scaled so that
     its certified level is 1; then controller and ``V`` are trained jointly through
     :class:`~lyactrl.ClosedLoop` with the hinge losses of :func:`~lyactrl.fit_lyapunov` on
-    uniform samples of the domain: the decrease condition on (a band beyond) ``{V <= 1}``, the
-    local shape at ``x_eq``, a region-growing term ``grow * mean relu(V - 1)`` and ``V >= 1.1``
-    on the domain's faces. Each round after the first adds the counterexamples
-    :func:`~lyactrl.falsify` finds on ``{V <= 1}`` (counterexample-guided). The learned pair is
-    certified, and so is the learned controller with the quadratic ``V`` of its linearisation;
+    samples of the domain (of ``{V <= 1.2}`` by rejection, and uniform ones): the decrease
+    condition on (a band beyond) ``{V <= 1}``, the
+    local shape at ``x_eq``, a region-growing term ``grow * mean (V - 1)`` over the samples with
+    ``1 < V <= 2`` (the states just outside the set) and ``V >= 1.1`` on the domain's faces.
+    Each round after the first adds the counterexamples :func:`~lyactrl.falsify` finds on
+    ``{V <= 1}`` (counterexample-guided). Five times a round the pair is scored on a grid of
+    the domain (the share below the smallest level of a sampled violation or of the domain's
+    faces) and the best-scoring pair is kept; it is certified, and so is the learned controller with the quadratic ``V`` of its linearisation;
     the larger certified set is returned, or the baseline when neither certifies more.
 
     Parameters
@@ -419,7 +455,8 @@ def fit_controller(
     pool = torch.zeros(0, plant.n_states, dtype=torch.float64)
     losses: list[float] = []
     added = 0
-    opts = dict(rate=rate, steps=steps, lr=lr, batch=batch, grow=grow, gen=gen)
+    keep = _Snapshots(plant, domain, rate, grid, gen)
+    opts = dict(rate=rate, steps=steps, lr=lr, batch=batch, grow=grow, gen=gen, keep=keep)
     with progress_bar(progress, desc="fit_controller", total=rounds * steps) as bar:
         for r in range(rounds):
             if r:
@@ -437,6 +474,7 @@ def fit_controller(
             log.info("fit_controller round %d: loss %.4g", r, losses[-1])
     train_seconds = time.perf_counter() - t0
     t1 = time.perf_counter()
+    ctrl, V = keep.pair if keep.pair is not None else (ctrl, V)
     ctrl.requires_grad_(False)
     V.requires_grad_(False)
     pairs = [_certify(plant, ctrl, V, domain, rate, grid, time_limit)]
