@@ -177,8 +177,8 @@ def controller_plot(
     ax.set_ylabel(names[d[1]])
     ax.legend(handles=handles, loc="upper right", fontsize=8)
     ax.set_title(title or f"certified sets ({fit.status})")
-    axu.set_xlabel("step" if plant.is_discrete else "t")
-    axu.set_ylabel("u")
+    axu.set_xlabel("t = k dt" if plant.is_discrete else "t")
+    axu.set_ylabel(", ".join(plant.input_names))
     axu.set_title("input along the trajectories, limits dotted")
     return finish_figure(fig, path)
 
