@@ -12,6 +12,7 @@ from ._errors import MissingDependencyError as MissingDependencyError
 from ._errors import NonFiniteError as NonFiniteError
 from ._errors import NotHurwitzError as NotHurwitzError
 from ._errors import NotPositiveDefiniteError as NotPositiveDefiniteError
+from ._errors import NotStabilizableError as NotStabilizableError
 from ._errors import ShapeError as ShapeError
 from ._errors import UnknownArgumentError as UnknownArgumentError
 from ._errors import UnsupportedOperationError as UnsupportedOperationError
@@ -43,6 +44,11 @@ from .sdp import lmi_rate as lmi_rate
 from .sdp import sos_level as sos_level
 from .sdp import sos_lyapunov as sos_lyapunov
 from .sdp import sos_roa as sos_roa
+from .synthesis import ControllerFit as ControllerFit
+from .synthesis import SaturatedController as SaturatedController
+from .synthesis import check_stabilizable as check_stabilizable
+from .synthesis import fit_controller as fit_controller
+from .synthesis import lqr as lqr
 from .systems import AbstractSystem as AbstractSystem
 from .systems import ClosedLoop as ClosedLoop
 from .systems import DiscreteSystem as DiscreteSystem

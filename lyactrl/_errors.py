@@ -14,6 +14,7 @@ __all__ = [
     "NonFiniteError",
     "NotPositiveDefiniteError",
     "NotHurwitzError",
+    "NotStabilizableError",
     "InvalidArgumentError",
     "UnknownArgumentError",
     "UnsupportedOperationError",
@@ -44,6 +45,10 @@ class NotPositiveDefiniteError(InvalidValueError):
 
 class NotHurwitzError(InvalidValueError):
     """A linearisation that must be Hurwitz (all eigenvalues in the open left half-plane) is not."""
+
+
+class NotStabilizableError(InvalidValueError):
+    """A plant's linearisation has an unstable mode that no input reaches (the PBH test fails)."""
 
 
 class InvalidArgumentError(LyactrlError, TypeError):

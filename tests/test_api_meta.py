@@ -30,6 +30,7 @@ SUBPACKAGES = (
     "robust",
     "train",
     "train.lyanet",
+    "synthesis",
     "cli",
 )
 

@@ -26,6 +26,7 @@ SUBCOMMANDS = {
     "verify": "lyactrl.cli._verify",
     "train": "lyactrl.cli._train",
     "robustness": "lyactrl.cli._robustness",
+    "synthesize": "lyactrl.cli._synthesize",
 }
 
 

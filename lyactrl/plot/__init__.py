@@ -1,5 +1,5 @@
 """Figures: phase portraits, residual maps, decay envelopes, the rate-level front, the LyaNet
-toy picture, curves.
+toy picture, curves, a learned controller's certified sets.
 
 Every function returns a :class:`matplotlib.figure.Figure` and, given ``path``, also writes it
 as PNG and SVG (see :func:`save_figure`). Figures are built without ``pyplot``, so they do not
@@ -8,6 +8,7 @@ here is called (``import lyactrl`` does not import it).
 """
 
 from ._base import save_figure as save_figure
+from ._control import controller_plot as controller_plot
 from ._curves import accuracy_vs_steps as accuracy_vs_steps
 from ._curves import decay_plot as decay_plot
 from ._curves import rate_level_plot as rate_level_plot
@@ -24,5 +25,6 @@ __all__ = [
     "accuracy_vs_steps",
     "robustness_curves",
     "rate_level_plot",
+    "controller_plot",
     "save_figure",
 ]
