@@ -93,6 +93,7 @@ from .verify import falsify as falsify
 from .verify import find_equilibrium as find_equilibrium
 from .verify import fit_lyapunov as fit_lyapunov
 from .verify import max_certified_rate as max_certified_rate
+from .verify import prove_contained as prove_contained
 from .verify import prove_positive_definite as prove_positive_definite
 from .verify import rate_level_front as rate_level_front
 from .verify import region_of_attraction as region_of_attraction

@@ -13,6 +13,8 @@ from ._branch_and_bound import SearchOutcome as SearchOutcome
 from ._branch_and_bound import branch_and_bound as branch_and_bound
 from ._certify import Certificate as Certificate
 from ._certify import certify as certify
+from ._containment import Containment as Containment
+from ._containment import prove_contained as prove_contained
 from ._counterexamples import RTOL as RTOL
 from ._decay import DecayBound as DecayBound
 from ._decay import decay_bound as decay_bound
