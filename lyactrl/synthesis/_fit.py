@@ -180,19 +180,21 @@ class _Clamped(nn.Module):
     def __init__(self, inner: nn.Module, lo: list[float], hi: list[float]) -> None:
         super().__init__()
         self.inner, self.u_lo, self.u_hi = inner, tuple(lo), tuple(hi)
+        self.register_buffer("lo_bound", torch.tensor(self.u_lo, dtype=torch.float64))
+        self.register_buffer("hi_bound", torch.tensor(self.u_hi, dtype=torch.float64))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         u = self.inner(x)
-        cols = [
-            torch.clamp(u[:, i : i + 1], self.u_lo[i], self.u_hi[i]) for i in range(len(self.u_lo))
-        ]
-        return cols[0] if len(cols) == 1 else torch.cat(cols, dim=1)
+        if len(self.u_lo) == 1:
+            return torch.clamp(u, self.u_lo[0], self.u_hi[0])
+        return torch.clamp(u, self.lo_bound, self.hi_bound)
 
 
 def _build(controller, plant, K, lo, hi, hidden, gen) -> nn.Module:
     if isinstance(controller, nn.Module):
-        _check_controller(controller, plant)
-        return _Clamped(controller.double(), lo, hi)
+        mine = copy.deepcopy(controller).double()  # the user's module is left as it is
+        _check_controller(mine, plant)
+        return _Clamped(mine, lo, hi)
     if controller == "linear":
         return SaturatedController(K, lo, hi, plant.x_eq)
     if controller == "neural":
