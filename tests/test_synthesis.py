@@ -161,11 +161,11 @@ def pendulum_fit():
         domain,
         u_bounds=0.5,
         controller="neural",
-        steps=100,
+        steps=50,
         rounds=2,
         batch=256,
         lyapunov_hidden=(8, 8),
-        time_limit=8,
+        time_limit=4,
         seed=0,
         progress=False,
     )
@@ -176,7 +176,8 @@ def test_pendulum_certificate_recertifies(pendulum_fit) -> None:
     plant, domain, fit = pendulum_fit
     assert fit.status == "certified"
     assert fit.lqr_status == "certified"
-    assert fit.volume_share >= fit.lqr_volume_share > 0
+    # the learned pair is returned, and it certifies more than the baseline
+    assert fit.V is not fit.lqr_V and fit.volume_share > fit.lqr_volume_share > 0
     assert fit.decay_bound is not None and fit.decay_bound.alpha > 0
     loop = lyactrl.ClosedLoop(plant, fit.controller)
     cond = lyactrl.ExponentialStability(loop, fit.V, fit.rate)
@@ -202,11 +203,11 @@ def test_discrete_double_integrator_certifies() -> None:
         u_bounds=1.0,
         controller="linear",
         rate=0.01,
-        steps=60,
+        steps=30,
         rounds=1,
         batch=256,
         lyapunov_hidden=(8,),
-        time_limit=8,
+        time_limit=4,
         progress=False,
     )
     assert fit.status == "certified" and fit.level > 0
@@ -245,11 +246,11 @@ def test_user_module_is_clamped_and_kept() -> None:
         lyactrl.Box([-1, -1], [1, 1]),
         u_bounds=0.5,
         controller=mine,
-        steps=5,
+        steps=2,
         rounds=1,
         batch=128,
-        lyapunov_hidden=(8,),
-        time_limit=5,
+        lyapunov_hidden=(4,),
+        time_limit=3,
         progress=False,
     )
     assert mine.weight.dtype == torch.float32  # the user's module is not converted
