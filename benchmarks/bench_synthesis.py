@@ -21,7 +21,7 @@ certified by ``region_of_attraction``):
     comparable level for level: a level is in the units of its V).
 
 Containment of the LQR set in the learned one is checked on a dense grid (labelled so: not a
-proof). Run: ``OMP_NUM_THREADS=1 python benchmarks/bench_synthesis.py [--cases pendulum path
+proof) and, where the grid check passes, proved by sound bounds (``prove_containment``). Run: ``OMP_NUM_THREADS=1 python benchmarks/bench_synthesis.py [--cases pendulum path
 discrete] [--steps 1000] [--figure]``.
 """
 
@@ -94,6 +94,38 @@ def containment(fit) -> tuple[bool, int]:
     return bool((ours | ~lqr_in).all()), int(lqr_in.sum())
 
 
+def prove_containment(fit, *, max_boxes: int = 400_000, time_limit: float = 120.0) -> str:
+    """Prove ``{x in domain : V_lqr(x) <= c_lqr}`` inside ``{V(x) <= c}`` by sound bounds:
+    branch and bound over the domain, a box is done when the certifier's lower bound of
+    ``V_lqr`` on it exceeds ``c_lqr`` (no point of the LQR set) or its upper bound of ``V``
+    is at most ``c`` (every point in the learned set). ``"proved"``, or ``"not proved"`` with
+    the boxes left when the budget ends."""
+    from lyactrl.bounds import bound_candidate
+
+    if fit.V is fit.lqr_V and fit.level == fit.lqr_level:
+        return "the same set (the baseline was returned)"
+    t0 = time.perf_counter()
+    lo, hi = fit.domain.lo.double()[None], fit.domain.hi.double()[None]
+    done = 0
+    while lo.shape[0]:
+        if done > max_boxes or time.perf_counter() - t0 > time_limit:
+            return f"not proved ({lo.shape[0]} boxes left)"
+        with torch.no_grad():
+            out = bound_candidate(fit.lqr_V, lo, hi).lower > fit.lqr_level
+            ins = bound_candidate(fit.V, lo, hi).upper <= fit.level
+        keep = ~(out | ins)
+        done += lo.shape[0]
+        lo, hi = lo[keep], hi[keep]
+        # split each remaining box in two along its widest side
+        axis = (hi - lo).argmax(1)
+        mid = 0.5 * (lo + hi).gather(1, axis[:, None])[:, 0]
+        rows = torch.arange(lo.shape[0])
+        hi1, lo2 = hi.clone(), lo.clone()
+        hi1[rows, axis], lo2[rows, axis] = mid, mid
+        lo, hi = torch.cat([lo, lo2]), torch.cat([hi1, hi])
+    return f"proved ({done} boxes, {time.perf_counter() - t0:.1f} s)"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
@@ -121,9 +153,10 @@ def main() -> None:
         )
         total = time.perf_counter() - t0
         contains, n_lqr = containment(fit)
+        proof = prove_containment(fit) if contains else "-"
         dec = fit.decay_bound
-        rows.append((name, fit, contains, n_lqr, total, dec))
-        print(name, fit, "|", fit.message, flush=True)
+        rows.append((name, fit, contains, n_lqr, total, dec, proof))
+        print(name, fit, "|", fit.message, "| containment:", proof, flush=True)
         if args.figure:
             from lyactrl.plot import controller_plot
 
@@ -132,17 +165,17 @@ def main() -> None:
     print(f"\nMachine: {machine()}\n")
     print(
         "| case | learned status | learned V | level | share | LQR status | LQR level | LQR share "
-        "| LQR set inside learned (400^2 grid) | decay c, alpha | train (s) | certify (s) "
-        "| total (s) |"
+        "| LQR set inside learned (400^2 grid) | proof of it | decay c, alpha | train (s) "
+        "| certify (s) | total (s) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for name, fit, contains, n_lqr, total, dec in rows:
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, fit, contains, n_lqr, total, dec, proof in rows:
         dtxt = f"{dec.c:.3g}, {dec.alpha:.3g}" if dec is not None else "-"
         print(
             f"| {name} | {fit.status} | {type(fit.V).__name__} | {fit.level:.4g} "
             f"| {100 * fit.volume_share:.2f} % | {fit.lqr_status} | {fit.lqr_level:.4g} "
             f"| {100 * fit.lqr_volume_share:.2f} % | {'yes' if contains else 'no'} "
-            f"({n_lqr} points) | {dtxt} | {fit.train_seconds:.1f} | {fit.certify_seconds:.1f} "
+            f"({n_lqr} points) | {proof} | {dtxt} | {fit.train_seconds:.1f} | {fit.certify_seconds:.1f} "
             f"| {total:.1f} |"
         )
 

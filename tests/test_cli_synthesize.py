@@ -21,7 +21,7 @@ DI = [
     "-2,2",
     "-2,2",
 ]
-FAST = ["--steps", "10", "--rounds", "1", "--time-limit", "5", "--controller", "linear"]
+FAST = ["--steps", "10", "--rounds", "1", "--time-limit", "3", "--controller", "linear"]
 
 
 def test_json_reports_learned_and_lqr(capsys):

@@ -19,7 +19,7 @@ class SaturatedController(nn.Module):
     ``r`` is a bias-free tanh MLP (so ``r(0) = 0`` exactly and ``u(x_eq) = 0``, the
     equilibrium input) whose last layer starts at zero: the controller starts as the
     saturated linear law. ``|u| <= u_max`` holds by construction, and the certifier bounds
-    the ``torch.clamp`` as written (one float-bounded clamp per input).
+    the ``torch.clamp`` as written (float bounds for one input, buffers for several).
 
     Parameters
     ----------
@@ -73,6 +73,8 @@ class SaturatedController(nn.Module):
         else:
             self.register_buffer("K", K)
         self.register_buffer("x_eq", torch.as_tensor(x_eq, dtype=torch.float64).clone())
+        self.register_buffer("lo_bound", torch.tensor(self.u_lo, dtype=torch.float64))
+        self.register_buffer("hi_bound", torch.tensor(self.u_hi, dtype=torch.float64))
         layers: list[nn.Module] = []
         prev = n
         for w in hidden:
@@ -102,10 +104,7 @@ class SaturatedController(nn.Module):
         u = self.raw(x)
         if self.n_inputs == 1:
             return torch.clamp(u, self.u_lo[0], self.u_hi[0])
-        cols = [
-            torch.clamp(u[:, i : i + 1], self.u_lo[i], self.u_hi[i]) for i in range(self.n_inputs)
-        ]
-        return torch.cat(cols, dim=1)
+        return torch.clamp(u, self.lo_bound, self.hi_bound)
 
     def extra_repr(self) -> str:
         hidden = "linear" if self.residual is None else "linear + MLP residual"

@@ -180,19 +180,21 @@ class _Clamped(nn.Module):
     def __init__(self, inner: nn.Module, lo: list[float], hi: list[float]) -> None:
         super().__init__()
         self.inner, self.u_lo, self.u_hi = inner, tuple(lo), tuple(hi)
+        self.register_buffer("lo_bound", torch.tensor(self.u_lo, dtype=torch.float64))
+        self.register_buffer("hi_bound", torch.tensor(self.u_hi, dtype=torch.float64))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         u = self.inner(x)
-        cols = [
-            torch.clamp(u[:, i : i + 1], self.u_lo[i], self.u_hi[i]) for i in range(len(self.u_lo))
-        ]
-        return cols[0] if len(cols) == 1 else torch.cat(cols, dim=1)
+        if len(self.u_lo) == 1:
+            return torch.clamp(u, self.u_lo[0], self.u_hi[0])
+        return torch.clamp(u, self.lo_bound, self.hi_bound)
 
 
 def _build(controller, plant, K, lo, hi, hidden, gen) -> nn.Module:
     if isinstance(controller, nn.Module):
-        _check_controller(controller, plant)
-        return _Clamped(controller.double(), lo, hi)
+        mine = copy.deepcopy(controller).double()  # the user's module is left as it is
+        _check_controller(mine, plant)
+        return _Clamped(mine, lo, hi)
     if controller == "linear":
         return SaturatedController(K, lo, hi, plant.x_eq)
     if controller == "neural":
@@ -276,7 +278,7 @@ def _train(ctrl, V, plant, domain, pool, *, rate, steps, lr, batch, grow, gen, b
         loss = terms.detach()
         if bar is not None:
             bar.update(1)
-        if (i + 1) % max(25, steps // 5) == 0 or i + 1 == steps:
+        if (i + 1) % max(50, steps // 5) == 0 or i + 1 == steps:
             keep(ctrl, V)
     return float(loss)
 
@@ -287,10 +289,9 @@ class _Snapshots:
     statement about samples, used only to choose what to certify)."""
 
     def __init__(self, plant, domain: Box, rate: float, grid: torch.Tensor, gen) -> None:
-        # a quarter of the grid: the score only chooses what to certify
-        self.plant, self.rate, self.grid = plant, rate, grid[::4]
+        self.plant, self.rate, self.grid = plant, rate, grid
         self.faces = _boundary(domain, 4096, gen)
-        self.share, self.pair = -1.0, None
+        self.share, self.pair, self.latest = -1.0, None, False
 
     def __call__(self, ctrl, V) -> None:
         cond = ExponentialStability(ClosedLoop(self.plant, ctrl), V, self.rate)
@@ -304,7 +305,8 @@ class _Snapshots:
                 float(v[bad].min()) if bool(bad.any()) else math.inf,
             )
             share = float((v < level).double().mean())
-        if share > self.share:
+        self.latest = share > self.share  # whether the pair now is the best one
+        if self.latest:
             self.share, self.pair = share, (copy.deepcopy(ctrl), copy.deepcopy(V))
 
 
@@ -383,10 +385,12 @@ def fit_controller(
     local shape at ``x_eq``, a region-growing term ``grow * mean (V - 1)`` over the samples with
     ``1 < V <= 2`` (the states just outside the set) and ``V >= 1.1`` on the domain's faces.
     Each round after the first adds the counterexamples :func:`~lyactrl.falsify` finds on
-    ``{V <= 1}`` (counterexample-guided). Five times a round the pair is scored on a grid of
-    the domain (the share below the smallest level of a sampled violation or of the domain's
-    faces) and the best-scoring pair is kept; it is certified, and so is the learned controller with the quadratic ``V`` of its linearisation;
-    the larger certified set is returned, or the baseline when neither certifies more.
+    ``{V <= 1}`` (counterexample-guided). Five times a round (at most every 50 steps) the
+    pair is scored on a grid of the domain (the share below the smallest level of a sampled
+    violation or of the domain's faces) and the best-scoring pair is kept; it is certified (and
+    the last pair too when the certified share falls below half the score), and so is the
+    learned controller with the quadratic ``V`` of its linearisation; the larger certified set
+    is returned, or the baseline when neither certifies more.
 
     Parameters
     ----------
@@ -475,19 +479,24 @@ def fit_controller(
             log.info("fit_controller round %d: loss %.4g", r, losses[-1])
     train_seconds = time.perf_counter() - t0
     t1 = time.perf_counter()
-    ctrl, V = keep.pair if keep.pair is not None else (ctrl, V)
-    ctrl.requires_grad_(False)
-    V.requires_grad_(False)
-    pairs = [_certify(plant, ctrl, V, domain, rate, grid, time_limit)]
-    Vq = _quadratic(plant, ctrl)
-    if Vq is not None:
-        pairs.append(_certify(plant, ctrl, Vq, domain, rate, grid, time_limit))
+    pairs = []
+    last = keep.pair is None or keep.latest  # the final pair is the best-scoring one
+    for c, v in [(ctrl, V)] if last else [keep.pair, (ctrl, V)]:
+        c.requires_grad_(False)
+        v.requires_grad_(False)
+        pairs.append(_certify(plant, c, v, domain, rate, grid, time_limit))
+        Vq = _quadratic(plant, c)
+        if Vq is not None:
+            pairs.append(_certify(plant, c, Vq, domain, rate, grid, time_limit))
+        # the last pair is certified too when the chosen one falls well short of its score
+        if max(p.share for p in pairs) >= 0.5 * keep.share or c is ctrl:
+            break
     best = max(pairs, key=lambda p: (p.status == Status.CERTIFIED, p.share))
     message = best.message
     if best.status != Status.CERTIFIED or best.share <= base.share:
         best = dataclasses.replace(base)
         message = "the saturated LQR controller with its quadratic V certifies at least as much"
-    elif best.V is Vq:
+    elif isinstance(best.V, Quadratic):
         message = "the learned controller with the quadratic V of its linearisation"
     return ControllerFit(
         status=best.status,
