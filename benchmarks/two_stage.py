@@ -124,7 +124,7 @@ def _mlp(state: dict[str, torch.Tensor], prefix: str, sigmoid: bool) -> nn.Seque
             layers.append(nn.Tanh())
     if sigmoid:
         layers.append(nn.Sigmoid())
-    return nn.Sequential(*layers).eval()
+    return nn.Sequential(*layers).eval().requires_grad_(False)
 
 
 @dataclasses.dataclass(frozen=True)
