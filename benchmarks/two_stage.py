@@ -169,8 +169,16 @@ def parse_vnnlib(path: Path) -> tuple[list[float], list[float], float, float]:
     return lo, hi, c1, c2
 
 
-def load(system: str, variant: int = 0, *, tol: float = TOL) -> Spec:
-    """The spec ``SPECS[system][variant]`` with its models, closed loop, condition and band."""
+def load(
+    system: str,
+    variant: int = 0,
+    *,
+    tol: float = TOL,
+    c1: float | None = None,
+    c2: float | None = None,
+) -> Spec:
+    """The spec ``SPECS[system][variant]`` with its models, closed loop, condition and band
+    (``c1``, ``c2``: other levels than the file's, for a variant without a file)."""
     cfg = PLANTS[system]
     state = torch.load(DATA / f"{system}_seed0.pt", weights_only=True)
     n = state["controller.x_equilibrium"].shape[0]
@@ -197,7 +205,9 @@ def load(system: str, variant: int = 0, *, tol: float = TOL) -> Spec:
     V_module = _mlp(state, "lyapunov.", sigmoid=True)
     V = lyactrl.ModuleCandidate(V_module, x_eq=None, n_states=n)
     file = SPECS[system][variant]
-    lo, hi, c1, c2 = parse_vnnlib(DATA / file)
+    lo, hi, f1, f2 = parse_vnnlib(DATA / file)
+    c1 = f1 if c1 is None else float(c1)
+    c2 = f2 if c2 is None else float(c2)
     box = lyactrl.Box(lo, hi)
     return Spec(
         system=system,

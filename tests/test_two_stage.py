@@ -81,3 +81,64 @@ def test_spec_files_give_the_quoted_boxes_and_levels():
     pt = torch.tensor([[0.887, 0.336, 5.515, 1.059, -2.375, -83.70]], dtype=D)
     assert _digits(float(quad.V.value(pt)[0]), 0.9785)
     assert _digits(float(quad.vdot(pt)[0]), 0.586)
+
+
+PLAIN = {  # SPEC.md's right-hand sides, written out with the plain torch formulas
+    "van": lambda x, u: (x[:, 1], -x[:, 0] + (1 - x[:, 0] ** 2) * x[:, 1] + u),
+    "double": lambda x, u: (x[:, 1], u),
+    "pendulum_smalltorque": lambda x, u: (
+        x[:, 1],
+        -(0.1 / 0.0375) * x[:, 1] + 19.62 * torch.sin(x[:, 0]) + u / 0.0375,
+    ),
+    "path_tracking_smalltorque": lambda x, u: (
+        2.0 * torch.sin(x[:, 1]),
+        2.0 * u - torch.cos(x[:, 1]) / (5.0 - torch.sin(x[:, 1])),
+    ),
+}
+SATURATION = {
+    "van": 1.0,
+    "double": 1.0,
+    "pendulum_smalltorque": 0.75,
+    "path_tracking_smalltorque": 0.5,
+}
+
+
+def _plain_vdot(system: str, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(V, Vdot)`` from the checkpoint's tensors alone (independent of the loader)."""
+    d = torch.load(two_stage.DATA / f"{system}_seed0.pt", weights_only=True)
+
+    def mlp(prefix, h):
+        for j, i in enumerate((0, 2, 4)):
+            h = h @ d[f"{prefix}layers.{i}.weight"].to(D).T + d[f"{prefix}layers.{i}.bias"].to(D)
+            h = torch.tanh(h) if j < 2 else h
+        return h
+
+    x = x.clone().requires_grad_(True)
+    v = torch.sigmoid(mlp("lyapunov.", x))[:, 0]
+    (g,) = torch.autograd.grad(v.sum(), x)
+    xe = d["controller.x_equilibrium"].to(D)[None]
+    z = mlp("controller.", x) - mlp("controller.", xe) + d["controller.b"].to(D)
+    u = SATURATION[system] * torch.tanh(z)[:, 0]
+    f = torch.stack(PLAIN[system](x.detach(), u.detach()), 1)
+    return v.detach(), (g * f).sum(1)
+
+
+@pytest.mark.parametrize("system", sorted(PLAIN))
+def test_the_loader_agrees_with_the_plain_formulas(system):
+    spec = two_stage.load(system)
+    x = spec.box.sample(2000, generator=torch.Generator().manual_seed(1))
+    x = torch.cat([x, 0.05 * x / spec.box.hi])  # and near the equilibrium
+    v, vdot = _plain_vdot(system, x)
+    torch.testing.assert_close(spec.V.value(x).detach(), v, rtol=0, atol=1e-12)
+    torch.testing.assert_close(spec.vdot(x), vdot, rtol=1e-9, atol=1e-9)
+
+
+def test_the_published_pendulum_smalltorque_spec_has_a_proved_counterexample():
+    # found by certify (bench_two_stage.py): V below V(x_eq) = 0.010268 but above c1 = 0.01,
+    # Vdot far above the 1e-6 tolerance, by the plain formulas too
+    spec = two_stage.load("pendulum_smalltorque")
+    pt = torch.tensor([[0.0187, -0.0079]], dtype=D)
+    v, vdot = _plain_vdot("pendulum_smalltorque", pt)
+    assert spec.c1 <= float(v[0]) < 0.010268 and float(vdot[0]) > 100 * two_stage.TOL
+    r = spec.condition.residual(pt).detach()
+    assert prove_counterexamples(spec.condition, pt, r, spec.region).any_proved
