@@ -66,9 +66,12 @@ def run(system: str, variant: int, time_limit: float, levels: dict | None = None
             f"{c.shape[0]} boxes left, V at their centres in [{float(v.min()):.4f}, "
             f"{float(v.max()):.4f}], widths down to {float(width.min()):.2g}"
         )
+    file, crown = spec.file, CROWN.get(spec.file, "not run")
+    if levels:
+        file, crown = f"{spec.file} with {levels} (no file)", "not run"
     return (
-        f"| {system} | {spec.file} | {spec.c1:g}..{spec.c2:g} | {res.status} | {wall:.1f} | "
-        f"{res.boxes_processed} | {where} | {CROWN.get(spec.file, 'not run')} |"
+        f"| {system} | {file} | {spec.c1:g}..{spec.c2:g} | {res.status} | {wall:.1f} | "
+        f"{res.boxes_processed} | {where} | {crown} |"
     )
 
 
