@@ -133,3 +133,9 @@ def test_a_violation_counts_only_where_its_band_membership_is_proved():
     assert found.states[found.proved].tolist() == [[0.05, 0.0]]
     edge = prove_counterexamples(cond, pts[:1], r[:1], band)
     assert not edge.any_proved and "region" in edge.message
+
+
+def test_a_sublevel_counterexample_needs_proved_membership_too():
+    S = lyactrl.Sublevel(V, 0.01, within=BOX)  # (0.1, 0) lies on {V = 0.01} up to rounding
+    pts = torch.tensor([[0.1, 0.0], [0.05, 0.0]], dtype=D)
+    assert proved_inside(S, pts).tolist() == [False, True]
