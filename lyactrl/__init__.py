@@ -18,6 +18,7 @@ from ._errors import UnknownArgumentError as UnknownArgumentError
 from ._errors import UnsupportedOperationError as UnsupportedOperationError
 from .conditions import AbstractCondition as AbstractCondition
 from .conditions import BarrierCondition as BarrierCondition
+from .conditions import Decrease as Decrease
 from .conditions import ExponentialStability as ExponentialStability
 from .lyapunov import AbstractCandidate as AbstractCandidate
 from .lyapunov import CrossEntropy as CrossEntropy
@@ -29,6 +30,7 @@ from .lyapunov import SymbolicCandidate as SymbolicCandidate
 from .lyapunov import best_quadratic_rate as best_quadratic_rate
 from .regions import AbstractRegion as AbstractRegion
 from .regions import Ball as Ball
+from .regions import Band as Band
 from .regions import Box as Box
 from .regions import Sublevel as Sublevel
 from .robust import CertifiedRadius as CertifiedRadius

@@ -1,4 +1,4 @@
-"""Regions of the state space: boxes, balls and sublevel sets, with samplers."""
+"""Regions of the state space: boxes, balls, sublevel sets and level bands, with samplers."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from ._errors import InvalidArgumentError, InvalidValueError, ShapeError
 from ._tensors import as_positive, as_states, as_vector, positive_int
 from .lyapunov import AbstractCandidate
 
-__all__ = ["AbstractRegion", "Box", "Ball", "Sublevel"]
+__all__ = ["AbstractRegion", "Box", "Ball", "Sublevel", "Band"]
 
 
 class AbstractRegion(abc.ABC):
@@ -245,3 +245,103 @@ class Sublevel(AbstractRegion):
 
     def __repr__(self) -> str:
         return f"Sublevel({self.V!r}, c={self.c:g}, within={self.within!r})"
+
+
+class Band(AbstractRegion):
+    """The level band ``{x in within : c1 <= V(x) <= c2}``.
+
+    The region of a decrease condition stated between two level sets (see
+    :class:`~lyactrl.Decrease`). The branch and bound discards a box when the sound enclosure
+    of ``V`` on it misses ``[c1, c2]``; a counterexample counts only when the enclosure of
+    ``V`` at the point lies inside ``[c1, c2]`` (proved membership), besides its residual.
+
+    Parameters
+    ----------
+    V : AbstractCandidate
+        The function whose levels bound the band.
+    c1, c2 : float
+        The levels, ``c1 < c2`` (any sign).
+    within : Box or Ball
+        A region that bounds the set (sampling is by rejection from it).
+
+    Examples
+    --------
+    >>> import torch, lyactrl
+    >>> V = lyactrl.Quadratic(torch.eye(2, dtype=torch.float64))
+    >>> A = lyactrl.Band(V, 0.25, 1.0, within=lyactrl.Box([-2.0, -2.0], [2.0, 2.0]))
+    >>> A.contains([[0.0, 0.0], [0.5, 0.5], [1.0, 1.0]]).tolist()
+    [False, True, False]
+    """
+
+    @checked_kwargs
+    def __init__(
+        self, V: AbstractCandidate, c1: float, c2: float, *, within: AbstractRegion
+    ) -> None:
+        if not isinstance(V, AbstractCandidate):
+            raise InvalidArgumentError(
+                f"V: expected a Lyapunov candidate, received {type(V).__name__}"
+            )
+        if not isinstance(within, AbstractRegion):
+            raise InvalidArgumentError(
+                f"within: expected a Box or Ball, received {type(within).__name__}"
+            )
+        if V.n_states is not None and V.n_states != within.n_states:
+            raise ShapeError(
+                f"within: expected a region on {V.n_states} states to match V, received "
+                f"{within.n_states}"
+            )
+        lo, hi = _finite(c1, "c1"), _finite(c2, "c2")
+        if not lo < hi:
+            raise InvalidValueError(f"c2: expected c1 < c2, received c1 = {lo:g}, c2 = {hi:g}")
+        self.V = V
+        self.c1, self.c2 = lo, hi
+        self.within = within
+        self.n_states = within.n_states
+
+    def _inside(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            v = self.V.value(x)
+        return (v >= self.c1) & (v <= self.c2)
+
+    @checked_kwargs
+    def sample(self, n, *, generator=None, dtype=torch.float64, device=None):  # noqa: D102
+        n = positive_int(n, "n")
+        chunks: list[torch.Tensor] = []
+        have, drawn = 0, 0
+        while have < n:
+            batch = max(1024, 2 * (n - have))
+            cand = self.within.sample(batch, generator=generator, dtype=dtype, device=device)
+            keep = cand[self._inside(cand)]
+            chunks.append(keep)
+            have += keep.shape[0]
+            drawn += batch
+            if drawn >= 1000 * n + 100_000 and have < n:
+                raise InvalidValueError(
+                    f"c1: the band {{{self.c1:g} <= V <= {self.c2:g}}} holds only {have} of "
+                    f"{drawn} states drawn from {self.within!r}; expected a set of positive "
+                    "volume. Widen the band or shrink within."
+                )
+        return torch.cat(chunks)[:n]
+
+    def contains(self, x: Any) -> torch.Tensor:  # noqa: D102
+        xt = as_states(x, self.n_states, name="x")
+        return self.within.contains(xt) & self._inside(xt)
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return self.within.project(x)
+
+    def bounding_box(self) -> Box:  # noqa: D102
+        return self.within.bounding_box()
+
+    def __repr__(self) -> str:
+        return f"Band({self.V!r}, c1={self.c1:g}, c2={self.c2:g}, within={self.within!r})"
+
+
+def _finite(c: Any, name: str) -> float:
+    try:
+        v = float(c)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(f"{name}: expected a real number, received {c!r}") from exc
+    if v != v or v in (float("inf"), float("-inf")):
+        raise InvalidValueError(f"{name}: expected a finite level, received {v}")
+    return v

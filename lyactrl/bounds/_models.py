@@ -309,10 +309,12 @@ def _module_candidate(V: ModuleCandidate, x: Jet) -> tuple[Jet, Jet]:
     m = _scalar_output(
         module_jet(V.module, Jet.variables(lo, hi, min(order + 1, 2)), "V.module"), x
     )
+    value = Jet(m.v, m.d if order >= 1 else None, m.h if order >= 2 else None, x.n)
+    if V.x_eq is None:  # V = module(x) as it stands: nothing subtracted
+        return _module_gradient(value, m, order, x)
     x_eq = _f64(V.x_eq)
     at = module_jet(V.module, Jet.variables(x_eq.unsqueeze(0), x_eq.unsqueeze(0), 0), "V.module")
     at = _scalar_output(at, Jet.variables(x_eq.unsqueeze(0), x_eq.unsqueeze(0), 0))
-    value = Jet(m.v, m.d if order >= 1 else None, m.h if order >= 2 else None, x.n)
     value = value - value.constant(at.v[0][0], at.v[1][0])
     if m.d is not None:
         dx = _shift(Jet.variables(lo, hi, 0), x_eq)
@@ -321,6 +323,12 @@ def _module_candidate(V: ModuleCandidate, x: Jet) -> tuple[Jet, Jet]:
         inside = _contains_point(x, x_eq)
         big = torch.full_like(mlo, float("inf"))
         value = value.intersect_value(torch.where(inside, mlo, -big), torch.where(inside, mhi, big))
+    return _module_gradient(value, m, order, x)
+
+
+def _module_gradient(value: Jet, m: Jet, order: int, x: Jet) -> tuple[Jet, Jet]:
+    """``(value, gradient jet)`` of a module candidate from the module's jet ``m``."""
+    lo = x.v[0]
     if order == 0:
         return value, Jet(m.d, None, None, x.n)  # type: ignore[arg-type]
     if order == 1:

@@ -8,5 +8,6 @@ bounded on jets; it owns the equilibrium ``x_eq`` and the margin rule (see
 
 from ._barrier import BarrierCondition as BarrierCondition
 from ._base import AbstractCondition as AbstractCondition
+from ._decrease import Decrease as Decrease
 from ._exponential import ExponentialStability as ExponentialStability
 from ._hinge import hinge_loss as hinge_loss

@@ -24,7 +24,9 @@ def _module_dtype(module: nn.Module) -> torch.dtype | None:
 
 class ModuleCandidate(AbstractCandidate):
     """``V(x) = module(x) - module(x_eq)`` for any ``nn.Module`` mapping ``(batch, n)`` to
-    ``(batch,)`` or ``(batch, 1)``; its gradient by autograd.
+    ``(batch,)`` or ``(batch, 1)``; its gradient by autograd. With ``x_eq=None``,
+    ``V(x) = module(x)`` as it stands (a function without an equilibrium, for conditions that
+    need none, such as :class:`~lyactrl.Decrease` on a :class:`~lyactrl.Band`).
 
     The candidate is *defined* with ``module(x_eq)`` subtracted, so ``V(x_eq) = 0`` holds by
     construction (a network trained elsewhere rarely has an exact zero at its minimum); the
@@ -45,8 +47,9 @@ class ModuleCandidate(AbstractCandidate):
     ----------
     module : torch.nn.Module
         ``V``'s network (in eval mode for certification).
-    x_eq : array_like
-        The equilibrium, shape ``(n_states,)``, where ``V`` has its minimum.
+    x_eq : array_like or None
+        The equilibrium, shape ``(n_states,)``, where ``V`` has its minimum; ``None``: no
+        equilibrium and nothing subtracted.
     n_states : int
         The state dimension.
 
@@ -70,6 +73,12 @@ class ModuleCandidate(AbstractCandidate):
         self.n_states = positive_int(n_states, "n_states")
         self.module = module
         self._dtype = _module_dtype(module)
+        if x_eq is None:
+            self.x_eq = None
+            with torch.no_grad():  # checks the output shape once
+                self._raw(torch.zeros(1, self.n_states, dtype=torch.float64))
+            self.offset = torch.zeros((), dtype=torch.float64)
+            return
         self.x_eq = as_vector(x_eq, self.n_states, name="x_eq").to(torch.float64)
         with torch.no_grad():
             out = self._raw(self.x_eq.unsqueeze(0))
@@ -103,5 +112,5 @@ class ModuleCandidate(AbstractCandidate):
     def __repr__(self) -> str:
         return (
             f"ModuleCandidate({type(self.module).__name__}, n_states={self.n_states}, "
-            f"x_eq={self.x_eq.tolist()})"
+            f"x_eq={None if self.x_eq is None else self.x_eq.tolist()})"
         )

@@ -2,11 +2,11 @@
 
 Every sound search runs on one branch-and-bound engine (:func:`branch_and_bound`), which asks
 each region type its geometry from a registry (:func:`register_geometry`); the geometry of
-Box, Ball and Sublevel is registered on import, one module each.
+Box, Ball, Sublevel and Band is registered on import, one module each.
 """
 
 from .._results import STATUSES as STATUSES
-from . import _geometry_ball, _geometry_box, _geometry_sublevel  # noqa: F401  (register)
+from . import _geometry_ball, _geometry_band, _geometry_box, _geometry_sublevel  # noqa: F401
 from ._branch_and_bound import Budget as Budget
 from ._branch_and_bound import Frontier as Frontier
 from ._branch_and_bound import SearchOutcome as SearchOutcome

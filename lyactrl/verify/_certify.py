@@ -197,7 +197,7 @@ def _local_step(run: _Run, box: Any) -> Counterexamples | None:
     cand = cand[run.region.contains(cand)]
     with torch.no_grad():
         r = cond.evaluate(cand)
-    found = prove_counterexamples(cond, cand[r > 0], r[r > 0])
+    found = prove_counterexamples(cond, cand[r > 0], r[r > 0], run.region)
     return found.only_proved() if found.any_proved else None
 
 

@@ -1,7 +1,9 @@
 """The one falsification rule: a counterexample counts only when its violation is proved.
 
 A state is a *proved* counterexample when the sound enclosure of the residual at that point
-(:func:`lyactrl.bounds.proved_positive`) is strictly positive. A residual that is positive
+(:func:`lyactrl.bounds.proved_positive`) is strictly positive, and, where a region is given,
+its membership is proved too (for a :class:`~lyactrl.Band`, ``V``'s enclosure at the point
+lies inside ``[c1, c2]``). A residual that is positive
 only within rounding (``exp(x) - 1`` near 0, a numerically shifted equilibrium) is not, and a
 check that finds only such states answers ``unknown``, never ``falsified``.
 """
@@ -18,6 +20,7 @@ from .._results import Status
 from ..bounds import proved_positive
 from ..conditions import AbstractCondition
 from ..regions import AbstractRegion
+from ._geometry import proved_inside
 
 __all__ = [
     "RTOL",
@@ -79,14 +82,26 @@ def verdict(found: Counterexamples, n_violations: int) -> tuple[Status, str]:
 
 
 def prove_counterexamples(
-    condition: AbstractCondition, states: torch.Tensor, residuals: torch.Tensor
+    condition: AbstractCondition,
+    states: torch.Tensor,
+    residuals: torch.Tensor,
+    region: AbstractRegion | None = None,
 ) -> Counterexamples:
-    """Sort violating states worst first and prove each by its residual enclosure."""
+    """Sort violating states worst first and prove each by its residual enclosure (and its
+    membership of ``region``, when given, by :func:`~lyactrl.verify._geometry.proved_inside`)."""
     order = residuals.argsort(descending=True)
     states, residuals = states[order].detach(), residuals[order].detach()
     try:
         proved = proved_positive(condition, states)
         message = ""
+        if region is not None and states.shape[0]:
+            inside = proved_inside(region, states)
+            if bool(proved.any()) and not bool((proved & inside).any()):
+                message = (
+                    "the violations found are proved, but none is proved to lie in the region "
+                    "(its membership enclosure straddles the region's boundary)"
+                )
+            proved = proved & inside
     except UnsupportedOperationError as exc:
         proved = torch.zeros(states.shape[0], dtype=torch.bool)
         message = f"the violations cannot be proved: {exc}"
@@ -110,5 +125,5 @@ def centre_counterexamples(
         return None
     k = min(16, int(bad.sum()))
     idx = torch.where(bad, r, torch.full_like(r, -math.inf)).topk(k).indices
-    found = prove_counterexamples(condition, c[idx], r[idx])
+    found = prove_counterexamples(condition, c[idx], r[idx], region)
     return found.only_proved() if found.any_proved else None

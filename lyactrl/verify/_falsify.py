@@ -141,7 +141,7 @@ def falsify(
     r_final, bad = violations(condition, best_x, rtol)
     bad &= inside
     order = torch.argsort(r_final[bad], descending=True)[: max(k_keep, 4)]
-    found = prove_counterexamples(condition, best_x[bad][order], r_final[bad][order])
+    found = prove_counterexamples(condition, best_x[bad][order], r_final[bad][order], region)
     status, message = verdict(found, int(bad.sum())) if bool(bad.any()) else (Status.UNKNOWN, "")
     found = found.head(k_keep)
     worst = float(r_final[inside].max()) if bool(inside.any()) else -float("inf")

@@ -22,6 +22,7 @@ __all__ = [
     "register_geometry",
     "geometry_of",
     "may_intersect",
+    "proved_inside",
     "inside_box",
     "point_distance2",
 ]
@@ -49,6 +50,14 @@ class AbstractGeometry(abc.ABC):
     def touches_boundary(self, region: AbstractRegion, lo: torch.Tensor, hi: torch.Tensor):
         """Mask of the boundary boxes: together they cover the region's boundary (the pieces
         and their children for a box; the boxes straddling the sphere for a ball)."""
+
+    def proved_inside(self, region: AbstractRegion, points: torch.Tensor) -> torch.Tensor:
+        """Mask of ``points`` ``(k, n)`` proved to lie in the region, for counterexamples.
+
+        By default the region's own ``contains`` (exact comparisons for a box); a region whose
+        membership is a function value (:class:`~lyactrl.Band`) proves it by that function's
+        enclosure."""
+        return region.contains(points)
 
     @abc.abstractmethod
     def boundary_points(self, region: AbstractRegion, lo: torch.Tensor, hi: torch.Tensor):
@@ -87,6 +96,15 @@ def geometry_of(region: AbstractRegion) -> AbstractGeometry:
 def may_intersect(region: AbstractRegion, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
     """Mask of boxes that may meet ``region``; a box left out provably does not."""
     return geometry_of(region).may_intersect(region, lo, hi)
+
+
+def proved_inside(region: AbstractRegion, points: torch.Tensor) -> torch.Tensor:
+    """Mask of ``points`` proved to lie in ``region`` (see :meth:`AbstractGeometry.proved_inside`;
+    a region type without a registered geometry answers by its ``contains``)."""
+    geometry = _REGISTRY.get(type(region))
+    if geometry is None:
+        return region.contains(points)
+    return geometry.proved_inside(region, points)
 
 
 def inside_box(

@@ -166,7 +166,7 @@ def check_sampled(
     n_bad, worst, top_x, top_r = _scan(
         condition, region, n_samples, batch_size, max(k_keep, 4), rtol, generator, dtype
     )
-    found = prove_counterexamples(condition, top_x, top_r)
+    found = prove_counterexamples(condition, top_x, top_r, region)
     bound = violation_probability_bound(n_bad, n_samples, float(confidence))
     status, message = verdict(found, n_bad) if n_bad else (Status.HOLDS_ON_SAMPLES, "")
     found = found.head(k_keep)
