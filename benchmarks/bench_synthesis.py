@@ -21,7 +21,8 @@ certified by ``region_of_attraction``):
     comparable level for level: a level is in the units of its V).
 
 Containment of the LQR set in the learned one is checked on a dense grid (labelled so: not a
-proof) and, where the grid check passes, proved by sound bounds (``prove_containment``). Run: ``OMP_NUM_THREADS=1 python benchmarks/bench_synthesis.py [--cases pendulum path
+proof) and, where the grid check passes, proved by sound bounds (``lyactrl.prove_contained``).
+Run: ``OMP_NUM_THREADS=1 python benchmarks/bench_synthesis.py [--cases pendulum path
 discrete] [--steps 1000] [--figure]``.
 """
 
@@ -95,35 +96,21 @@ def containment(fit) -> tuple[bool, int]:
 
 
 def prove_containment(fit, *, max_boxes: int = 400_000, time_limit: float = 120.0) -> str:
-    """Prove ``{x in domain : V_lqr(x) <= c_lqr}`` inside ``{V(x) <= c}`` by sound bounds:
-    branch and bound over the domain, a box is done when the certifier's lower bound of
-    ``V_lqr`` on it exceeds ``c_lqr`` (no point of the LQR set) or its upper bound of ``V``
-    is at most ``c`` (every point in the learned set). ``"proved"``, or ``"not proved"`` with
-    the boxes left when the budget ends."""
-    from lyactrl.bounds import bound_candidate
-
+    """Prove ``{x in domain : V_lqr(x) <= c_lqr}`` inside ``{V(x) <= c}`` by sound bounds
+    (:func:`lyactrl.prove_contained`), strictly when a state of the learned set is proved
+    outside LQR's."""
     if fit.V is fit.lqr_V and fit.level == fit.lqr_level:
         return "the same set (the baseline was returned)"
-    t0 = time.perf_counter()
-    lo, hi = fit.domain.lo.double()[None], fit.domain.hi.double()[None]
-    done = 0
-    while lo.shape[0]:
-        if done > max_boxes or time.perf_counter() - t0 > time_limit:
-            return f"not proved ({lo.shape[0]} boxes left)"
-        with torch.no_grad():
-            out = bound_candidate(fit.lqr_V, lo, hi).lower > fit.lqr_level
-            ins = bound_candidate(fit.V, lo, hi).upper <= fit.level
-        keep = ~(out | ins)
-        done += lo.shape[0]
-        lo, hi = lo[keep], hi[keep]
-        # split each remaining box in two along its widest side
-        axis = (hi - lo).argmax(1)
-        mid = 0.5 * (lo + hi).gather(1, axis[:, None])[:, 0]
-        rows = torch.arange(lo.shape[0])
-        hi1, lo2 = hi.clone(), lo.clone()
-        hi1[rows, axis], lo2[rows, axis] = mid, mid
-        lo, hi = torch.cat([lo, lo2]), torch.cat([hi1, hi])
-    return f"proved ({done} boxes, {time.perf_counter() - t0:.1f} s)"
+    res = lyactrl.prove_contained(
+        lyactrl.Sublevel(fit.lqr_V, fit.lqr_level, within=fit.domain),
+        lyactrl.Sublevel(fit.V, fit.level, within=fit.domain),
+        max_boxes=max_boxes,
+        time_limit=time_limit,
+    )
+    if res.status == "certified":
+        how = "strictly" if res.strict else "not shown strict"
+        return f"proved, {how} ({res.boxes_processed} boxes, {res.seconds:.1f} s)"
+    return f"{res.status}: {res.message}"
 
 
 def main() -> None:
