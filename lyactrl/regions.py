@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -215,23 +216,19 @@ class Sublevel(AbstractRegion):
 
     @checked_kwargs
     def sample(self, n, *, generator=None, dtype=torch.float64, device=None):  # noqa: D102
-        n = positive_int(n, "n")
-        chunks: list[torch.Tensor] = []
-        have, drawn = 0, 0
-        while have < n:
-            batch = max(1024, 2 * (n - have))
-            cand = self.within.sample(batch, generator=generator, dtype=dtype, device=device)
-            keep = cand[self._inside(cand)]
-            chunks.append(keep)
-            have += keep.shape[0]
-            drawn += batch
-            if drawn >= 1000 * n + 100_000 and have < n:
-                raise InvalidValueError(
-                    f"c: the sublevel set {{V <= {self.c:g}}} holds only {have} of {drawn} "
-                    f"states drawn from {self.within!r}; expected a set of positive volume. "
-                    "Raise c or shrink within."
-                )
-        return torch.cat(chunks)[:n]
+        return _rejection_sample(
+            self.within,
+            self._inside,
+            positive_int(n, "n"),
+            generator,
+            dtype,
+            device,
+            lambda have, drawn: (
+                f"c: the sublevel set {{V <= {self.c:g}}} holds only {have} of {drawn} "
+                f"states drawn from {self.within!r}; expected a set of positive volume. "
+                "Raise c or shrink within."
+            ),
+        )
 
     def contains(self, x: Any) -> torch.Tensor:  # noqa: D102
         xt = as_states(x, self.n_states, name="x")
@@ -305,23 +302,19 @@ class Band(AbstractRegion):
 
     @checked_kwargs
     def sample(self, n, *, generator=None, dtype=torch.float64, device=None):  # noqa: D102
-        n = positive_int(n, "n")
-        chunks: list[torch.Tensor] = []
-        have, drawn = 0, 0
-        while have < n:
-            batch = max(1024, 2 * (n - have))
-            cand = self.within.sample(batch, generator=generator, dtype=dtype, device=device)
-            keep = cand[self._inside(cand)]
-            chunks.append(keep)
-            have += keep.shape[0]
-            drawn += batch
-            if drawn >= 1000 * n + 100_000 and have < n:
-                raise InvalidValueError(
-                    f"c1: the band {{{self.c1:g} <= V <= {self.c2:g}}} holds only {have} of "
-                    f"{drawn} states drawn from {self.within!r}; expected a set of positive "
-                    "volume. Widen the band or shrink within."
-                )
-        return torch.cat(chunks)[:n]
+        return _rejection_sample(
+            self.within,
+            self._inside,
+            positive_int(n, "n"),
+            generator,
+            dtype,
+            device,
+            lambda have, drawn: (
+                f"c1: the band {{{self.c1:g} <= V <= {self.c2:g}}} holds only {have} of "
+                f"{drawn} states drawn from {self.within!r}; expected a set of positive "
+                "volume. Widen the band or shrink within."
+            ),
+        )
 
     def contains(self, x: Any) -> torch.Tensor:  # noqa: D102
         xt = as_states(x, self.n_states, name="x")
@@ -335,6 +328,31 @@ class Band(AbstractRegion):
 
     def __repr__(self) -> str:
         return f"Band({self.V!r}, c1={self.c1:g}, c2={self.c2:g}, within={self.within!r})"
+
+
+def _rejection_sample(
+    within: AbstractRegion,
+    inside: Callable[[torch.Tensor], torch.Tensor],
+    n: int,
+    generator: Any,
+    dtype: torch.dtype,
+    device: Any,
+    empty: Callable[[int, int], str],
+) -> torch.Tensor:
+    """``n`` states of ``within`` where ``inside`` holds, by rejection; ``empty(have, drawn)``
+    is the error message when the set holds (almost) none of the states drawn."""
+    chunks: list[torch.Tensor] = []
+    have, drawn = 0, 0
+    while have < n:
+        batch = max(1024, 2 * (n - have))
+        cand = within.sample(batch, generator=generator, dtype=dtype, device=device)
+        keep = cand[inside(cand)]
+        chunks.append(keep)
+        have += keep.shape[0]
+        drawn += batch
+        if drawn >= 1000 * n + 100_000 and have < n:
+            raise InvalidValueError(empty(have, drawn))
+    return torch.cat(chunks)[:n]
 
 
 def _finite(c: Any, name: str) -> float:
