@@ -14,7 +14,7 @@ from .._errors import InvalidArgumentError, InvalidValueError
 from .._results import exit_code, jsonable
 from ._load import call_factory, load_attr
 from ._report import Report
-from ._verify_inputs import build_region, progress_option
+from ._verify_inputs import build_region, parse_params, progress_option
 
 __all__ = ["add_parser", "run"]
 
@@ -85,15 +85,7 @@ def _plant(args: argparse.Namespace) -> Any:
     if args.expr is not None:
         if not args.states or not args.inputs:
             raise InvalidValueError("--expr: needs --states and --inputs, e.g. --inputs u")
-        params = {}
-        for item in args.param:
-            name, _, value = item.partition("=")
-            try:
-                params[name.strip()] = float(value)
-            except ValueError as exc:
-                raise InvalidValueError(
-                    f"--param: expected NAME=NUMBER, received {item!r}"
-                ) from exc
+        params = parse_params(args.param)
         exprs = [e.strip() for e in args.expr.split(",")]
         plant = SymbolicSystem(exprs, args.states, inputs=args.inputs, parameters=params)
     else:

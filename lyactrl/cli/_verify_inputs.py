@@ -22,6 +22,7 @@ __all__ = [
     "build_region",
     "build_candidate",
     "probe_system",
+    "parse_params",
 ]
 
 #: The built-in kinds of ``--candidate`` (anything else is read as ``PATH.py:ATTR``).
@@ -44,18 +45,24 @@ class Candidate:
     message: str = ""
 
 
-def _expr_system(args: argparse.Namespace) -> Any:
-    from .. import SymbolicSystem
-
-    if not args.states:
-        raise InvalidValueError("--expr: needs --states, e.g. --states x1,x2")
+def parse_params(items: list[str]) -> dict[str, float]:
+    """The ``--param NAME=NUMBER`` options as a dict."""
     params = {}
-    for item in args.param:
+    for item in items:
         name, _, value = item.partition("=")
         try:
             params[name.strip()] = float(value)
         except ValueError as exc:
             raise InvalidValueError(f"--param: expected NAME=NUMBER, received {item!r}") from exc
+    return params
+
+
+def _expr_system(args: argparse.Namespace) -> Any:
+    from .. import SymbolicSystem
+
+    if not args.states:
+        raise InvalidValueError("--expr: needs --states, e.g. --states x1,x2")
+    params = parse_params(args.param)
     exprs = [e.strip() for e in args.expr.split(",")]
     n = len([s for s in args.states.replace(",", " ").split() if s])
     x_eq = _x_eq(args, n)
