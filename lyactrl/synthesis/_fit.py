@@ -22,8 +22,7 @@ from ..conditions import ExponentialStability, hinge_loss
 from ..lyapunov import NeuralLyapunov, Quadratic
 from ..regions import Ball, Box, Sublevel
 from ..systems import AbstractSystem, ClosedLoop, linearize
-from ..verify import falsify, region_of_attraction
-from ..verify._fit_lyapunov import linear_decrease
+from ..verify import falsify, linear_decrease, region_of_attraction
 from ._controller import SaturatedController
 from ._lqr import lqr
 

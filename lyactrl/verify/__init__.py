@@ -26,6 +26,7 @@ from ._falsify import Falsification as Falsification
 from ._falsify import falsify as falsify
 from ._fit_lyapunov import LyapunovFit as LyapunovFit
 from ._fit_lyapunov import fit_lyapunov as fit_lyapunov
+from ._fit_lyapunov import linear_decrease as linear_decrease
 from ._front import RateLevelFront as RateLevelFront
 from ._front import rate_level_front as rate_level_front
 from ._geometry import AbstractGeometry as AbstractGeometry

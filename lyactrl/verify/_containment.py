@@ -18,6 +18,8 @@ from ._branch_and_bound import Budget, Frontier, branch_and_bound
 
 __all__ = ["Containment", "prove_contained"]
 
+_METHOD = "branch and bound: sublevel filter on inner, sound bounds of V_outer on the rest"
+
 
 @dataclasses.dataclass(frozen=True)
 class Containment(ResultMixin):
@@ -32,6 +34,7 @@ class Containment(ResultMixin):
     """
 
     status: Status
+    method: str
     strict: bool
     witness: list[float] | None
     counterexample: list[float] | None
@@ -157,12 +160,12 @@ def prove_contained(
     if out.end == "halted":
         x = out.halt[0].tolist()
         return Containment(
-            Status.FALSIFIED, False, None, x, out.processed, seconds(),
+            Status.FALSIFIED, _METHOD, False, None, x, out.processed, seconds(),
             f"the state {x} is proved to lie in inner and outside outer",
         )  # fmt: skip
     if out.end != "proved":
         return Containment(
-            Status.UNKNOWN, False, None, None, out.processed, seconds(),
+            Status.UNKNOWN, _METHOD, False, None, None, out.processed, seconds(),
             f"containment not proved within the budget ({out.processed} boxes, "
             f"{len(out.frontier)} undecided)",
         )  # fmt: skip
@@ -178,5 +181,12 @@ def prove_contained(
         + ("" if witness else f"; no state of outer outside inner among {n_samples} samples")
     )
     return Containment(
-        Status.CERTIFIED, witness is not None, witness, None, out.processed, seconds(), message
+        Status.CERTIFIED,
+        _METHOD,
+        witness is not None,
+        witness,
+        None,
+        out.processed,
+        seconds(),
+        message,
     )
