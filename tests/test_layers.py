@@ -24,6 +24,7 @@ LAYERS = {
     "bounds": 4,
     "verify": 5,
     "robust": 6,
+    "synthesis": 6,
     "train": 7,
     "plot": 8,
     "cli": 9,

@@ -23,7 +23,6 @@ from ..lyapunov import NeuralLyapunov, Quadratic
 from ..regions import Ball, Box, Sublevel
 from ..systems import AbstractSystem, ClosedLoop, linearize
 from ..verify import falsify, region_of_attraction
-from ..verify._fit_lyapunov import linear_decrease
 from ._controller import SaturatedController
 from ._lqr import lqr
 
@@ -214,6 +213,16 @@ def _boundary(domain: Box, n: int, gen: torch.Generator) -> torch.Tensor:
     return x
 
 
+def _linear_decrease(
+    A: torch.Tensor, H: torch.Tensor, rate: float, discrete: bool
+) -> torch.Tensor:
+    """The residual's matrix of ``V = d^T H d`` on the linearisation ``A`` (as in
+    :func:`~lyactrl.fit_lyapunov`): ``A^T H + H A + rate H`` or ``A^T H A - (1 - rate) H``."""
+    if discrete:
+        return A.T @ H @ A - (1.0 - rate) * H
+    return A.T @ H + H @ A + rate * H
+
+
 def _local_matrix(plant, ctrl, V, rate: float) -> torch.Tensor:
     """The linearised residual's matrix at ``x_eq`` as a function of the trainable weights."""
     A, B = linearize(plant)  # type: ignore[misc]
@@ -225,7 +234,7 @@ def _local_matrix(plant, ctrl, V, rate: float) -> torch.Tensor:
     H = 0.5 * torch.autograd.functional.hessian(
         lambda z: V.value(z.unsqueeze(0))[0], V.x_eq, create_graph=True
     )
-    return linear_decrease(Acl, H, rate, plant.is_discrete)
+    return _linear_decrease(Acl, H, rate, plant.is_discrete)
 
 
 def _in_set(V, domain: Box, n: int, gen: torch.Generator) -> torch.Tensor:
