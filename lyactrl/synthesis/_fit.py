@@ -213,9 +213,7 @@ def _boundary(domain: Box, n: int, gen: torch.Generator) -> torch.Tensor:
     return x
 
 
-def _linear_decrease(
-    A: torch.Tensor, H: torch.Tensor, rate: float, discrete: bool
-) -> torch.Tensor:
+def _linear_decrease(A: torch.Tensor, H: torch.Tensor, rate: float, discrete: bool) -> torch.Tensor:
     """The residual's matrix of ``V = d^T H d`` on the linearisation ``A`` (as in
     :func:`~lyactrl.fit_lyapunov`): ``A^T H + H A + rate H`` or ``A^T H A - (1 - rate) H``."""
     if discrete:
