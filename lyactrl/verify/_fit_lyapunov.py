@@ -117,8 +117,35 @@ def _train(
 
 
 def linear_decrease(A: torch.Tensor, H: torch.Tensor, rate: float, discrete: bool) -> torch.Tensor:
-    """The matrix of the residual of ``V = d^T H d`` on the linearisation ``A`` at ``x_eq``:
-    ``A^T H + H A + rate H`` (flow) or ``A^T H A - (1 - rate) H`` (map)."""
+    """The matrix of the residual of ``V = d^T H d`` on the linearisation ``A`` at ``x_eq``.
+
+    The residual of the linearised system is ``d^T M d`` with ``M = A^T H + H A + rate H``
+    (flow) or ``M = A^T H A - (1 - rate) H`` (map); the condition holds near ``x_eq`` when
+    ``M`` is negative definite. Differentiable in ``A`` and ``H`` (training losses use it).
+
+    Parameters
+    ----------
+    A : torch.Tensor, shape (n, n)
+        The linearisation at ``x_eq``.
+    H : torch.Tensor, shape (n, n)
+        Half the Hessian of ``V`` at ``x_eq`` (symmetric).
+    rate : float
+        The decay rate.
+    discrete : bool
+        Whether the system is a map.
+
+    Returns
+    -------
+    torch.Tensor, shape (n, n)
+        ``M``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lyactrl.verify import linear_decrease
+    >>> linear_decrease(-torch.eye(2), torch.eye(2), 1.0, False).tolist()
+    [[-1.0, 0.0], [0.0, -1.0]]
+    """
     if discrete:
         return A.T @ H @ A - (1.0 - rate) * H
     return A.T @ H + H @ A + rate * H
