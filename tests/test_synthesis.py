@@ -285,3 +285,25 @@ def test_two_inputs_certify() -> None:
     u = fit.controller(10 * torch.randn(300, 2, dtype=torch.float64))
     assert float(u[:, 0].abs().max()) <= 0.5 and float(u[:, 1].min()) >= -1.0
     assert float(u[:, 1].max()) <= 2.0
+
+
+def test_a_given_V_is_trained_as_a_copy() -> None:
+    """``V=`` starts from the user's network (not a new one warm-started on the baseline) and
+    leaves it unchanged; a V of the wrong shape, type or equilibrium is refused by name."""
+    plant = double_integrator()
+    domain = lyactrl.Box([-1.0, -1.0], [1.0, 1.0])
+    V0 = lyactrl.NeuralLyapunov(2, hidden=(8,), x_eq=[0.0, 0.0])
+    before = [p.detach().clone() for p in V0.parameters()]
+    fit = lyactrl.fit_controller(
+        plant, domain, u_bounds=1.0, controller="linear", V=V0, steps=20, rounds=1,
+        batch=128, time_limit=2, progress=False,
+    )  # fmt: skip
+    assert all(torch.equal(a, b) for a, b in zip(before, V0.parameters(), strict=True))
+    assert fit.V is not V0
+    for bad, error in [
+        (lyactrl.Quadratic(torch.eye(2)), lyactrl.InvalidArgumentError),
+        (lyactrl.NeuralLyapunov(3, hidden=(4,), x_eq=[0.0] * 3), lyactrl.ShapeError),
+        (lyactrl.NeuralLyapunov(2, hidden=(4,), x_eq=[0.1, 0.0]), lyactrl.InvalidValueError),
+    ]:
+        with pytest.raises(error, match="V: expected"):
+            lyactrl.fit_controller(plant, domain, u_bounds=1.0, V=bad, steps=1)

@@ -309,6 +309,26 @@ class _Snapshots:
             self.share, self.pair = share, (copy.deepcopy(ctrl), copy.deepcopy(V))
 
 
+def _initial_V(V: Any, plant: AbstractSystem, hidden: Sequence[int], gen) -> NeuralLyapunov:
+    """A copy of the user's ``V`` (checked), or a new network."""
+    if V is None:
+        return NeuralLyapunov(plant.n_states, hidden=hidden, x_eq=plant.x_eq, generator=gen)
+    if not isinstance(V, NeuralLyapunov):
+        raise InvalidArgumentError(
+            f"V: expected a NeuralLyapunov (or None), received {type(V).__name__}"
+        )
+    if V.n_states != plant.n_states:
+        raise ShapeError(
+            f"V: expected a candidate on the plant's {plant.n_states} states, received {V.n_states}"
+        )
+    x_eq = V.x_eq.to(plant.x_eq)
+    if not torch.equal(x_eq, plant.x_eq):
+        raise InvalidValueError(
+            f"V: expected x_eq = the plant's {plant.x_eq.tolist()}, received {x_eq.tolist()}"
+        )
+    return copy.deepcopy(V)
+
+
 def _warm_start(V, target, level: float, grid: torch.Tensor, *, steps: int, lr: float, gen):
     """Regress ``V`` on ``target / level`` (the baseline's certified level becomes 1)."""
     with torch.no_grad():
@@ -355,6 +375,7 @@ def fit_controller(
     controller: str | nn.Module = "neural",
     hidden: Sequence[int] = (16, 16),
     lyapunov_hidden: Sequence[int] = (16, 16),
+    V: NeuralLyapunov | None = None,
     rate: float = 0.01,
     steps: int = 1000,
     rounds: int = 2,
@@ -405,6 +426,10 @@ def fit_controller(
         What to learn.
     hidden, lyapunov_hidden : sequence of int
         Widths of the controller's residual MLP and of ``V``'s network.
+    V : NeuralLyapunov, optional
+        A Lyapunov network to start from instead of a new one warm-started on the baseline
+        (for example one trained before); a copy is trained, ``V`` itself is left unchanged.
+        Its ``x_eq`` must be the plant's.
     rate : float
         The exponential rate to certify (in ``(0, 1]`` for a discrete plant).
     steps, rounds, lr, batch : int, int, float, int
@@ -453,8 +478,8 @@ def fit_controller(
         raise InvalidValueError("plant: the LQR closed loop's linearisation is not stable")
     base = _certify(plant, base_ctrl, base_V, domain, rate, grid, time_limit)
     ctrl = _build(controller, plant, K, lo, hi, hidden, gen)
-    V = NeuralLyapunov(plant.n_states, hidden=lyapunov_hidden, x_eq=plant.x_eq, generator=gen)
-    if base.status == Status.CERTIFIED:
+    given, V = V is not None, _initial_V(V, plant, lyapunov_hidden, gen)
+    if base.status == Status.CERTIFIED and not given:
         _warm_start(V, base_V, base.level, grid, steps=max(200, steps // 4), lr=1e-2, gen=gen)
     pool = torch.zeros(0, plant.n_states, dtype=torch.float64)
     losses: list[float] = []
