@@ -22,7 +22,7 @@ from ..conditions import ExponentialStability, hinge_loss
 from ..lyapunov import NeuralLyapunov, Quadratic
 from ..regions import Ball, Box, Sublevel
 from ..systems import AbstractSystem, ClosedLoop, linearize
-from ..verify import falsify, linear_decrease, region_of_attraction
+from ..verify import falsify, grid_points, linear_decrease, region_of_attraction
 from ._controller import SaturatedController
 from ._lqr import lqr
 
@@ -94,14 +94,8 @@ class _Pair:
 
 
 def _grid(domain: Box, points: int = 40_000) -> torch.Tensor:
-    """A uniform grid of about ``points`` points of the box (cell centres)."""
-    n = domain.n_states
-    k = max(2, round(points ** (1.0 / n)))
-    axes = [
-        lo + (hi - lo) * (torch.arange(k, dtype=torch.float64) + 0.5) / k
-        for lo, hi in zip(domain.lo.double(), domain.hi.double(), strict=True)
-    ]
-    return torch.cartesian_prod(*axes).reshape(-1, n)
+    """Cell centres of a regular grid of about ``points`` points of the box."""
+    return grid_points(domain, max(2, round(points ** (1.0 / domain.n_states))))[0]
 
 
 def _share(V: Any, level: float, grid: torch.Tensor) -> float:
@@ -213,9 +207,10 @@ def _boundary(domain: Box, n: int, gen: torch.Generator) -> torch.Tensor:
     return x
 
 
-def _local_matrix(plant, ctrl, V, rate: float) -> torch.Tensor:
-    """The linearised residual's matrix at ``x_eq`` as a function of the trainable weights."""
-    A, B = linearize(plant)  # type: ignore[misc]
+def _local_matrix(plant, AB, ctrl, V, rate: float) -> torch.Tensor:
+    """The linearised residual's matrix at ``x_eq`` as a function of the trainable weights
+    (``AB``: the plant's linearisation ``(A, B)`` there)."""
+    A, B = AB
     x0 = plant.x_eq.to(torch.float64)
     J = torch.autograd.functional.jacobian(
         lambda z: ctrl(z.unsqueeze(0)).squeeze(0), x0, create_graph=True
@@ -246,6 +241,7 @@ def _train(ctrl, V, plant, domain, pool, *, rate, steps, lr, batch, grow, gen, b
     cond = ExponentialStability(loop, V, rate, margin=1e-3)
     near = Ball(plant.x_eq.to(torch.float64), 0.05 * float((domain.hi - domain.lo).min()))
     eye = torch.eye(plant.n_states, dtype=torch.float64)
+    AB = linearize(plant)  # the plant's, fixed: only the controller's Jacobian is trained
     params = list(V.parameters()) + [p for p in ctrl.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
@@ -263,7 +259,7 @@ def _train(ctrl, V, plant, domain, pool, *, rate, steps, lr, batch, grow, gen, b
         w = (v[:nb].detach() <= 1.2).double()
         l_dec = (torch.relu(residual[:nb]) * w).sum() / w.sum().clamp_min(1.0)
         l_near, _ = hinge_loss(residual[nb:] / d2[nb:].clamp_min(1e-12))
-        local = torch.linalg.eigvalsh(_local_matrix(plant, ctrl, V, rate) + 1e-3 * eye)[-1]
+        local = torch.linalg.eigvalsh(_local_matrix(plant, AB, ctrl, V, rate) + 1e-3 * eye)[-1]
         # region growing: pull the states just outside the set (1 < V <= 2) into it
         vo = v[batch : batch + batch // 2]
         band = ((vo.detach() > 1.0) & (vo.detach() <= 2.0)).double()

@@ -11,8 +11,8 @@ from .._api import checked_kwargs
 from .._errors import InvalidArgumentError, ShapeError, UnsupportedOperationError
 from .._results import ResultMixin, Status
 from .._tensors import positive_int
-from ..bounds import Bounds
-from ..bounds.jets import Jet, candidate_jets, mean_value_bounds
+from ..bounds import Bounds, bound_candidate
+from ..bounds.jets import Jet, candidate_jets
 from ..regions import Box, Sublevel
 from ._branch_and_bound import Budget, Frontier, branch_and_bound
 
@@ -50,18 +50,9 @@ class Containment(ResultMixin):
         return f"{self.status}: {head}{strict} ({self.boxes_processed} boxes, {self.seconds:.2f} s)"
 
 
-def _value_bounds(V, lo: torch.Tensor, hi: torch.Tensor) -> Bounds:
-    return mean_value_bounds(lambda x: candidate_jets(V, x)[0], lo, hi)
-
-
 def _point_value(V, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Sound enclosures of ``V`` at the points ``x`` (rounding included)."""
     return candidate_jets(V, Jet.variables(x, x, 0))[0].v
-
-
-def _in_box(box: Box, x: torch.Tensor) -> torch.Tensor:
-    lo, hi = box.lo.to(x), box.hi.to(x)
-    return ((x >= lo) & (x <= hi)).all(1)
 
 
 def _check(inner: Sublevel, outer: Sublevel) -> tuple[Box, Box]:
@@ -137,7 +128,7 @@ def prove_contained(
     lo_o, hi_o = w_out.lo.to(torch.float64), w_out.hi.to(torch.float64)
 
     def bound(a: torch.Tensor, b: torch.Tensor) -> Bounds:
-        out = _value_bounds(V_out, a, b)
+        out = bound_candidate(V_out, a, b)
         inside = ((a >= lo_o) & (b <= hi_o)).all(1)  # boxes leaving outer's domain: undecided
         upper = torch.where(inside, out.upper - c_out, torch.full_like(out.upper, torch.inf))
         return Bounds(out.lower - c_out, upper, out.gradient_abs)
@@ -146,7 +137,7 @@ def prove_contained(
         x = 0.5 * (boxes.lo + boxes.hi)
         v_hi = _point_value(V_in, x)[1]
         o_lo = _point_value(V_out, x)[0]
-        bad = (v_hi <= c_in) & _in_box(w_in, x) & ((o_lo > c_out) | ~_in_box(w_out, x))
+        bad = (v_hi <= c_in) & w_in.contains(x) & ((o_lo > c_out) | ~w_out.contains(x))
         return x[bad][:1] if bool(bad.any()) else None
 
     out = branch_and_bound(
@@ -173,7 +164,7 @@ def prove_contained(
     x = w_out.sample(n_samples, generator=g, dtype=torch.float64)
     o_hi = _point_value(V_out, x)[1]
     i_lo = _point_value(V_in, x)[0]
-    ok = (o_hi <= c_out) & ((i_lo > c_in) | ~_in_box(w_in, x))
+    ok = (o_hi <= c_out) & ((i_lo > c_in) | ~w_in.contains(x))
     witness = x[ok][0].tolist() if bool(ok.any()) else None
     message = (
         "inner is inside outer"
