@@ -6,7 +6,7 @@ Box, Ball, Sublevel and Band is registered on import, one module each.
 """
 
 from .._results import STATUSES as STATUSES
-from . import _geometry_ball, _geometry_band, _geometry_box, _geometry_sublevel  # noqa: F401
+from . import _geometry_ball, _geometry_box, _geometry_sublevel  # noqa: F401
 from ._branch_and_bound import Budget as Budget
 from ._branch_and_bound import Frontier as Frontier
 from ._branch_and_bound import SearchOutcome as SearchOutcome

@@ -4,7 +4,7 @@ The engine asks a region three questions about a batch of boxes: which may meet 
 region filter), which may hold a point of its boundary, and which boxes cover its boundary
 to begin with. Each region type answers them in one :class:`AbstractGeometry` registered with
 :func:`register_geometry`, so a new region is one file (see ``_geometry_box.py``,
-``_geometry_ball.py``, ``_geometry_sublevel.py``).
+``_geometry_ball.py``, ``_geometry_sublevel.py`` for Sublevel and Band).
 """
 
 from __future__ import annotations
