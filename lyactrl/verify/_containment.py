@@ -15,6 +15,7 @@ from ..bounds import Bounds, bound_candidate
 from ..bounds.jets import Jet, candidate_jets
 from ..regions import Box, Sublevel
 from ._branch_and_bound import Budget, Frontier, branch_and_bound
+from ._geometry import proved_inside
 
 __all__ = ["Containment", "prove_contained"]
 
@@ -135,9 +136,8 @@ def prove_contained(
 
     def check(boxes: Frontier):
         x = 0.5 * (boxes.lo + boxes.hi)
-        v_hi = _point_value(V_in, x)[1]
         o_lo = _point_value(V_out, x)[0]
-        bad = (v_hi <= c_in) & w_in.contains(x) & ((o_lo > c_out) | ~w_out.contains(x))
+        bad = proved_inside(inner, x) & ((o_lo > c_out) | ~w_out.contains(x))
         return x[bad][:1] if bool(bad.any()) else None
 
     out = branch_and_bound(
@@ -162,9 +162,8 @@ def prove_contained(
         )  # fmt: skip
     g = torch.Generator().manual_seed(int(seed))
     x = w_out.sample(n_samples, generator=g, dtype=torch.float64)
-    o_hi = _point_value(V_out, x)[1]
     i_lo = _point_value(V_in, x)[0]
-    ok = (o_hi <= c_out) & ((i_lo > c_in) | ~w_in.contains(x))
+    ok = proved_inside(outer, x) & ((i_lo > c_in) | ~w_in.contains(x))
     witness = x[ok][0].tolist() if bool(ok.any()) else None
     message = (
         "inner is inside outer"
