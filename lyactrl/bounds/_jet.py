@@ -266,3 +266,9 @@ class Jet:
         return Jet(
             (torch.maximum(self.v[0], lo), torch.minimum(self.v[1], hi)), self.d, self.h, self.n
         )
+
+    def intersect_derivative(self, lo: torch.Tensor, hi: torch.Tensor) -> Jet:
+        """The same jet with its first-derivative enclosure intersected with ``[lo, hi]``."""
+        d = self.d
+        assert d is not None
+        return Jet(self.v, (torch.maximum(d[0], lo), torch.minimum(d[1], hi)), self.h, self.n)

@@ -11,7 +11,7 @@ from .._errors import UnsupportedOperationError
 from . import _functions as F
 from ._fx import traced_jet
 from ._jet import Jet
-from ._linear import PIECES, mlp_linear_bounds
+from ._linear import PIECES, mlp_jacobian_bounds, mlp_linear_bounds
 from ._stock import MODULE_OPERATIONS, check_module_tree, is_stock, stock_class
 
 __all__ = ["MODULE_OPERATIONS", "module_jet", "mlp_layers", "mlp_value_and_vjp"]
@@ -211,7 +211,8 @@ def _box_variables(x: Jet) -> tuple[torch.Tensor, torch.Tensor] | None:
 
 def _tightened(module: nn.Module, out: Jet, box: tuple[torch.Tensor, torch.Tensor]) -> Jet:
     """``out`` (the interval jet of an MLP on the box coordinates) with its value intersected
-    with the bounds of the MLP's linear relaxation (:func:`mlp_linear_bounds`)."""
+    with the bounds of the MLP's linear relaxation (:func:`mlp_linear_bounds`) and its
+    Jacobian with the centred form (:func:`mlp_jacobian_bounds`)."""
     layers = list(module)
     if not all(is_stock(m, nn.Linear) or stock_class(m, _RELAXED) is not None for m in layers):
         return out
@@ -223,7 +224,16 @@ def _tightened(module: nn.Module, out: Jet, box: tuple[torch.Tensor, torch.Tenso
         for k in range(0, lo.shape[0], step)
     ]
     v_lo, v_hi = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
-    return out.intersect_value(v_lo, v_hi)
+    out = out.intersect_value(v_lo, v_hi)
+    if out.d is None:
+        return out
+    parts = [
+        mlp_jacobian_bounds(layers, lo[k : k + step], hi[k : k + step], relaxed_enclosures)
+        for k in range(0, lo.shape[0], step)
+    ]
+    return out.intersect_derivative(
+        torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+    )
 
 
 def _layer_jet(module: nn.Module, x: Jet, where: str) -> Jet:
