@@ -6,14 +6,16 @@ proved by ``find_equilibrium`` (Newton + Krawczyk), a quadratic ``V`` from the l
 at that point, and 30 % of the local rate limit, certified on the box ``x_eq +- 0.3`` with the
 equilibrium box as ``x_eq_box``, one process. ``--bounds interval linear`` runs each row with
 the interval jets alone and with the MLP values intersected with their linear relaxation
-(``lyactrl.bounds._torch.RELAX_MLPS``, the certifier's default), alternating per row.
+(``lyactrl.bounds._torch.RELAX_MLPS``, the certifier's default: values by the
+linear relaxation, Jacobians by the centred form), alternating per row. The local certificate
+(Jacobian test on the box, or on its 2^n orthant boxes) is the same in both.
 
 With ``--workers 1 2`` a second table compares one process with the sharded branch and bound
 (``certify(workers=2)``, local processes) on the same rows: status, boxes, seconds (median of
 ``--repeats`` runs) and boxes per second.
 
-Run: ``python benchmarks/bench_scaling.py [--dims 2 4 6 8] [--time-limit 60]
-[--bounds interval linear] [--workers 1 2 --repeats 3]``.
+Run: ``python benchmarks/bench_scaling.py [--dims 2 4 6 8 10 12] [--time-limit 60]
+[--bounds interval linear] [--workers 1 2 --repeats 3] [--radius 0.3] [--fraction 0.3]``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 from _common import machine
@@ -29,36 +33,15 @@ from _common import machine
 import lyactrl
 from lyactrl.bounds import _torch as torch_bounds
 
-
-class Field(torch.nn.Module):
-    """``A x + b + W3 tanh(W2 tanh(W1 x + b1) + b2) + b3`` with every bias present."""
-
-    def __init__(self, n: int, seed: int) -> None:
-        super().__init__()
-        g = torch.Generator().manual_seed(seed)
-        self.A = torch.nn.Linear(n, n).double()
-        self.net = torch.nn.Sequential(
-            torch.nn.Linear(n, 64),
-            torch.nn.Tanh(),
-            torch.nn.Linear(64, 64),
-            torch.nn.Tanh(),
-            torch.nn.Linear(64, n),
-        ).double()
-        with torch.no_grad():
-            M = torch.randn(n, n, generator=g, dtype=torch.float64) / n**0.5
-            self.A.weight.copy_(-1.5 * torch.eye(n, dtype=torch.float64) + 0.5 * (M - M.T))
-            self.A.bias.copy_(0.1 * torch.randn(n, generator=g, dtype=torch.float64))
-            for p in self.net.parameters():
-                p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64) / p.shape[-1] ** 0.5)
-            self.net[-1].weight.mul_(0.1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.A(x) + self.net(x)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.reference_systems import ResidualMLPField  # noqa: E402
 
 
-def condition(n: int) -> tuple[str, lyactrl.ExponentialStability | None, lyactrl.Box | None]:
+def condition(
+    n: int, radius: float = 0.3, fraction: float = 0.3
+) -> tuple[str, lyactrl.ExponentialStability | None, lyactrl.Box | None]:
     """The row's condition and box (``None`` when the equilibrium is not proved)."""
-    system = lyactrl.NeuralSystem(Field(n, seed=n), n)
+    system = lyactrl.NeuralSystem(ResidualMLPField(n, seed=n), n)
     t0 = time.perf_counter()
     eq = lyactrl.find_equilibrium(system, torch.zeros(n, dtype=torch.float64))
     t_eq = time.perf_counter() - t0
@@ -66,14 +49,15 @@ def condition(n: int) -> tuple[str, lyactrl.ExponentialStability | None, lyactrl
         return f"equilibrium {eq.status}", None, None
     system = lyactrl.NeuralSystem(system.module, n, x_eq=eq.x)
     V = lyactrl.Quadratic.from_linearization(system)
-    rate = 0.3 * lyactrl.verify.local_rate_limit(system, V)
+    rate = fraction * lyactrl.verify.local_rate_limit(system, V)
     cond = lyactrl.ExponentialStability(system, V, rate, x_eq_box=eq)
     width = float((eq.hi - eq.lo).max())
-    return f"certified in {t_eq:.2f} s (box {width:.0e})", cond, lyactrl.Box(eq.x - 0.3, eq.x + 0.3)
+    box = lyactrl.Box(eq.x - radius, eq.x + radius)
+    return f"certified in {t_eq:.2f} s (box {width:.0e})", cond, box
 
 
-def row(n: int, time_limit: float, bounds: str) -> str:
-    eq, cond, box = condition(n)
+def row(n: int, time_limit: float, bounds: str, shape: tuple[float, float]) -> str:
+    eq, cond, box = condition(n, *shape)
     if cond is None:
         return f"| {n} | {eq} | | {bounds} | | | |"
     torch_bounds.RELAX_MLPS = bounds == "linear"
@@ -87,9 +71,11 @@ def row(n: int, time_limit: float, bounds: str) -> str:
     )
 
 
-def worker_rows(n: int, workers: list[int], time_limit: float, repeats: int) -> list[str]:
+def worker_rows(
+    n: int, workers: list[int], time_limit: float, repeats: int, shape: tuple[float, float]
+) -> list[str]:
     """One process against ``certify(workers=w)``: median seconds and boxes over repeats."""
-    _, cond, box = condition(n)
+    _, cond, box = condition(n, *shape)
     if cond is None:
         return [f"| {n} | equilibrium not proved | | | | |"]
     out = []
@@ -112,22 +98,26 @@ def worker_rows(n: int, workers: list[int], time_limit: float, repeats: int) -> 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--dims", type=int, nargs="*", default=[2, 4, 6, 8])
+    ap.add_argument("--dims", type=int, nargs="*", default=[2, 4, 6, 8, 10, 12])
     ap.add_argument("--time-limit", type=float, default=60.0)
     ap.add_argument("--workers", type=int, nargs="*", default=[])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument(
         "--bounds", nargs="*", choices=["interval", "linear"], default=["interval", "linear"]
     )
+    ap.add_argument("--radius", type=float, default=0.3, help="half-width of the box")
+    ap.add_argument("--fraction", type=float, default=0.3, help="share of the local rate")
     args = ap.parse_args()
+    shape = (args.radius, args.fraction)
     torch.set_num_threads(1)
     print(f"Machine: {machine()}\n")
+    print(f"box x_eq +- {args.radius}, rate {args.fraction} x the local limit\n")
     if args.workers:
         print(f"load average before: {os.getloadavg()}\n")
         print("| n | workers | certify | boxes (median) | s (median) | boxes/s | s, each run |")
         print("|---|---|---|---|---|---|---|")
         for n in args.dims:
-            for line in worker_rows(n, args.workers, args.time_limit, args.repeats):
+            for line in worker_rows(n, args.workers, args.time_limit, args.repeats, shape):
                 print(line, flush=True)
         print(f"\nload average after: {os.getloadavg()}")
         return
@@ -135,7 +125,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for n in args.dims:
         for bounds in args.bounds:
-            print(row(n, args.time_limit, bounds), flush=True)
+            print(row(n, args.time_limit, bounds, shape), flush=True)
 
 
 if __name__ == "__main__":

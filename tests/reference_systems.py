@@ -112,3 +112,32 @@ class BiasedField(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.A(x) + self.net(x)
+
+
+class ResidualMLPField(torch.nn.Module):
+    """``A x + b + W3 tanh(W2 tanh(W1 x + b1) + b2) + b3`` in ``n`` states, every bias present:
+    a stable linear part (``-1.5 I`` plus a skew part) and a ``n-width-width-n`` tanh network
+    with random weights (its output layer scaled by 0.1), the field of
+    ``benchmarks/bench_scaling.py``. Deterministic (its own generator)."""
+
+    def __init__(self, n: int, seed: int, width: int = 64) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.A = torch.nn.Linear(n, n).double()
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(n, width),
+            torch.nn.Tanh(),
+            torch.nn.Linear(width, width),
+            torch.nn.Tanh(),
+            torch.nn.Linear(width, n),
+        ).double()
+        with torch.no_grad():
+            M = torch.randn(n, n, generator=g, dtype=torch.float64) / n**0.5
+            self.A.weight.copy_(-1.5 * torch.eye(n, dtype=torch.float64) + 0.5 * (M - M.T))
+            self.A.bias.copy_(0.1 * torch.randn(n, generator=g, dtype=torch.float64))
+            for p in self.net.parameters():
+                p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64) / p.shape[-1] ** 0.5)
+            self.net[-1].weight.mul_(0.1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.A(x) + self.net(x)

@@ -12,8 +12,15 @@ from hypothesis import strategies as st
 from torch import nn
 
 import lyactrl
-from lyactrl.verify._local import local_certificate
+from lyactrl.verify._local import (
+    _decrease_matrix,
+    _orthants,
+    hessian_upper_eig,
+    jacobian_certificate,
+    local_certificate,
+)
 from tests.reference_systems import (
+    ResidualMLPField,
     closed_form_rate,
     damped_pendulum,
     random_hurwitz,
@@ -256,3 +263,47 @@ def test_float32_bias_free_network_system() -> None:
     assert res.status == "certified" and res.local_lo is not None
     bad = lyactrl.certify(lyactrl.ExponentialStability(sys, V, rate=2.5), _box(2))
     assert bad.status == "falsified"
+
+
+def _residual_mlp(n: int, fraction: float) -> lyactrl.ExponentialStability:
+    system = lyactrl.NeuralSystem(ResidualMLPField(n, seed=n), n)
+    eq = lyactrl.find_equilibrium(system, torch.zeros(n, dtype=D))
+    system = lyactrl.NeuralSystem(system.module, n, x_eq=eq.x)
+    V = lyactrl.Quadratic.from_linearization(system)
+    rate = fraction * lyactrl.verify.local_rate_limit(system, V)
+    return lyactrl.ExponentialStability(system, V, rate, x_eq_box=eq)
+
+
+def test_orthants_cover_the_box_and_hold_the_equilibrium_box() -> None:
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.randn(1, 3, generator=g, dtype=D)
+    r = torch.tensor([[0.3, 0.1, 0.2]], dtype=D)
+    lo_e, hi_e = x0 - 1e-9, x0 + 1e-9
+    lo, hi = _orthants(x0, r, lo_e, hi_e)
+    assert lo.shape == (8, 3)
+    assert bool(((lo <= lo_e) & (hi_e <= hi)).all())  # each holds E, so every segment from x*
+    x = x0 + r * (2 * torch.rand(5000, 3, generator=g, dtype=D) - 1)
+    inside = ((x.unsqueeze(1) >= lo) & (x.unsqueeze(1) <= hi)).all(-1)
+    assert bool(inside.any(1).all())
+    assert torch.allclose((hi - lo).prod(1).sum(), (2 * r).prod(), rtol=1e-6)  # no overlap
+
+
+def test_orthant_jacobian_certificate_where_one_box_fails() -> None:
+    """A 4-64-64-4 network with biases, half its local rate on x_eq +- 0.3: the Jacobian test
+    on the whole box fails, on its 16 orthant boxes it passes, so the local certificate covers
+    the box and certify needs one box; dense sampling agrees (the condition holds)."""
+    cond = _residual_mlp(4, 0.5)
+    x0 = cond.x_eq.unsqueeze(0)
+    full = hessian_upper_eig(*_decrease_matrix(cond, x0 - 0.3, x0 + 0.3))
+    assert float(full[0]) > 0
+    loc = jacobian_certificate(cond, torch.full((4,), 0.3, dtype=D))
+    assert loc.status == "certified" and float((loc.hi - cond.x_eq).min()) == pytest.approx(0.3)
+    region = lyactrl.Box(cond.x_eq - 0.3, cond.x_eq + 0.3)
+    res = lyactrl.certify(cond, region, decay=False)
+    assert res.status == "certified" and res.boxes_processed <= 1
+    x = cond.x_eq + 0.3 * (2 * torch.rand(100_000, 4, dtype=D) - 1)
+    assert float(cond.residual(x).detach().max()) <= 0
+    # a rate above the linearisation's limit is never certified near x_eq
+    over = _residual_mlp(4, 1.05)
+    assert jacobian_certificate(over, torch.full((4,), 0.3, dtype=D)).status == "unknown"
+    assert lyactrl.certify(over, region, decay=False, time_limit=20).status != "certified"

@@ -12,7 +12,7 @@ import torch
 from .._api import checked_kwargs
 from .._results import ResultMixin, Status
 from .._tensors import as_positive
-from ..bounds import FP_MARGIN
+from ..bounds import FP_MARGIN, Bounds
 from ..bounds.jets import Jet, mean_value_bounds, residual_jet
 from ..conditions import AbstractCondition, ExponentialStability
 from ..lyapunov import ModuleCandidate
@@ -22,7 +22,12 @@ from ._counterexamples import Counterexamples, centre_counterexamples, prove_cou
 from ._decay import DecayBound, decay_bound
 from ._inputs import check_condition_region
 from ._invariance import invariance_premise
-from ._local import LocalCertificate, equilibrium_counterexample, local_certificate
+from ._local import (
+    LocalCertificate,
+    equilibrium_counterexample,
+    local_certificate,
+    segment_bounds,
+)
 from ._positive import prove_positive_definite
 from ._shard import check_workers, sharded_search
 
@@ -339,9 +344,15 @@ class _CertifySearch:
         self, frontier: Frontier, budget: Budget, stop: Any = None, progress: Any = False
     ) -> SearchOutcome:
         cond, region = self.condition, self.region
+
+        def bound(lo: torch.Tensor, hi: torch.Tensor) -> Bounds:
+            return segment_bounds(
+                cond, mean_value_bounds(lambda x: residual_jet(cond, x), lo, hi), lo, hi
+            )
+
         return branch_and_bound(
             frontier,
-            lambda a, b: mean_value_bounds(lambda x: residual_jet(cond, x), a, b),
+            bound,
             budget=budget,
             region=region,
             exclude=self.exclude,

@@ -11,8 +11,9 @@ The residual ``r(x) = grad V . f + rate V`` vanishes at ``x_eq``, so no box touc
 3. Taylor with the Lagrange remainder gives ``r(x) = 1/2 (x - x_eq)^T H(xi) (x - x_eq)`` with
    ``xi`` on the segment, inside ``L``; if every symmetric matrix in ``[H]`` is negative
    definite then ``r <= 0`` on ``L`` (``< 0`` away from ``x_eq``). The test is
-   ``lambda_max(mid) + ||rad||_F + err < 0`` (Weyl: ``||E||_2 <= ||rad||_F`` for
-   ``|E| <= rad``; ``err = 16 n eps ||mid||_F`` bounds the eigensolver's error).
+   ``lambda_max(mid) + lambda_max(rad) + err < 0`` (Weyl, and ``||E||_2 <= ||rad||_2 =
+   lambda_max(rad)`` for ``|E| <= rad`` by Perron-Frobenius, ``rad`` symmetric and
+   nonnegative; ``err = 16 n eps (||mid||_F + ||rad||_F)`` bounds the eigensolvers' error).
 
 For a quadratic ``V`` the Hessian is ``2 (A^T P + P A + rate P)`` plus second-order terms of
 ``f``, so the certificate is the linearisation's strict decrease plus a certified bound on the
@@ -27,6 +28,7 @@ import math
 import torch
 
 from .._results import ResultMixin, Status
+from ..bounds import Bounds
 from ..bounds.jets import (
     EPS,
     Jet,
@@ -49,6 +51,7 @@ __all__ = [
     "equilibrium_counterexample",
     "jacobian_certificate",
     "hessian_jacobian_certificate",
+    "segment_bounds",
 ]
 
 
@@ -88,10 +91,13 @@ def hessian_upper_eig(hlo: torch.Tensor, hhi: torch.Tensor) -> torch.Tensor:
     rad = torch.where(eye, torch.zeros_like(rad), rad)
     n = mid.shape[-1]
     lam = torch.linalg.eigvalsh(mid)[..., -1]
+    # |E| <= rad elementwise: ||E||_2 <= ||rad||_2, the top eigenvalue of the symmetric
+    # nonnegative rad (Perron-Frobenius), never above ||rad||_F
     norm_mid = torch.linalg.matrix_norm(mid)
     norm_rad = torch.linalg.matrix_norm(rad)
+    spread = torch.minimum(torch.linalg.eigvalsh(rad)[..., -1].clamp_min(0.0), norm_rad)
     bound = torch.nextafter(
-        lam + 16 * n * EPS * (norm_mid + norm_rad) + norm_rad, torch.tensor(float("inf"))
+        lam + 16 * n * EPS * (norm_mid + norm_rad) + spread, torch.tensor(float("inf"))
     )
     return torch.where(finite, bound, torch.full_like(bound, float("inf")))
 
@@ -203,11 +209,16 @@ def equilibrium_counterexample(
     return torch.cat([x0 + step, x0 - step])
 
 
-def _decrease_matrix(condition: AbstractCondition, lo: torch.Tensor, hi: torch.Tensor):
+def _jacobian(condition: AbstractCondition, lo: torch.Tensor, hi: torch.Tensor):
+    """The Jacobian enclosure of ``f`` on each box ``[lo, hi]`` (shape ``(batch, n, n)``)."""
+    return system_jet(condition.system, Jet.variables(lo, hi, 1)).d
+
+
+def _decrease_matrix(condition: AbstractCondition, lo: torch.Tensor, hi: torch.Tensor, J=None):
     """Enclosures of ``P J + J^T P + rate P + margin I`` for ``J`` in the Jacobian enclosure of
-    ``f`` on each box ``[lo, hi]`` (shape ``(batch, n, n)``)."""
+    ``f`` on each box ``[lo, hi]`` (or the given enclosure ``J``), shape ``(batch, n, n)``."""
     P = condition.candidate.P.detach().to(torch.float64)
-    J = system_jet(condition.system, Jet.variables(lo, hi, 1)).d
+    J = _jacobian(condition, lo, hi) if J is None else J
     PJ = ilinear(P, J)  # type: ignore[arg-type]
     M = iadd(PJ, (PJ[0].transpose(-1, -2), PJ[1].transpose(-1, -2)))
     cst = iscale(float(condition.rate), (P, P))
@@ -217,40 +228,157 @@ def _decrease_matrix(condition: AbstractCondition, lo: torch.Tensor, hi: torch.T
     return iadd(M, (cst[0].expand_as(M[0]), cst[1].expand_as(M[1])))
 
 
+def _bisect(lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each box halved along its widest coordinate: ``(2 batch, n)``, halves ``k`` and
+    ``batch + k``."""
+    k = torch.arange(lo.shape[0])
+    d = (hi - lo).argmax(1)
+    mid = 0.5 * (lo[k, d] + hi[k, d])
+    hi1, lo2 = hi.clone(), lo.clone()
+    hi1[k, d], lo2[k, d] = mid, mid
+    return torch.cat([lo, lo2]), torch.cat([hi1, hi])
+
+
+def _hull_eig(condition: AbstractCondition, lo: torch.Tensor, hi: torch.Tensor, levels: int):
+    """Eigenvalue bounds of the decrease matrix on each box, where the Jacobian enclosure of a
+    box that fails is the hull of those on its pieces (bisected up to ``levels`` times).
+
+    Sound because the mean-value Jacobian's rows are gradients at points of the box, each in
+    some piece: the hull of the pieces' enclosures holds them (the hull is taken on ``J``, not
+    on the decrease matrix, since each row may come from another piece)."""
+    J = _jacobian(condition, lo, hi)
+    eig = hessian_upper_eig(*_decrease_matrix(condition, lo, hi, J))
+    owner = torch.arange(lo.shape[0])
+    for _ in range(levels):
+        failing = eig >= 0
+        if not bool(failing.any()):
+            break
+        take = failing[owner]
+        lo, hi = _bisect(lo[take], hi[take])
+        owner = torch.cat([owner[take], owner[take]])
+        Jp = _jacobian(condition, lo, hi)
+        idx = owner.reshape(-1, 1, 1).expand_as(Jp[0])
+        J_lo = torch.full_like(J[0], math.inf).scatter_reduce(0, idx, Jp[0], "amin")
+        J_hi = torch.full_like(J[1], -math.inf).scatter_reduce(0, idx, Jp[1], "amax")
+        hull = (
+            torch.where(failing.reshape(-1, 1, 1), J_lo, J[0]),
+            torch.where(failing.reshape(-1, 1, 1), J_hi, J[1]),
+        )
+        eig = torch.where(
+            failing, hessian_upper_eig(*_decrease_matrix(condition, None, None, hull)), eig
+        )
+    return eig
+
+
+#: Largest state dimension for which a failing box around the equilibrium is retried as its
+#: ``2^n`` orthant boxes (each a corner at ``x_eq``) in :func:`jacobian_certificate`.
+ORTHANT_MAX_DIM = 12
+#: Bisection levels of a failing orthant box whose pieces' Jacobian hull is tried.
+HULL_LEVELS = 3
+
+
+def _orthants(x0: torch.Tensor, r: torch.Tensor, lo_e: torch.Tensor, hi_e: torch.Tensor):
+    """The ``2^n`` boxes with a corner at ``x0`` that cover ``x0 +- r``, each widened to hold
+    the equilibrium box ``[lo_e, hi_e]`` (shape ``(2^n, n)`` each)."""
+    n = x0.shape[-1]
+    signs = torch.cartesian_prod(*[torch.tensor([0.0, 1.0], dtype=x0.dtype)] * n).reshape(-1, n)
+    lo = torch.where(signs > 0, x0, x0 - r)
+    hi = torch.where(signs > 0, x0 + r, x0)
+    return torch.minimum(lo, lo_e), torch.maximum(hi, hi_e)
+
+
 def jacobian_certificate(
-    condition: AbstractCondition, half_widths: torch.Tensor
+    condition: AbstractCondition, half_widths: torch.Tensor, *, refine: int = 8
 ) -> LocalCertificate:
     """The local certificate for an equilibrium known only as a box ``E`` (``x_eq_box``).
 
-    On a box ``L`` holding ``E``, the true equilibrium ``x*`` in ``E`` has ``f(x*) = 0``, so by
-    the mean-value theorem ``f(x) = J (x - x*)`` with every row of ``J`` in the Jacobian
-    enclosure on ``L`` (convex). For ``V = (x - x*)^T P (x - x*)`` the residual is then
+    On a convex set ``K`` holding ``E`` and ``x``, the true equilibrium ``x*`` in ``E`` has
+    ``f(x*) = 0``, so by the mean-value theorem ``f(x) = J (x - x*)`` with every row of ``J``
+    in the Jacobian enclosure on ``K``. For ``V = (x - x*)^T P (x - x*)`` the residual is then
     ``d^T (P J + J^T P + rate P + margin I) d`` with ``d = x - x*``; if every symmetric
     matrix of that interval matrix is negative definite (the eigenvalue test of
-    :func:`hessian_upper_eig`), the residual is ``<= 0`` on ``L``. No exact zero of ``f`` at
+    :func:`hessian_upper_eig`), the residual is ``<= 0`` at ``x``. No exact zero of ``f`` at
     the numerical root is needed.
+
+    ``K`` is the box ``L = x_eq +- s w`` itself, or, when that test fails and
+    ``n <= ORTHANT_MAX_DIM``, each of the ``2^n`` orthant boxes of ``L`` (a corner at
+    ``x_eq``, widened to hold ``E``): the segment from ``x*`` to a point of an orthant box
+    stays in it, and each has half the widths of ``L``, so its Jacobian enclosure is tighter;
+    an orthant box that still fails takes the hull of the Jacobian enclosures on its pieces
+    (bisected up to ``HULL_LEVELS`` times, :func:`_hull_eig`).
+    The largest passing scale ``s`` (powers of two, then ``refine`` steps towards the next)
+    is kept.
     """
     lo_e, hi_e = condition.x_eq_box  # type: ignore[attr-defined]
     x0 = condition.x_eq.detach().to(torch.float64).unsqueeze(0)  # type: ignore[union-attr]
     w = half_widths.detach().to(torch.float64).reshape(1, -1)
+    lo_e, hi_e = lo_e.to(x0).reshape(1, -1), hi_e.to(x0).reshape(1, -1)
+    split = x0.shape[1] <= ORTHANT_MAX_DIM
+
+    def passes(scale: float) -> float:
+        """The eigenvalue bound at this scale (< 0: the certificate holds on ``x0 +- s w``)."""
+        r = scale * w
+        lo, hi = torch.minimum(x0 - r, lo_e), torch.maximum(x0 + r, hi_e)
+        eig = float(hessian_upper_eig(*_decrease_matrix(condition, lo, hi))[0])
+        if eig < 0 or not split:
+            return eig
+        return float(_hull_eig(condition, *_orthants(x0, r, lo_e, hi_e), HULL_LEVELS).max())
+
     scales = 2.0 ** -torch.arange(0, 48, dtype=torch.float64)
     r = scales.reshape(-1, 1) * w
-    lo, hi = x0 - r, x0 + r
-    holds_e = ((lo <= lo_e) & (hi_e <= hi)).all(1)
-    eig = hessian_upper_eig(*_decrease_matrix(condition, lo, hi))
+    holds_e = ((x0 - r <= lo_e) & (hi_e <= x0 + r)).all(1)
+    eig = hessian_upper_eig(*_decrease_matrix(condition, x0 - r, x0 + r))
     ok = ((eig < 0) & holds_e).nonzero().flatten()
     if ok.numel() == 0:
-        return LocalCertificate(
-            Status.UNKNOWN,
-            None,
-            None,
-            float(eig[holds_e].min()) if bool(holds_e.any()) else math.inf,
+        return _unknown(
             "no box around the equilibrium box makes P J + J^T P + rate P negative definite "
             "for every J in the Jacobian enclosure (the rate may exceed the local limit, or "
             "the equilibrium box is too wide)",
+            float(eig[holds_e].min()) if bool(holds_e.any()) else math.inf,
         )
-    i = int(ok[0])
-    return LocalCertificate(Status.CERTIFIED, lo[i], hi[i], float(eig[i]), "")
+    best = int(ok[0])
+    s, e = float(scales[best]), float(eig[best])
+    while split and best > 0:  # larger boxes by orthants
+        e_up = passes(2 * s)
+        if e_up >= 0:
+            break
+        best, s, e = best - 1, 2 * s, e_up
+    if best > 0 and refine > 0:
+        for cand in torch.linspace(2 * s, s, refine + 2, dtype=torch.float64)[1:-1].tolist():
+            e_c = passes(cand)
+            if e_c < 0:
+                s, e = cand, e_c
+                break
+    r = s * w[0]
+    return LocalCertificate(Status.CERTIFIED, x0[0] - r, x0[0] + r, e, "")
+
+
+def segment_bounds(
+    condition: AbstractCondition, bounds: Bounds, lo: torch.Tensor, hi: torch.Tensor
+) -> Bounds:
+    """``bounds`` of the residual on the boxes ``[lo, hi]`` with ``upper = 0`` where the
+    Jacobian argument of :func:`jacobian_certificate` holds on the box ``K = hull(B, E)``.
+
+    For a condition with ``x_eq_box`` ``E``: every point ``x`` of a box ``B`` is joined to the
+    true equilibrium ``x*`` by a segment inside ``K``, so ``f(x) = J (x - x*)`` with the rows of
+    ``J`` in the Jacobian enclosure on ``K``, and the residual is ``<= 0`` on ``B`` when the
+    interval matrix ``P J + J^T P + rate P + margin I`` is negative definite. This proves
+    boxes next to the equilibrium, where the residual's own bounds cannot be negative
+    (it vanishes at ``x*``). Only the boxes not already proved are tested.
+    """
+    if condition.x_eq_box is None or condition.system.is_discrete or lo.shape[0] == 0:
+        return bounds
+    todo = ~(bounds.upper <= 0)
+    if not bool(todo.any()):
+        return bounds
+    lo_e, hi_e = (t.to(lo).reshape(1, -1) for t in condition.x_eq_box)
+    k_lo, k_hi = torch.minimum(lo[todo], lo_e), torch.maximum(hi[todo], hi_e)
+    proved = torch.zeros_like(todo)
+    proved[todo] = hessian_upper_eig(*_decrease_matrix(condition, k_lo, k_hi)) < 0
+    upper = torch.where(
+        proved, torch.minimum(bounds.upper, torch.zeros_like(bounds.upper)), bounds.upper
+    )
+    return dataclasses.replace(bounds, upper=upper)
 
 
 def _unknown(message: str, eig: float = math.inf) -> LocalCertificate:
