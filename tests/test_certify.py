@@ -307,3 +307,21 @@ def test_orthant_jacobian_certificate_where_one_box_fails() -> None:
     over = _residual_mlp(4, 1.05)
     assert jacobian_certificate(over, torch.full((4,), 0.3, dtype=D)).status == "unknown"
     assert lyactrl.certify(over, region, decay=False, time_limit=20).status != "certified"
+
+
+def test_segment_bounds_prove_boxes_at_the_equilibrium_only_where_it_holds() -> None:
+    """A box with ``x_eq`` at a corner: the residual's own bounds cannot be negative (it
+    vanishes at ``x*``); the mean-value argument on ``hull(B, E)`` proves it, and never for a
+    rate above the linearisation's limit."""
+    from lyactrl.bounds import bound_residual
+    from lyactrl.verify._local import segment_bounds
+
+    x0 = _residual_mlp(4, 0.5).x_eq.unsqueeze(0)
+    lo, hi = torch.cat([x0, x0 - 0.1]), torch.cat([x0 + 0.1, x0])
+    for fraction, proved in ((0.5, True), (1.05, False)):
+        cond = _residual_mlp(4, fraction)
+        own = bound_residual(cond, lo, hi)
+        assert bool((own.upper > 0).all())
+        got = segment_bounds(cond, own, lo, hi)
+        assert bool((got.upper <= 0).all()) is proved
+        assert torch.equal(got.lower, own.lower)
