@@ -325,3 +325,12 @@ def test_segment_bounds_prove_boxes_at_the_equilibrium_only_where_it_holds() -> 
         got = segment_bounds(cond, own, lo, hi)
         assert bool((got.upper <= 0).all()) is proved
         assert torch.equal(got.lower, own.lower)
+
+
+def test_jacobian_certificate_past_its_deadline_keeps_the_box_proved_so_far() -> None:
+    cond = _residual_mlp(4, 0.5)
+    w = torch.full((4,), 0.3, dtype=D)
+    late = jacobian_certificate(cond, w, deadline=0.0)  # long past: no orthant test
+    assert late.status == "certified"
+    assert float((late.hi - cond.x_eq).max()) < 0.3
+    assert float((jacobian_certificate(cond, w).hi - cond.x_eq).max()) == pytest.approx(0.3)

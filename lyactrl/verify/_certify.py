@@ -191,7 +191,7 @@ def _local_step(run: _Run, box: Any) -> Counterexamples | None:
     cond = run.condition
     x0 = cond.x_eq.to(torch.float64)  # type: ignore[union-attr]
     w = torch.maximum(box.hi - x0, x0 - box.lo).clamp_min(1e-12)
-    loc = local_certificate(cond, w)
+    loc = local_certificate(cond, w, deadline=run.budget.start + run.budget.time_limit)
     if loc.status == Status.CERTIFIED:
         run.local = loc
         return None

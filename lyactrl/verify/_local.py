@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 
 import torch
 
@@ -103,7 +104,11 @@ def hessian_upper_eig(hlo: torch.Tensor, hhi: torch.Tensor) -> torch.Tensor:
 
 
 def local_certificate(
-    condition: AbstractCondition, half_widths: torch.Tensor, *, refine: int = 8
+    condition: AbstractCondition,
+    half_widths: torch.Tensor,
+    *,
+    refine: int = 8,
+    deadline: float | None = None,
 ) -> LocalCertificate:
     """The largest box ``x_eq + s [-w, w]`` (``s <= 1``) on which ``r <= 0`` is proved.
 
@@ -116,6 +121,9 @@ def local_certificate(
     refine : int
         Number of intermediate scales tried between the last failing and the first passing
         power of two.
+    deadline : float, optional
+        A ``time.perf_counter()`` value after which no larger box is tried (the best box
+        proved so far is returned); used by :func:`~lyactrl.certify` for its ``time_limit``.
 
     Examples
     --------
@@ -130,7 +138,7 @@ def local_certificate(
     if x0 is None:
         return LocalCertificate(Status.UNKNOWN, None, None, math.inf, "the condition has no x_eq")
     if condition.x_eq_box is not None:
-        return jacobian_certificate(condition, half_widths)
+        return jacobian_certificate(condition, half_widths, refine=refine, deadline=deadline)
     if (
         isinstance(condition, ExponentialStability)
         and isinstance(condition.V, ModuleCandidate)
@@ -288,7 +296,11 @@ def _orthants(x0: torch.Tensor, r: torch.Tensor, lo_e: torch.Tensor, hi_e: torch
 
 
 def jacobian_certificate(
-    condition: AbstractCondition, half_widths: torch.Tensor, *, refine: int = 8
+    condition: AbstractCondition,
+    half_widths: torch.Tensor,
+    *,
+    refine: int = 8,
+    deadline: float | None = None,
 ) -> LocalCertificate:
     """The local certificate for an equilibrium known only as a box ``E`` (``x_eq_box``).
 
@@ -307,7 +319,7 @@ def jacobian_certificate(
     an orthant box that still fails takes the hull of the Jacobian enclosures on its pieces
     (bisected up to ``HULL_LEVELS`` times, :func:`_hull_eig`).
     The largest passing scale ``s`` (powers of two, then ``refine`` steps towards the next)
-    is kept.
+    is kept; after ``deadline`` (a ``time.perf_counter()`` value) no larger scale is tried.
     """
     lo_e, hi_e = condition.x_eq_box  # type: ignore[attr-defined]
     x0 = condition.x_eq.detach().to(torch.float64).unsqueeze(0)  # type: ignore[union-attr]
@@ -338,13 +350,19 @@ def jacobian_certificate(
         )
     best = int(ok[0])
     s, e = float(scales[best]), float(eig[best])
-    while split and best > 0:  # larger boxes by orthants
+
+    def late() -> bool:
+        return deadline is not None and time.perf_counter() > deadline
+
+    while split and best > 0 and not late():  # larger boxes by orthants
         e_up = passes(2 * s)
         if e_up >= 0:
             break
         best, s, e = best - 1, 2 * s, e_up
     if best > 0 and refine > 0:
         for cand in torch.linspace(2 * s, s, refine + 2, dtype=torch.float64)[1:-1].tolist():
+            if late():
+                break
             e_c = passes(cand)
             if e_c < 0:
                 s, e = cand, e_c
