@@ -199,7 +199,8 @@ def _forward(layers: list[nn.Module], lo: torch.Tensor, hi: torch.Tensor, enclos
             if b is not None:
                 ivl = (ivl[0] + b, ivl[1] + b)
             mag = (rng[0].abs() + rng[1].abs()) @ W.abs().T + (0 if b is None else b.abs())
-            ivl = (ivl[0] - 4 * n * EPS * mag, ivl[1] + 4 * n * EPS * mag)
+            k = 4 * W.shape[1] * EPS  # rounding of sums of fan-in terms
+            ivl = (ivl[0] - k * mag, ivl[1] + k * mag)
             lo_v, hi_v = value.concretise(c, h)
             rng = (torch.maximum(lo_v, ivl[0]), torch.minimum(hi_v, ivl[1]))
             continue
