@@ -15,6 +15,7 @@ import lyactrl
 from lyactrl.verify._local import (
     _decrease_matrix,
     _orthants,
+    _radial_pieces,
     hessian_upper_eig,
     jacobian_certificate,
     local_certificate,
@@ -334,3 +335,21 @@ def test_jacobian_certificate_past_its_deadline_keeps_the_box_proved_so_far() ->
     assert late.status == "certified"
     assert float((late.hi - cond.x_eq).max()) < 0.3
     assert float((jacobian_certificate(cond, w).hi - cond.x_eq).max()) == pytest.approx(0.3)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), m=st.integers(1, 6))
+def test_radial_pieces_cover_every_segment_from_the_equilibrium_box(seed: int, m: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    lo_e = torch.randn(1, 3, generator=g, dtype=D)
+    hi_e = lo_e + 0.1 * torch.rand(1, 3, generator=g, dtype=D)
+    lo = 3 * torch.randn(2, 3, generator=g, dtype=D)
+    hi = lo + torch.rand(2, 3, generator=g, dtype=D)
+    p_lo, p_hi = _radial_pieces(lo, hi, lo_e, hi_e, m)
+    assert p_lo.shape == (m, 2, 3)
+    e = lo_e + (hi_e - lo_e) * torch.rand(500, 2, 3, generator=g, dtype=D)
+    x = lo + (hi - lo) * torch.rand(500, 2, 3, generator=g, dtype=D)
+    t = torch.rand(500, 1, 1, generator=g, dtype=D)
+    y = (1 - t) * e + t * x
+    k = (t * m).floor().long().clamp(max=m - 1).reshape(-1)
+    assert bool(((y >= p_lo[k]) & (y <= p_hi[k])).all())

@@ -371,15 +371,35 @@ def jacobian_certificate(
     return LocalCertificate(Status.CERTIFIED, x0[0] - r, x0[0] + r, e, "")
 
 
+#: Pieces of the radial cover of the segments from the equilibrium box to a box.
+SEGMENT_PIECES = 4
+
+
+def _radial_pieces(lo, hi, lo_e, hi_e, m: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Boxes ``(m, batch, n)`` covering every segment from a point of ``E = [lo_e, hi_e]`` to a
+    point of ``B = [lo, hi]``: the points ``(1 - t) e + t x`` with ``t`` in ``[k/m, (k+1)/m]``
+    lie between ``(1 - t) lo_e + t lo`` and ``(1 - t) hi_e + t hi`` (affine in ``t``, so
+    extreme at the two ends), widened by the rounding of those sums."""
+    t = torch.linspace(0.0, 1.0, m + 1, dtype=lo.dtype, device=lo.device).reshape(-1, 1, 1)
+    ends_lo = (1 - t) * lo_e + t * lo
+    ends_hi = (1 - t) * hi_e + t * hi
+    slack = 4 * EPS * (lo_e.abs() + hi_e.abs() + lo.abs() + hi.abs())
+    p_lo = torch.minimum(ends_lo[:-1], ends_lo[1:]) - slack
+    p_hi = torch.maximum(ends_hi[:-1], ends_hi[1:]) + slack
+    return p_lo, p_hi
+
+
 def segment_bounds(
     condition: AbstractCondition, bounds: Bounds, lo: torch.Tensor, hi: torch.Tensor
 ) -> Bounds:
     """``bounds`` of the residual on the boxes ``[lo, hi]`` with ``upper = 0`` where the
-    Jacobian argument of :func:`jacobian_certificate` holds on the box ``K = hull(B, E)``.
+    Jacobian argument of :func:`jacobian_certificate` holds along the segments to ``E``.
 
     For a condition with ``x_eq_box`` ``E``: every point ``x`` of a box ``B`` is joined to the
-    true equilibrium ``x*`` by a segment inside ``K``, so ``f(x) = J (x - x*)`` with the rows of
-    ``J`` in the Jacobian enclosure on ``K``, and the residual is ``<= 0`` on ``B`` when the
+    true equilibrium ``x*`` by a segment, so ``f(x) = J (x - x*)`` with each row of ``J`` a
+    gradient at a point of the segment: in the hull of the Jacobian enclosures on the
+    ``SEGMENT_PIECES`` boxes of the radial cover of those segments (:func:`_radial_pieces`,
+    small near ``E``, not the whole ``hull(B, E)``). The residual is ``<= 0`` on ``B`` when the
     interval matrix ``P J + J^T P + rate P + margin I`` is negative definite. This proves
     boxes next to the equilibrium, where the residual's own bounds cannot be negative
     (it vanishes at ``x*``). Only the boxes not already proved are tested.
@@ -390,9 +410,13 @@ def segment_bounds(
     if not bool(todo.any()):
         return bounds
     lo_e, hi_e = (t.to(lo).reshape(1, -1) for t in condition.x_eq_box)
-    k_lo, k_hi = torch.minimum(lo[todo], lo_e), torch.maximum(hi[todo], hi_e)
+    m = SEGMENT_PIECES
+    p_lo, p_hi = _radial_pieces(lo[todo], hi[todo], lo_e, hi_e, m)
+    k, n = p_lo.shape[1], p_lo.shape[2]
+    J = _jacobian(condition, p_lo.reshape(-1, n), p_hi.reshape(-1, n))
+    hull = (J[0].reshape(m, k, n, n).amin(0), J[1].reshape(m, k, n, n).amax(0))
     proved = torch.zeros_like(todo)
-    proved[todo] = hessian_upper_eig(*_decrease_matrix(condition, k_lo, k_hi)) < 0
+    proved[todo] = hessian_upper_eig(*_decrease_matrix(condition, None, None, hull)) < 0
     upper = torch.where(
         proved, torch.minimum(bounds.upper, torch.zeros_like(bounds.upper)), bounds.upper
     )
