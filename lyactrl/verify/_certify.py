@@ -12,8 +12,8 @@ import torch
 from .._api import checked_kwargs
 from .._results import ResultMixin, Status
 from .._tensors import as_positive
-from ..bounds import FP_MARGIN, Bounds
-from ..bounds.jets import Jet, mean_value_bounds, residual_jet
+from ..bounds import FP_MARGIN
+from ..bounds.jets import Jet, residual_jet
 from ..conditions import AbstractCondition, ExponentialStability
 from ..lyapunov import ModuleCandidate
 from ..regions import AbstractRegion, Sublevel
@@ -26,7 +26,7 @@ from ._local import (
     LocalCertificate,
     equilibrium_counterexample,
     local_certificate,
-    segment_bounds,
+    search_bounds,
 )
 from ._positive import prove_positive_definite
 from ._shard import check_workers, sharded_search
@@ -344,15 +344,9 @@ class _CertifySearch:
         self, frontier: Frontier, budget: Budget, stop: Any = None, progress: Any = False
     ) -> SearchOutcome:
         cond, region = self.condition, self.region
-
-        def bound(lo: torch.Tensor, hi: torch.Tensor) -> Bounds:
-            return segment_bounds(
-                cond, mean_value_bounds(lambda x: residual_jet(cond, x), lo, hi), lo, hi
-            )
-
         return branch_and_bound(
             frontier,
-            bound,
+            lambda lo, hi: search_bounds(cond, lo, hi),
             budget=budget,
             region=region,
             exclude=self.exclude,

@@ -38,6 +38,7 @@ from ..bounds.jets import (
     ilinear,
     imul,
     iscale,
+    mean_value_bounds,
     residual_jet,
     sum_bounds,
     system_jet,
@@ -53,6 +54,7 @@ __all__ = [
     "jacobian_certificate",
     "hessian_jacobian_certificate",
     "segment_bounds",
+    "search_bounds",
 ]
 
 
@@ -421,6 +423,14 @@ def segment_bounds(
         proved, torch.minimum(bounds.upper, torch.zeros_like(bounds.upper)), bounds.upper
     )
     return dataclasses.replace(bounds, upper=upper)
+
+
+def search_bounds(condition: AbstractCondition, lo: torch.Tensor, hi: torch.Tensor) -> Bounds:
+    """The residual's bounds that the branch and bound of :func:`~lyactrl.certify` and
+    :func:`~lyactrl.region_of_attraction` decide boxes by: the mean-value form intersected
+    with the interval jets, then :func:`segment_bounds` next to a boxed equilibrium."""
+    own = mean_value_bounds(lambda x: residual_jet(condition, x), lo, hi)
+    return segment_bounds(condition, own, lo, hi)
 
 
 def _unknown(message: str, eig: float = math.inf) -> LocalCertificate:

@@ -14,14 +14,14 @@ from .._errors import InvalidArgumentError, InvalidValueError
 from .._results import ResultMixin, Status
 from .._tensors import as_positive
 from ..bounds import FP_MARGIN, bound_candidate
-from ..bounds.jets import Jet, mean_value_bounds, residual_jet
+from ..bounds.jets import Jet, residual_jet
 from ..conditions import ExponentialStability
 from ..regions import Ball, Box, Sublevel
 from ._branch_and_bound import Budget, Frontier, branch_and_bound
 from ._decay import DecayBound, decay_bound, quadratic_bounds
 from ._geometry import geometry_of
 from ._invariance import image_premise
-from ._local import LocalCertificate, local_certificate
+from ._local import LocalCertificate, local_certificate, search_bounds
 from ._rate import as_condition
 
 __all__ = ["RegionOfAttraction", "region_of_attraction"]
@@ -190,7 +190,8 @@ def region_of_attraction(
     box = domain.bounding_box()
     residual_jet(cond, Jet.variables(box.lo[None], box.hi[None], 0))  # unsupported ops raise
     x0 = cond.x_eq.to(torch.float64)  # type: ignore[union-attr]
-    loc = local_certificate(cond, torch.maximum(box.hi - x0, x0 - box.lo))
+    w = torch.maximum(box.hi - x0, x0 - box.lo)
+    loc = local_certificate(cond, w, deadline=budget.start + budget.time_limit)
     levels = _Levels(cond, domain, loc)
     level, processed, message = _search(cond, domain, box, loc, levels, budget, tol, progress)
     return _result(cond, domain, loc, levels, level, processed, message, decay, start)
@@ -204,7 +205,7 @@ def _search(cond, domain, box, loc: LocalCertificate, levels: _Levels, budget, t
     local_ok = loc.status == Status.CERTIFIED
     out = branch_and_bound(
         frontier,
-        lambda a, b: mean_value_bounds(lambda x: residual_jet(cond, x), a, b),
+        lambda a, b: search_bounds(cond, a, b),
         budget=budget,
         region=domain,
         exclude=(loc.lo, loc.hi) if local_ok else None,
