@@ -32,7 +32,13 @@ from torch import nn
 
 from ._rounding import EPS
 
-__all__ = ["PIECES", "RELATIVE_MARGIN", "mlp_linear_bounds", "mlp_jacobian_bounds"]
+__all__ = [
+    "PIECES",
+    "RELATIVE_MARGIN",
+    "mlp_linear_bounds",
+    "mlp_jacobian_bounds",
+    "mlp_values_and_jacobian",
+]
 
 #: Sub-intervals of a pre-activation range on which a relaxation's offsets are enclosed.
 PIECES = 2
@@ -251,13 +257,27 @@ def mlp_linear_bounds(
     >>> bool(lo[0, 0] <= -0.7615941 and hi[0, 0] >= 0.7615941)
     True
     """
+    return _values(layers, lo, hi, _forward(layers, lo, hi, enclosures))
+
+
+def _values(layers: list[nn.Module], lo: torch.Tensor, hi: torch.Tensor, forward: tuple):
+    """The value bounds from a forward pass (:func:`_forward`'s result)."""
     c, h = 0.5 * (lo + hi), 0.5 * (hi - lo)
-    steps, _, rng = _forward(layers, lo, hi, enclosures)
+    steps, _, rng = forward
     m = rng[0].shape[1]
     return (
         torch.maximum(rng[0], _backward(steps, m, c, h, upper=False)),
         torch.minimum(rng[1], _backward(steps, m, c, h, upper=True)),
     )
+
+
+def mlp_values_and_jacobian(
+    layers: list[nn.Module], lo: torch.Tensor, hi: torch.Tensor, enclosures: Callable
+) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """``(values, jacobian)``: :func:`mlp_linear_bounds` and :func:`mlp_jacobian_bounds` from
+    one forward pass (the part that costs)."""
+    forward = _forward(layers, lo, hi, enclosures)
+    return _values(layers, lo, hi, forward), _jacobian(layers, lo, forward)
 
 
 def mlp_jacobian_bounds(
@@ -303,9 +323,13 @@ def mlp_jacobian_bounds(
     >>> bool(lo[0, 0, 0] <= 0.42 and hi[0, 0, 0] >= 1.0)
     True
     """
+    return _jacobian(layers, lo, _forward(layers, lo, hi, enclosures))
+
+
+def _jacobian(layers: list[nn.Module], lo: torch.Tensor, forward: tuple):
+    """The centred-form Jacobian bounds from a forward pass (:func:`_forward`'s result)."""
     B, n = lo.shape
-    _, pre, _ = _forward(layers, lo, hi, enclosures)
-    acts = iter(pre)
+    acts = iter(forward[1])
     factors: list = []  # ("W", W) or ("D", (M, R)), from the input side
     for layer in layers:
         if isinstance(layer, nn.Linear):

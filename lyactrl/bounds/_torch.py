@@ -11,7 +11,7 @@ from .._errors import UnsupportedOperationError
 from . import _functions as F
 from ._fx import traced_jet
 from ._jet import Jet
-from ._linear import PIECES, mlp_jacobian_bounds, mlp_linear_bounds
+from ._linear import PIECES, mlp_linear_bounds, mlp_values_and_jacobian
 from ._stock import MODULE_OPERATIONS, check_module_tree, is_stock, stock_class
 
 __all__ = ["MODULE_OPERATIONS", "module_jet", "mlp_layers", "mlp_value_and_vjp"]
@@ -219,20 +219,20 @@ def _tightened(module: nn.Module, out: Jet, box: tuple[torch.Tensor, torch.Tenso
     lo, hi = box
     width = max([lo.shape[1]] + [m.out_features for m in layers if isinstance(m, nn.Linear)])
     step = max(1, _RELAX_CHUNK // (width * lo.shape[1] * PIECES))
+    with_jacobian = out.d is not None
     parts = [
-        mlp_linear_bounds(layers, lo[k : k + step], hi[k : k + step], relaxed_enclosures)
+        mlp_values_and_jacobian(layers, lo[k : k + step], hi[k : k + step], relaxed_enclosures)
+        if with_jacobian
+        else (mlp_linear_bounds(layers, lo[k : k + step], hi[k : k + step], relaxed_enclosures),)
         for k in range(0, lo.shape[0], step)
     ]
-    v_lo, v_hi = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
-    out = out.intersect_value(v_lo, v_hi)
-    if out.d is None:
+    out = out.intersect_value(
+        torch.cat([p[0][0] for p in parts]), torch.cat([p[0][1] for p in parts])
+    )
+    if not with_jacobian:
         return out
-    parts = [
-        mlp_jacobian_bounds(layers, lo[k : k + step], hi[k : k + step], relaxed_enclosures)
-        for k in range(0, lo.shape[0], step)
-    ]
     return out.intersect_derivative(
-        torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+        torch.cat([p[1][0] for p in parts]), torch.cat([p[1][1] for p in parts])
     )
 
 
