@@ -4,18 +4,19 @@ An ``n-64-64-n`` tanh network with biases on top of a stable linear part (``A x 
 random weights scaled so that the linearisation stays stable), its equilibrium found and
 proved by ``find_equilibrium`` (Newton + Krawczyk), a quadratic ``V`` from the linearisation
 at that point, and 30 % of the local rate limit, certified on the box ``x_eq +- 0.3`` with the
-equilibrium box as ``x_eq_box``, one process. ``--bounds interval linear`` runs each row with
-the interval jets alone and with the MLP values intersected with their linear relaxation
-(``lyactrl.bounds._torch.RELAX_MLPS``, the certifier's default: values by the
-linear relaxation, Jacobians by the centred form), alternating per row. The local certificate
-(Jacobian test on the box, or on its 2^n orthant boxes) is the same in both.
+equilibrium box as ``x_eq_box``, one process. ``--bounds off local all`` runs each row with
+``lyactrl.bounds._torch.MLP_RELAXATION`` set to each: ``off``, interval jets alone; ``local``
+(the certifier's default), the MLP's linear relaxation (values) and centred-form Jacobian in
+the Jacobian tests of the local certificate and the segment test; ``all``, in every bound.
+The local certificate (Jacobian test on the box, its 2^n orthant boxes, their pieces' hulls)
+is the same code in all three.
 
 With ``--workers 1 2`` a second table compares one process with the sharded branch and bound
 (``certify(workers=2)``, local processes) on the same rows: status, boxes, seconds (median of
 ``--repeats`` runs) and boxes per second.
 
 Run: ``python benchmarks/bench_scaling.py [--dims 2 4 6 8 10 12] [--time-limit 60]
-[--bounds interval linear] [--workers 1 2 --repeats 3] [--radius 0.3] [--fraction 0.3]``;
+[--bounds off local all] [--workers 1 2 --repeats 3] [--radius 0.3] [--fraction 0.3]``;
 ``--pendulum`` runs the trained-pendulum case instead (:func:`trained_pendulum`).
 """
 
@@ -61,11 +62,11 @@ def row(n: int, time_limit: float, bounds: str, shape: tuple[float, float]) -> s
     eq, cond, box = condition(n, *shape)
     if cond is None:
         return f"| {n} | {eq} | | {bounds} | | | |"
-    torch_bounds.RELAX_MLPS = bounds == "linear"
+    torch_bounds.MLP_RELAXATION = bounds
     try:
         res = lyactrl.certify(cond, box, time_limit=time_limit, max_boxes=10_000_000, decay=False)
     finally:
-        torch_bounds.RELAX_MLPS = True
+        torch_bounds.MLP_RELAXATION = "local"
     return (
         f"| {n} | {eq} | {cond.rate:.4f} | {bounds} | {res.status} | "
         f"{res.boxes_processed} | {res.seconds:.2f} |"
@@ -153,7 +154,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, nargs="*", default=[])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument(
-        "--bounds", nargs="*", choices=["interval", "linear"], default=["interval", "linear"]
+        "--bounds", nargs="*", choices=list(torch_bounds.MLP_RELAXATIONS), default=["off", "local"]
     )
     ap.add_argument("--radius", type=float, default=0.3, help="half-width of the box")
     ap.add_argument("--fraction", type=float, default=0.3, help="share of the local rate")

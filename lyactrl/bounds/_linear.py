@@ -182,6 +182,18 @@ def _backward(steps: list, m: int, c: torch.Tensor, h: torch.Tensor, upper: bool
     return centre + spread + err if upper else centre - spread - err
 
 
+def _interval_linear(W: torch.Tensor, b: torch.Tensor | None, rng: tuple) -> tuple:
+    """The interval range of ``W x + b`` for ``x`` in ``rng``, widened by the rounding of sums
+    of ``fan-in`` terms."""
+    Wp, Wm = W.clamp(min=0), W.clamp(max=0)
+    lo, hi = rng[0] @ Wp.T + rng[1] @ Wm.T, rng[1] @ Wp.T + rng[0] @ Wm.T
+    if b is not None:
+        lo, hi = lo + b, hi + b
+    mag = (rng[0].abs() + rng[1].abs()) @ W.abs().T + (0 if b is None else b.abs())
+    k = 4 * W.shape[1] * EPS
+    return lo - k * mag, hi + k * mag
+
+
 def _forward(layers: list[nn.Module], lo: torch.Tensor, hi: torch.Tensor, enclosures: Callable):
     """The forward pass: ``(steps, pre, rng)``, the relaxation steps for :func:`_backward`,
     each activation's pre-activation ``(enclosures, affine bound, (a, b) range)``, and the
@@ -200,13 +212,7 @@ def _forward(layers: list[nn.Module], lo: torch.Tensor, hi: torch.Tensor, enclos
             b = None if layer.bias is None else layer.bias.detach().to(lo)
             steps.append(("linear", (W, b)))
             value = value.linear(W, b, "om,bmn->bon")
-            Wp, Wm = W.clamp(min=0), W.clamp(max=0)
-            ivl = (rng[0] @ Wp.T + rng[1] @ Wm.T, rng[1] @ Wp.T + rng[0] @ Wm.T)
-            if b is not None:
-                ivl = (ivl[0] + b, ivl[1] + b)
-            mag = (rng[0].abs() + rng[1].abs()) @ W.abs().T + (0 if b is None else b.abs())
-            k = 4 * W.shape[1] * EPS  # rounding of sums of fan-in terms
-            ivl = (ivl[0] - k * mag, ivl[1] + k * mag)
+            ivl = _interval_linear(W, b, rng)
             lo_v, hi_v = value.concretise(c, h)
             rng = (torch.maximum(lo_v, ivl[0]), torch.minimum(hi_v, ivl[1]))
             continue

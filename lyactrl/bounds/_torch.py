@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
 
-from .._errors import UnsupportedOperationError
+from .._errors import InvalidValueError, UnsupportedOperationError
 from . import _functions as F
 from ._fx import traced_jet
 from ._jet import Jet
 from ._linear import PIECES, mlp_linear_bounds, mlp_values_and_jacobian
 from ._stock import MODULE_OPERATIONS, check_module_tree, is_stock, stock_class
 
-__all__ = ["MODULE_OPERATIONS", "module_jet", "mlp_layers", "mlp_value_and_vjp"]
+__all__ = [
+    "MODULE_OPERATIONS",
+    "module_jet",
+    "mlp_layers",
+    "mlp_value_and_vjp",
+    "relaxed_mlps",
+]
 
 # nn.ReLU6 subclasses nn.Hardtanh (min_val=0, max_val=6) with the stock forward
 _ACTIVATIONS = (
@@ -163,7 +170,7 @@ def _module_jet(module: nn.Module, x: Jet, where: str) -> Jet:
         box = _box_variables(x)
         for i, child in enumerate(module):
             x = _module_jet(child, x, f"{where}[{i}]")
-        return x if box is None or not RELAX_MLPS else _tightened(module, x, box)
+        return x if box is None or not _relaxing() else _tightened(module, x, box)
     return _layer_jet(module, x, where)
 
 
@@ -190,9 +197,33 @@ def _identity_pairs(lo: torch.Tensor, hi: torch.Tensor, order: int) -> tuple:
 
 #: Most entries (boxes x units x n x pieces) of one linear-relaxation batch.
 _RELAX_CHUNK = 2_000_000
-#: Whether MLP values are intersected with their linear relaxation (an ablation switch for
-#: ``benchmarks/bench_scaling.py --bounds``; both settings are sound).
-RELAX_MLPS = True
+#: Where stock MLPs on box coordinates get their linear relaxation (values) and centred-form
+#: Jacobian intersected with the interval jets: ``"local"`` (default) only inside
+#: :func:`relaxed_mlps`, which the Jacobian tests of the local certificate and of the branch
+#: and bound's segment test use (few, wide boxes, where the tight Jacobian decides);
+#: ``"all"`` in every jet (the branch and bound's bounds too: fewer boxes, each about twice as
+#: dear); ``"off"`` nowhere. An ablation switch for the benchmarks; every setting is sound.
+MLP_RELAXATION = "local"
+MLP_RELAXATIONS = ("off", "local", "all")
+_inside = [False]
+
+
+@contextlib.contextmanager
+def relaxed_mlps() -> Iterator[None]:
+    """Within this context, stock MLPs are relaxed unless ``MLP_RELAXATION == "off"``."""
+    before, _inside[0] = _inside[0], True
+    try:
+        yield
+    finally:
+        _inside[0] = before
+
+
+def _relaxing() -> bool:
+    if MLP_RELAXATION not in MLP_RELAXATIONS:
+        raise InvalidValueError(
+            f"MLP_RELAXATION: expected one of {MLP_RELAXATIONS}, received {MLP_RELAXATION!r}"
+        )
+    return MLP_RELAXATION == "all" or (MLP_RELAXATION == "local" and _inside[0])
 
 
 def _box_variables(x: Jet) -> tuple[torch.Tensor, torch.Tensor] | None:

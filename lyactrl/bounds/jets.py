@@ -27,3 +27,4 @@ from ._stock import check_module_tree as check_module_tree
 from ._stock import is_stock as is_stock
 from ._sympy import expr_jet as expr_jet
 from ._torch import module_jet as module_jet
+from ._torch import relaxed_mlps as relaxed_mlps

@@ -39,6 +39,7 @@ from ..bounds.jets import (
     imul,
     iscale,
     mean_value_bounds,
+    relaxed_mlps,
     residual_jet,
     sum_bounds,
     system_jet,
@@ -220,8 +221,10 @@ def equilibrium_counterexample(
 
 
 def _jacobian(condition: AbstractCondition, lo: torch.Tensor, hi: torch.Tensor):
-    """The Jacobian enclosure of ``f`` on each box ``[lo, hi]`` (shape ``(batch, n, n)``)."""
-    return system_jet(condition.system, Jet.variables(lo, hi, 1)).d
+    """The Jacobian enclosure of ``f`` on each box ``[lo, hi]`` (shape ``(batch, n, n)``), stock
+    MLPs by their relaxation's centred form (:func:`~lyactrl.bounds._torch.relaxed_mlps`)."""
+    with relaxed_mlps():
+        return system_jet(condition.system, Jet.variables(lo, hi, 1)).d
 
 
 def _decrease_matrix(condition: AbstractCondition, lo: torch.Tensor, hi: torch.Tensor, J=None):
