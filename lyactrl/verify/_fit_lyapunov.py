@@ -200,9 +200,10 @@ def fit_lyapunov(
     around ``x_eq``, normalised by ``||x - x_eq||^2``, plus a hinge on the largest eigenvalue of
     ``A^T H + H A + rate H`` for the linearisation ``A`` and ``V``'s Hessian ``2 H`` at ``x_eq``:
     the local shape that the certificate at ``x_eq`` needs),
-    ``V <= 1`` on them
-    and ``V >= 1.1`` on points that do not. Each further round falsifies the condition on
-    ``{V <= 1}`` and adds the counterexamples to the training set (counterexample-guided). The
+    ``V <= 1`` on them (on those ``erode`` cells away from non-converging ones)
+    and ``V >= 1.1`` on points that do not (and, with ``rim_outside``, on converging points of
+    the domain's outermost grid layer, which the certified set cannot reach). Each further
+    round falsifies the condition on ``{V <= 1}`` and adds the counterexamples to the training set (counterexample-guided). The
     result's level is then certified by :func:`region_of_attraction` (sound), and the volume
     ratio against the simulated region is reported.
 
