@@ -86,6 +86,8 @@ def _train(
     opt = torch.optim.Adam(V.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
     loss = torch.zeros(())
+    # the plain mean when every point is a target (bit for bit the loss without ``erode``)
+    weigh_in = not bool(target.all())
     for _ in range(steps):
         idx = torch.randint(0, inside.shape[0], (batch,), generator=generator)
         xi = inside[idx]
@@ -101,7 +103,8 @@ def _train(
             w_dec = (v[:batch].detach() <= decrease_below).to(v.dtype)
         l_dec, _ = hinge_loss(residual[:batch], weights=w_dec)
         l_near, _ = hinge_loss(residual[batch:] / d2[batch:].clamp_min(1e-12))
-        l_in, _ = hinge_loss(v[:batch] - 1.0, weights=target[idx].to(v.dtype))
+        w_in = target[idx].to(v.dtype) if weigh_in else None
+        l_in, _ = hinge_loss(v[:batch] - 1.0, weights=w_in)
         # the local certificate at x_eq needs the linearised residual's matrix negative definite
         hess = torch.autograd.functional.hessian(
             lambda z: V.value(z.unsqueeze(0))[0], V.x_eq, create_graph=True
