@@ -112,3 +112,55 @@ def test_saturated_pendulum_never_ends_below_its_quadratic_baseline():
         lyactrl.ExponentialStability(loop, fit.V, fit.rate), fit.certificate.region, time_limit=20.0
     )
     assert cert.status == "certified"
+
+
+def test_power_system_in_half_angle_form_encloses_exactly_zero_at_its_equilibrium():
+    # the local certificate at x_eq needs f(x_eq) enclosed by exactly [0, 0]; the two-machine
+    # power system sin(x1 + d) - sin(d) encloses a widened sin(d) - sin(d) at x1 = 0, while the
+    # same function as 2 cos(x1/2 + d) sin(x1/2) keeps sin(0) = 0 exact
+    from lyactrl.bounds import bound_system
+
+    naive = lyactrl.SymbolicSystem(["x2", "-0.5*x2 - (sin(x1 + pi/3) - sin(pi/3))"], "x1, x2")
+    exact = lyactrl.SymbolicSystem(["x2", "-0.5*x2 - 2*cos(x1/2 + pi/3)*sin(x1/2)"], "x1, x2")
+    zero = [[0.0, 0.0]]
+    b = bound_system(exact, zero, zero)
+    assert b.lower.tolist() == [[0.0, 0.0]] and b.upper.tolist() == [[0.0, 0.0]]
+    n = bound_system(naive, zero, zero)
+    assert float(n.lower[0, 1]) <= 0.0 <= float(n.upper[0, 1])  # sound, but not exact
+    # the same function elsewhere, and both enclosures contain it on a box
+    x = torch.tensor([[-1.3, 0.4], [0.7, -2.0], [2.9, 1.1]], dtype=torch.float64)
+    assert torch.allclose(exact(x), naive(x), atol=1e-12)
+    lo, hi = [[-0.2, -0.1]], [[0.3, 0.2]]
+    be, bn = bound_system(exact, lo, hi), bound_system(naive, lo, hi)
+    inner = torch.tensor([[0.1, 0.05]], dtype=torch.float64)
+    assert bool((be.lower <= exact(inner)).all() and (exact(inner) <= be.upper).all())
+    assert bool((bn.lower <= exact(inner)).all() and (exact(inner) <= bn.upper).all())
+
+
+def test_erode_keeps_the_target_away_from_non_converging_points_and_not_from_the_edge():
+    from lyactrl.verify._fit_lyapunov import _erode
+
+    mask = torch.ones(5, 6, dtype=torch.bool)
+    mask[2, 3] = False
+    one = _erode(mask, 1)
+    assert not one[2, 3] and not one[1, 3] and not one[3, 3] and not one[2, 2] and not one[2, 4]
+    assert one[1, 2] and one[0, 0] and one[4, 5]  # diagonal neighbours and the grid's edge kept
+    assert int((~one).sum()) == 5
+    assert int((~_erode(mask, 2)).sum()) == 13
+    assert torch.equal(_erode(mask, 0), mask)
+
+
+def test_a_domain_that_cuts_the_region_trains_its_rim_as_outside():
+    # x' = -x + x^3 has the region of attraction (-1, 1); the domain [-0.8, 0.8] cuts it, so
+    # every grid point converges and only the rim (trained as V >= 1.1) sets V's scale
+    system = lyactrl.SymbolicSystem(["-x + x**3"], "x")
+    domain = lyactrl.Box([-0.8], [0.8])
+    fit = lyactrl.fit_lyapunov(
+        system, domain, hidden=(8, 8), steps=200, batch=256, grid=61, rate=0.05, certify=False
+    )
+    rim = torch.tensor([[-0.8 + 0.8 / 61], [0.8 - 0.8 / 61]], dtype=torch.float64)
+    mid = torch.tensor([[-0.5], [0.5]], dtype=torch.float64)
+    with torch.no_grad():
+        v_rim, v_mid = fit.V.value(rim), fit.V.value(mid)
+    assert bool((v_rim >= 1.05).all()) and bool((v_mid < 1.0).all())
+    assert fit.level <= float(v_rim.min()) + 1e-12  # the sampled level: at most the rim

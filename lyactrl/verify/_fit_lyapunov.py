@@ -63,8 +63,11 @@ def _train(
     system: AbstractSystem,
     inside: torch.Tensor,
     outside: torch.Tensor,
+    target: torch.Tensor,
+    rim: torch.Tensor,
     *,
     rate: float,
+    decrease_below: float | None,
     steps: int,
     lr: float,
     batch: int,
@@ -72,7 +75,8 @@ def _train(
     generator: torch.Generator,
     bar: Any = None,
 ) -> float:
-    """Decrease on the region of attraction, ``V <= 1`` inside it, ``V >= 1.1`` outside."""
+    """Decrease on the region of attraction (where ``V <= decrease_below``, when given),
+    ``V <= 1`` on its ``target`` points, ``V >= 1.1`` outside."""
     near = Ball(V.x_eq, near_radius)
     # a strict margin proportional to ||x - x_eq||^2 (the condition's margin rule) leaves room
     # for certification
@@ -82,8 +86,11 @@ def _train(
     opt = torch.optim.Adam(V.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
     loss = torch.zeros(())
+    # the plain mean when every point is a target (bit for bit the loss without ``erode``)
+    weigh_in = not bool(target.all())
     for _ in range(steps):
-        xi = inside[torch.randint(0, inside.shape[0], (batch,), generator=generator)]
+        idx = torch.randint(0, inside.shape[0], (batch,), generator=generator)
+        xi = inside[idx]
         xi = xi + 0.01 * torch.randn(xi.shape, generator=generator, dtype=xi.dtype)
         # states near x_eq, which a grid barely samples, fix V's local (quadratic) shape
         xi = torch.cat([xi, near.sample(batch // 4, generator=generator, dtype=xi.dtype)])
@@ -91,9 +98,13 @@ def _train(
         v, dv, _, d2 = cond.terms(xi)
         residual = cond.combine(v, dv, d2)
         # near x_eq the residual is O(||x - x_eq||^2), so there it is normalised to count at all
-        l_dec, _ = hinge_loss(residual[:batch])
+        w_dec = None
+        if decrease_below is not None:
+            w_dec = (v[:batch].detach() <= decrease_below).to(v.dtype)
+        l_dec, _ = hinge_loss(residual[:batch], weights=w_dec)
         l_near, _ = hinge_loss(residual[batch:] / d2[batch:].clamp_min(1e-12))
-        l_in, _ = hinge_loss(v[:batch] - 1.0)
+        w_in = target[idx].to(v.dtype) if weigh_in else None
+        l_in, _ = hinge_loss(v[:batch] - 1.0, weights=w_in)
         # the local certificate at x_eq needs the linearised residual's matrix negative definite
         hess = torch.autograd.functional.hessian(
             lambda z: V.value(z.unsqueeze(0))[0], V.x_eq, create_graph=True
@@ -106,6 +117,11 @@ def _train(
             xo = outside[torch.randint(0, outside.shape[0], (batch // 2,), generator=generator)]
             l_out, _ = hinge_loss(1.1 - V.value(xo))
             terms = terms + l_out
+        if rim.shape[0]:
+            # converging points on the domain's rim: few, so sampled and weighted on their own
+            xr = rim[torch.randint(0, rim.shape[0], (batch // 4,), generator=generator)]
+            l_rim, _ = hinge_loss(1.1 - V.value(xr))
+            terms = terms + 10.0 * l_rim
         opt.zero_grad()
         terms.backward()
         opt.step()
@@ -165,6 +181,10 @@ def fit_lyapunov(
     batch: int = 2048,
     simulated: SimulatedROA | None = None,
     grid: int = 120,
+    t_final: float = 20.0,
+    rim_outside: bool = True,
+    erode: int = 0,
+    decrease_below: float | None = None,
     certify: bool = True,
     time_limit: float = 60.0,
     seed: int = 0,
@@ -183,9 +203,10 @@ def fit_lyapunov(
     around ``x_eq``, normalised by ``||x - x_eq||^2``, plus a hinge on the largest eigenvalue of
     ``A^T H + H A + rate H`` for the linearisation ``A`` and ``V``'s Hessian ``2 H`` at ``x_eq``:
     the local shape that the certificate at ``x_eq`` needs),
-    ``V <= 1`` on them
-    and ``V >= 1.1`` on points that do not. Each further round falsifies the condition on
-    ``{V <= 1}`` and adds the counterexamples to the training set (counterexample-guided). The
+    ``V <= 1`` on them (on those ``erode`` cells away from non-converging ones)
+    and ``V >= 1.1`` on points that do not (and, with ``rim_outside``, on converging points of
+    the domain's outermost grid layer, which the certified set cannot reach). Each further
+    round falsifies the condition on ``{V <= 1}`` and adds the counterexamples to the training set (counterexample-guided). The
     result's level is then certified by :func:`region_of_attraction` (sound), and the volume
     ratio against the simulated region is reported.
 
@@ -209,6 +230,20 @@ def fit_lyapunov(
         A precomputed estimate of the region of attraction on ``domain``.
     grid : int
         Grid points per axis of the simulated estimate (when ``simulated`` is not given).
+    t_final : float
+        Simulation horizon of that estimate: slowly converging systems need a longer one, or
+        points of the region of attraction are trained as outside it.
+    rim_outside : bool
+        Train the outermost grid points as outside (``V >= 1.1``) even where they converge:
+        the certified set has to stay inside ``domain``, so where the region of attraction
+        reaches past it (a domain that cuts the region) ``V`` should rise at the rim.
+    erode : int
+        Grid cells by which the target ``V <= 1`` keeps away from non-converging points (the
+        decrease is still trained there): near the boundary of the true region convergence
+        is arbitrarily slow, so a sublevel set that hugs it cannot decrease at ``rate``.
+    decrease_below : float, optional
+        Train the decrease condition only on points where ``V <= decrease_below`` (the set to
+        be certified and a margin); by default on every converging point.
     certify : bool
         Certify the level (otherwise estimate it on the grid, a statement about samples only).
     time_limit : float
@@ -232,9 +267,19 @@ def fit_lyapunov(
     positive_int(rounds, "rounds")
     gen = torch.Generator().manual_seed(seed)
     if simulated is None:
-        simulated = simulated_region_of_attraction(system, domain, grid=grid, progress=progress)
-    inside = simulated.points[simulated.mask]
-    outside = simulated.points[~simulated.mask]
+        simulated = simulated_region_of_attraction(
+            system, domain, grid=grid, t_final=t_final, progress=progress
+        )
+    keep = simulated.mask
+    rim = simulated.points[:0]
+    if rim_outside:
+        rim = simulated.points[keep & _rim(simulated.points)]
+        # the certified set stays in the domain's interior: the outermost grid points are
+        # trained as outside even where the region of attraction reaches past the domain
+        keep = keep & ~_rim(simulated.points)
+    inside = simulated.points[keep]
+    outside = simulated.points[~keep]
+    target = _erode(keep.reshape(simulated.grid_shape), erode).reshape(-1)[keep]
     if inside.shape[0] == 0:
         raise InvalidArgumentError("domain: no simulated trajectory converges to x_eq inside it")
     base = _baseline(system, domain, rate, simulated, time_limit) if certify else None
@@ -244,8 +289,9 @@ def fit_lyapunov(
     if base is not None:
         _warm_start(V, base, simulated.points, steps=max(200, steps // 4), lr=lr, generator=gen)
     opts = dict(rate=rate, steps=steps, lr=lr, batch=batch, generator=gen)
+    opts["decrease_below"] = decrease_below
     opts["near_radius"] = 0.05 * float((domain.hi - domain.lo).min())
-    losses, added = _rounds(V, system, domain, inside, outside, rounds, opts, progress)
+    losses, added = _rounds(V, system, domain, inside, outside, target, rim, rounds, opts, progress)
     train_seconds = time.perf_counter() - t0
     t1 = time.perf_counter()
     best = _evaluate(V, system, domain, rate, simulated, certify, time_limit)
@@ -283,7 +329,7 @@ class _Candidate:
     message: str
 
 
-def _rounds(V, system, domain, inside, outside, rounds: int, opts: dict, progress) -> Any:
+def _rounds(V, system, domain, inside, outside, target, rim, rounds: int, opts, progress) -> Any:
     """Training rounds; each after the first adds falsified counterexamples on ``{V <= 1}``."""
     losses: list[float] = []
     added = 0
@@ -294,7 +340,8 @@ def _rounds(V, system, domain, inside, outside, rounds: int, opts: dict, progres
                 found = falsify(cond, Sublevel(V, 1.0, within=domain), generator=opts["generator"])
                 added += found.counterexamples.shape[0]
                 inside = torch.cat([inside, found.counterexamples.detach()])
-            losses.append(_train(V, system, inside, outside, bar=bar, **opts))
+                target = torch.cat([target, torch.ones(found.counterexamples.shape[0], dtype=bool)])
+            losses.append(_train(V, system, inside, outside, target, rim, bar=bar, **opts))
             log.info("fit_lyapunov round %d: loss %.4g", r, losses[-1])
     return losses, added
 
@@ -340,6 +387,26 @@ def _warm_start(
         opt.step()
 
 
+def _erode(mask: torch.Tensor, cells: int) -> torch.Tensor:
+    """``mask`` (on the grid) less its points within ``cells`` steps along an axis of a
+    ``False`` point; the grid's edge counts as ``True``."""
+    for _ in range(cells):
+        out = mask.clone()
+        for ax in range(mask.ndim):
+            for shift, edge in ((1, 0), (-1, mask.shape[ax] - 1)):
+                moved = torch.roll(mask, shift, ax)
+                moved.select(ax, edge).copy_(mask.select(ax, edge))
+                out &= moved
+        mask = out
+    return mask
+
+
+def _rim(points: torch.Tensor) -> torch.Tensor:
+    """The grid points on the outermost layer (a coordinate at its smallest or largest)."""
+    lo, hi = points.min(0).values, points.max(0).values
+    return ((points == lo) | (points == hi)).any(1)
+
+
 def _sampled_level(
     system: AbstractSystem, V: NeuralLyapunov, points: torch.Tensor, rate: float
 ) -> tuple[str, float]:
@@ -351,7 +418,5 @@ def _sampled_level(
         far = ((points - V.x_eq) ** 2).sum(1) > 1e-12
         bad = (residual > 0) & far
         level = float(v[bad].min()) if bool(bad.any()) else float(v.max())
-        lo, hi = points.min(0).values, points.max(0).values
-        rim = ((points == lo) | (points == hi)).any(1)
-        level = min(level, float(v[rim].min()))
+        level = min(level, float(v[_rim(points)].min()))
     return "holds_on_samples", level
