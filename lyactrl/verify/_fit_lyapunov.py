@@ -67,7 +67,6 @@ def _train(
     rim: torch.Tensor,
     *,
     rate: float,
-    decrease_below: float | None,
     steps: int,
     lr: float,
     batch: int,
@@ -75,8 +74,8 @@ def _train(
     generator: torch.Generator,
     bar: Any = None,
 ) -> float:
-    """Decrease on the region of attraction (where ``V <= decrease_below``, when given),
-    ``V <= 1`` on its ``target`` points, ``V >= 1.1`` outside."""
+    """Decrease on the region of attraction, ``V <= 1`` on its ``target`` points, ``V >= 1.1``
+    outside."""
     near = Ball(V.x_eq, near_radius)
     # a strict margin proportional to ||x - x_eq||^2 (the condition's margin rule) leaves room
     # for certification
@@ -98,10 +97,7 @@ def _train(
         v, dv, _, d2 = cond.terms(xi)
         residual = cond.combine(v, dv, d2)
         # near x_eq the residual is O(||x - x_eq||^2), so there it is normalised to count at all
-        w_dec = None
-        if decrease_below is not None:
-            w_dec = (v[:batch].detach() <= decrease_below).to(v.dtype)
-        l_dec, _ = hinge_loss(residual[:batch], weights=w_dec)
+        l_dec, _ = hinge_loss(residual[:batch])
         l_near, _ = hinge_loss(residual[batch:] / d2[batch:].clamp_min(1e-12))
         w_in = target[idx].to(v.dtype) if weigh_in else None
         l_in, _ = hinge_loss(v[:batch] - 1.0, weights=w_in)
@@ -184,7 +180,6 @@ def fit_lyapunov(
     t_final: float = 20.0,
     rim_outside: bool = True,
     erode: int = 0,
-    decrease_below: float | None = None,
     certify: bool = True,
     time_limit: float = 60.0,
     seed: int = 0,
@@ -241,9 +236,6 @@ def fit_lyapunov(
         Grid cells by which the target ``V <= 1`` keeps away from non-converging points (the
         decrease is still trained there): near the boundary of the true region convergence
         is arbitrarily slow, so a sublevel set that hugs it cannot decrease at ``rate``.
-    decrease_below : float, optional
-        Train the decrease condition only on points where ``V <= decrease_below`` (the set to
-        be certified and a margin); by default on every converging point.
     certify : bool
         Certify the level (otherwise estimate it on the grid, a statement about samples only).
     time_limit : float
@@ -289,7 +281,6 @@ def fit_lyapunov(
     if base is not None:
         _warm_start(V, base, simulated.points, steps=max(200, steps // 4), lr=lr, generator=gen)
     opts = dict(rate=rate, steps=steps, lr=lr, batch=batch, generator=gen)
-    opts["decrease_below"] = decrease_below
     opts["near_radius"] = 0.05 * float((domain.hi - domain.lo).min())
     losses, added = _rounds(V, system, domain, inside, outside, target, rim, rounds, opts, progress)
     train_seconds = time.perf_counter() - t0
