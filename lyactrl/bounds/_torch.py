@@ -210,7 +210,27 @@ _inside = [False]
 
 @contextlib.contextmanager
 def relaxed_mlps() -> Iterator[None]:
-    """Within this context, stock MLPs are relaxed unless ``MLP_RELAXATION == "off"``."""
+    """Within this context, stock MLPs on box coordinates get their linear relaxation (values)
+    and centred-form Jacobian intersected with the interval jets, unless
+    ``MLP_RELAXATION == "off"`` (outside it, only with ``"all"``). The local certificate's
+    and the segment test's Jacobian tests run inside it.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lyactrl.bounds.jets import Jet, module_jet, relaxed_mlps
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> net = torch.nn.Sequential(
+    ...     torch.nn.Linear(2, 16), torch.nn.Tanh(), torch.nn.Linear(16, 16), torch.nn.Tanh(),
+    ...     torch.nn.Linear(16, 2)).double()
+    >>> box = Jet.variables(-torch.ones(1, 2).double(), torch.ones(1, 2).double(), 1)
+    >>> plain = module_jet(net, box).d
+    >>> with relaxed_mlps():
+    ...     tight = module_jet(net, box).d
+    >>> bool((tight[1] - tight[0] <= plain[1] - plain[0]).all())
+    True
+    """
     before, _inside[0] = _inside[0], True
     try:
         yield
