@@ -196,8 +196,8 @@ def _interval_linear(W: torch.Tensor, b: torch.Tensor | None, rng: tuple) -> tup
 
 def _forward(layers: list[nn.Module], lo: torch.Tensor, hi: torch.Tensor, enclosures: Callable):
     """The forward pass: ``(steps, pre, rng)``, the relaxation steps for :func:`_backward`,
-    each activation's pre-activation ``(enclosures, affine bound, (a, b) range)``, and the
-    output's range."""
+    each activation's ``(enclosures, (a, b))`` (its pre-activation range), and the output's
+    range."""
     pre: list = []
     B, n = lo.shape
     c, h = 0.5 * (lo + hi), 0.5 * (hi - lo)
@@ -216,8 +216,9 @@ def _forward(layers: list[nn.Module], lo: torch.Tensor, hi: torch.Tensor, enclos
             lo_v, hi_v = value.concretise(c, h)
             rng = (torch.maximum(lo_v, ivl[0]), torch.minimum(hi_v, ivl[1]))
             continue
-        pre.append((enclosures(layer), value, rng))
-        alpha, beta, delta, g_lo, g_hi = _relax(enclosures(layer), *rng)
+        fn = enclosures(layer)
+        pre.append((fn, rng))
+        alpha, beta, delta, g_lo, g_hi = _relax(fn, *rng)
         steps.append(("activation", (alpha, beta, delta)))
         value = _compose(value, alpha, beta, delta)
         v_lo, v_hi = value.concretise(c, h)
@@ -263,10 +264,10 @@ def mlp_linear_bounds(
     >>> bool(lo[0, 0] <= -0.7615941 and hi[0, 0] >= 0.7615941)
     True
     """
-    return _values(layers, lo, hi, _forward(layers, lo, hi, enclosures))
+    return _values(lo, hi, _forward(layers, lo, hi, enclosures))
 
 
-def _values(layers: list[nn.Module], lo: torch.Tensor, hi: torch.Tensor, forward: tuple):
+def _values(lo: torch.Tensor, hi: torch.Tensor, forward: tuple):
     """The value bounds from a forward pass (:func:`_forward`'s result)."""
     c, h = 0.5 * (lo + hi), 0.5 * (hi - lo)
     steps, _, rng = forward
@@ -283,7 +284,7 @@ def mlp_values_and_jacobian(
     """``(values, jacobian)``: :func:`mlp_linear_bounds` and :func:`mlp_jacobian_bounds` from
     one forward pass (the part that costs)."""
     forward = _forward(layers, lo, hi, enclosures)
-    return _values(layers, lo, hi, forward), _jacobian(layers, lo, forward)
+    return _values(lo, hi, forward), _jacobian(layers, lo, forward)
 
 
 def mlp_jacobian_bounds(
@@ -341,7 +342,7 @@ def _jacobian(layers: list[nn.Module], lo: torch.Tensor, forward: tuple):
         if isinstance(layer, nn.Linear):
             factors.append(("W", layer.weight.detach().to(lo)))
             continue
-        fn, _, (a, b) = next(acts)
+        fn, (a, b) = next(acts)
         d_lo, d_hi = fn(a, b, 1)[1]
         M = 0.5 * (d_lo + d_hi)
         R = torch.maximum(d_hi - M, M - d_lo) * (1 + 4 * EPS)

@@ -270,21 +270,16 @@ def _tightened(module: nn.Module, out: Jet, box: tuple[torch.Tensor, torch.Tenso
     lo, hi = box
     width = max([lo.shape[1]] + [m.out_features for m in layers if isinstance(m, nn.Linear)])
     step = max(1, _RELAX_CHUNK // (width * lo.shape[1] * PIECES))
-    with_jacobian = out.d is not None
-    parts = [
-        mlp_values_and_jacobian(layers, lo[k : k + step], hi[k : k + step], relaxed_enclosures)
-        if with_jacobian
-        else (mlp_linear_bounds(layers, lo[k : k + step], hi[k : k + step], relaxed_enclosures),)
-        for k in range(0, lo.shape[0], step)
+    chunks = [(lo[k : k + step], hi[k : k + step]) for k in range(0, lo.shape[0], step)]
+    if out.d is None:
+        parts = [(mlp_linear_bounds(layers, a, b, relaxed_enclosures),) for a, b in chunks]
+    else:
+        parts = [mlp_values_and_jacobian(layers, a, b, relaxed_enclosures) for a, b in chunks]
+    bounds = [
+        tuple(torch.cat([p[i][j] for p in parts]) for j in (0, 1)) for i in range(len(parts[0]))
     ]
-    out = out.intersect_value(
-        torch.cat([p[0][0] for p in parts]), torch.cat([p[0][1] for p in parts])
-    )
-    if not with_jacobian:
-        return out
-    return out.intersect_derivative(
-        torch.cat([p[1][0] for p in parts]), torch.cat([p[1][1] for p in parts])
-    )
+    out = out.intersect_value(*bounds[0])
+    return out if out.d is None else out.intersect_derivative(*bounds[1])
 
 
 def _layer_jet(module: nn.Module, x: Jet, where: str) -> Jet:

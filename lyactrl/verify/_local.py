@@ -227,18 +227,32 @@ def _jacobian(condition: AbstractCondition, lo: torch.Tensor, hi: torch.Tensor):
         return system_jet(condition.system, Jet.variables(lo, hi, 1)).d
 
 
-def _decrease_matrix(condition: AbstractCondition, lo: torch.Tensor, hi: torch.Tensor, J=None):
-    """Enclosures of ``P J + J^T P + rate P + margin I`` for ``J`` in the Jacobian enclosure of
-    ``f`` on each box ``[lo, hi]`` (or the given enclosure ``J``), shape ``(batch, n, n)``."""
+def _decrease_eig(condition: AbstractCondition, J) -> torch.Tensor:
+    """Upper bounds of the top eigenvalue of ``P J + J^T P + rate P + margin I`` for every
+    ``J`` in each enclosure of ``J`` (shape ``(batch, n, n)``), by :func:`hessian_upper_eig`."""
     P = condition.candidate.P.detach().to(torch.float64)
-    J = _jacobian(condition, lo, hi) if J is None else J
     PJ = ilinear(P, J)  # type: ignore[arg-type]
     M = iadd(PJ, (PJ[0].transpose(-1, -2), PJ[1].transpose(-1, -2)))
     cst = iscale(float(condition.rate), (P, P))
     if condition.margin:
         eye = torch.eye(P.shape[0], dtype=torch.float64)
         cst = iadd(cst, iscale(float(condition.margin), (eye, eye)))
-    return iadd(M, (cst[0].expand_as(M[0]), cst[1].expand_as(M[1])))
+    return hessian_upper_eig(*iadd(M, (cst[0].expand_as(M[0]), cst[1].expand_as(M[1]))))
+
+
+def _box_eig(condition: AbstractCondition, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """:func:`_decrease_eig` for the Jacobian enclosure on each box ``[lo, hi]``."""
+    return _decrease_eig(condition, _jacobian(condition, lo, hi))
+
+
+def _hull(J, owner: torch.Tensor, count: int):
+    """Per owner (``0 .. count - 1``) the elementwise hull of the enclosures ``J`` of its
+    pieces (``owner[i]`` owns piece ``i``)."""
+    idx = owner.reshape(-1, 1, 1).expand_as(J[0])
+    shape = (count,) + tuple(J[0].shape[1:])
+    lo = torch.full(shape, math.inf, dtype=J[0].dtype, device=J[0].device)
+    hi = torch.full(shape, -math.inf, dtype=J[1].dtype, device=J[1].device)
+    return lo.scatter_reduce(0, idx, J[0], "amin"), hi.scatter_reduce(0, idx, J[1], "amax")
 
 
 def _bisect(lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -259,8 +273,7 @@ def _hull_eig(condition: AbstractCondition, lo: torch.Tensor, hi: torch.Tensor, 
     Sound because the mean-value Jacobian's rows are gradients at points of the box, each in
     some piece: the hull of the pieces' enclosures holds them (the hull is taken on ``J``, not
     on the decrease matrix, since each row may come from another piece)."""
-    J = _jacobian(condition, lo, hi)
-    eig = hessian_upper_eig(*_decrease_matrix(condition, lo, hi, J))
+    eig = _box_eig(condition, lo, hi)
     owner = torch.arange(lo.shape[0])
     for _ in range(levels):
         failing = eig >= 0
@@ -269,17 +282,8 @@ def _hull_eig(condition: AbstractCondition, lo: torch.Tensor, hi: torch.Tensor, 
         take = failing[owner]
         lo, hi = _bisect(lo[take], hi[take])
         owner = torch.cat([owner[take], owner[take]])
-        Jp = _jacobian(condition, lo, hi)
-        idx = owner.reshape(-1, 1, 1).expand_as(Jp[0])
-        J_lo = torch.full_like(J[0], math.inf).scatter_reduce(0, idx, Jp[0], "amin")
-        J_hi = torch.full_like(J[1], -math.inf).scatter_reduce(0, idx, Jp[1], "amax")
-        hull = (
-            torch.where(failing.reshape(-1, 1, 1), J_lo, J[0]),
-            torch.where(failing.reshape(-1, 1, 1), J_hi, J[1]),
-        )
-        eig = torch.where(
-            failing, hessian_upper_eig(*_decrease_matrix(condition, None, None, hull)), eig
-        )
+        hull = _hull(_jacobian(condition, lo, hi), owner, eig.shape[0])
+        eig = torch.where(failing, _decrease_eig(condition, hull), eig)
     return eig
 
 
@@ -332,19 +336,21 @@ def jacobian_certificate(
     lo_e, hi_e = lo_e.to(x0).reshape(1, -1), hi_e.to(x0).reshape(1, -1)
     split = x0.shape[1] <= ORTHANT_MAX_DIM
 
+    def by_orthants(scale: float) -> float:
+        """The eigenvalue bound on the orthant boxes of ``x0 +- scale w``."""
+        pieces = _orthants(x0, scale * w, lo_e, hi_e)
+        return float(_hull_eig(condition, *pieces, HULL_LEVELS).max())
+
     def passes(scale: float) -> float:
         """The eigenvalue bound at this scale (< 0: the certificate holds on ``x0 +- s w``)."""
         r = scale * w
-        lo, hi = torch.minimum(x0 - r, lo_e), torch.maximum(x0 + r, hi_e)
-        eig = float(hessian_upper_eig(*_decrease_matrix(condition, lo, hi))[0])
-        if eig < 0 or not split:
-            return eig
-        return float(_hull_eig(condition, *_orthants(x0, r, lo_e, hi_e), HULL_LEVELS).max())
+        eig = float(_box_eig(condition, torch.minimum(x0 - r, lo_e), torch.maximum(x0 + r, hi_e)))
+        return eig if eig < 0 or not split else by_orthants(scale)
 
     scales = 2.0 ** -torch.arange(0, 48, dtype=torch.float64)
     r = scales.reshape(-1, 1) * w
     holds_e = ((x0 - r <= lo_e) & (hi_e <= x0 + r)).all(1)
-    eig = hessian_upper_eig(*_decrease_matrix(condition, x0 - r, x0 + r))
+    eig = _box_eig(condition, x0 - r, x0 + r)
     ok = ((eig < 0) & holds_e).nonzero().flatten()
     if ok.numel() == 0:
         return _unknown(
@@ -359,8 +365,8 @@ def jacobian_certificate(
     def late() -> bool:
         return deadline is not None and time.perf_counter() > deadline
 
-    while split and best > 0 and not late():  # larger boxes by orthants
-        e_up = passes(2 * s)
+    while split and best > 0 and not late():  # larger boxes by orthants (the box itself failed)
+        e_up = by_orthants(2 * s)
         if e_up >= 0:
             break
         best, s, e = best - 1, 2 * s, e_up
@@ -419,9 +425,8 @@ def segment_bounds(
     p_lo, p_hi = _radial_pieces(lo[todo], hi[todo], lo_e, hi_e, m)
     k, n = p_lo.shape[1], p_lo.shape[2]
     J = _jacobian(condition, p_lo.reshape(-1, n), p_hi.reshape(-1, n))
-    hull = (J[0].reshape(m, k, n, n).amin(0), J[1].reshape(m, k, n, n).amax(0))
     proved = torch.zeros_like(todo)
-    proved[todo] = hessian_upper_eig(*_decrease_matrix(condition, None, None, hull)) < 0
+    proved[todo] = _decrease_eig(condition, _hull(J, torch.arange(k).repeat(m), k)) < 0
     upper = torch.where(
         proved, torch.minimum(bounds.upper, torch.zeros_like(bounds.upper)), bounds.upper
     )
