@@ -32,6 +32,19 @@ def _boxes(seed: int, n: int, k: int, radius: float) -> tuple[torch.Tensor, torc
     return c - r, c + r
 
 
+def _random_networks_and_boxes(test):
+    """Run ``test`` on random MLPs (seed, input size, width, activation) and boxes (radius)."""
+    return settings(max_examples=25, deadline=None)(
+        given(
+            seed=st.integers(0, 10_000),
+            n=st.integers(1, 4),
+            width=st.integers(1, 12),
+            radius=st.floats(1e-3, 1.0),
+            act=st.sampled_from([nn.Tanh, nn.Sigmoid, nn.Identity]),
+        )(test)
+    )
+
+
 def _interval(net: nn.Sequential, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """The interval jet of the net, layer by layer (no relaxation)."""
     x = Jet.variables(lo, hi, 0)
@@ -40,14 +53,7 @@ def _interval(net: nn.Sequential, lo: torch.Tensor, hi: torch.Tensor) -> tuple[t
     return x.v
 
 
-@settings(max_examples=25, deadline=None)
-@given(
-    seed=st.integers(0, 10_000),
-    n=st.integers(1, 4),
-    width=st.integers(1, 12),
-    radius=st.floats(1e-3, 1.0),
-    act=st.sampled_from([nn.Tanh, nn.Sigmoid, nn.Identity]),
-)
+@_random_networks_and_boxes
 def test_contains_samples_and_never_looser_than_intervals(seed, n, width, radius, act):
     net = _mlp(seed, n, width, 2, act)
     lo, hi = _boxes(seed, n, 6, radius)
@@ -155,14 +161,7 @@ def _jacobians(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return torch.func.vmap(torch.func.jacrev(net))(x).detach()
 
 
-@settings(max_examples=25, deadline=None)
-@given(
-    seed=st.integers(0, 10_000),
-    n=st.integers(1, 4),
-    width=st.integers(1, 12),
-    radius=st.floats(1e-3, 1.0),
-    act=st.sampled_from([nn.Tanh, nn.Sigmoid, nn.Identity]),
-)
+@_random_networks_and_boxes
 def test_jacobian_bounds_contain_samples_and_are_never_looser(seed, n, width, radius, act):
     net = _mlp(seed, n, width, 3, act)
     lo, hi = _boxes(seed, n, 4, radius)
