@@ -311,8 +311,8 @@ def test_orthant_jacobian_certificate_where_one_box_fails() -> None:
 
 def test_segment_bounds_prove_boxes_at_the_equilibrium_only_where_it_holds() -> None:
     """A box with ``x_eq`` at a corner: the residual's own bounds cannot be negative (it
-    vanishes at ``x*``); the mean-value argument along the segments from ``E`` proves it, and never for a
-    rate above the linearisation's limit."""
+    vanishes at ``x*``); the mean-value argument along the segments from ``E`` proves it, and
+    never for a rate above the linearisation's limit."""
     from lyactrl.bounds import bound_residual
     from lyactrl.verify._local import segment_bounds
 
