@@ -29,6 +29,7 @@ from ._piecewise import step as step
 from ._rounding import (
     ELEMENTARY_ABS,
     ELEMENTARY_REL,
+    EPS,
     dn,
     mul_dn,
     mul_up,
@@ -155,7 +156,29 @@ def tanh_pairs(lo: torch.Tensor, hi: torch.Tensor, order: int = 1) -> tuple[Pair
     g1 = (g1[0].clamp(0.0, 1.0), g1[1].clamp(0.0, 1.0))
     if order < 2:
         return t, g1
-    return t, g1, iscale(-2.0, imul(t, g1))
+    return t, g1, _tanh_second(t)
+
+
+#: ``1 / sqrt(3)``: where ``-2 t (1 - t^2)`` (``tanh''`` as a function of ``t = tanh``) is
+#: extreme, with value ``-+4 / (3 sqrt(3))``.
+_T_CRIT = 1.0 / math.sqrt(3.0)
+_G2_CRIT = 4.0 / (3.0 * math.sqrt(3.0))
+
+
+def _tanh_second(t: Pair) -> Pair:
+    """The range of ``h(s) = -2 s (1 - s^2)`` for ``s`` in ``t`` (``tanh''`` from an enclosure
+    of ``tanh``): ``h`` at the ends and at the critical points ``-+1/sqrt(3)`` inside, widened
+    by the rounding of three operations on ``|s| <= 1`` (and of the critical point itself),
+    instead of the product ``t (1 - t^2)`` of two intervals, which forgets that both factors
+    are the same ``s``."""
+    lo, hi = t
+    h_lo, h_hi = -2.0 * lo * (1.0 - lo * lo), -2.0 * hi * (1.0 - hi * hi)
+    g_lo, g_hi = torch.minimum(h_lo, h_hi), torch.maximum(h_lo, h_hi)
+    crit = torch.full_like(lo, _G2_CRIT)
+    g_lo = torch.where((lo <= _T_CRIT) & (hi >= _T_CRIT), -crit, g_lo)
+    g_hi = torch.where((lo <= -_T_CRIT) & (hi >= -_T_CRIT), crit, g_hi)
+    tol = 16 * EPS
+    return g_lo - tol, g_hi + tol
 
 
 def tanh(x: Jet) -> Jet:
