@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from lyactrl.bounds._linear import mlp_jacobian_bounds, mlp_linear_bounds
+from lyactrl.bounds._linear import mlp_hessian_bounds, mlp_jacobian_bounds, mlp_linear_bounds
 from lyactrl.bounds._torch import relaxed_enclosures
 from lyactrl.bounds.jets import Jet, module_jet, relaxed_mlps
 
@@ -210,3 +210,58 @@ def test_wide_network_jacobian_is_much_tighter_than_intervals():
     sampled = J.amax(0) - J.amin(0)
     assert float((j_hi - j_lo).sum()) < 0.4 * float((i_hi - i_lo).sum())
     assert bool((j_hi - j_lo >= sampled).all())
+
+
+def _hessians(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Hessians of every output of ``net`` at the states ``x`` (``(k, n)``): ``(k, m, n, n)``."""
+    return torch.func.vmap(torch.func.hessian(net))(x).detach()
+
+
+@_random_networks_and_boxes
+def test_hessian_bounds_contain_samples_and_are_never_looser(seed, n, width, radius, act):
+    net = _mlp(seed, n, width, 2, act)
+    lo, hi = _boxes(seed, n, 4, radius)
+    h_lo, h_hi = mlp_hessian_bounds(list(net), lo, hi, relaxed_enclosures)
+    g = torch.Generator().manual_seed(seed + 3)
+    x = lo.unsqueeze(1) + (hi - lo).unsqueeze(1) * torch.rand(4, 60, n, generator=g, dtype=D)
+    H = _hessians(net, x.reshape(-1, n)).reshape(4, 60, 2, n, n)
+    assert bool((H >= h_lo.unsqueeze(1)).all() and (H <= h_hi.unsqueeze(1)).all())
+    # module_jet at order 2 on the box coordinates intersects them with the interval Hessian
+    with relaxed_mlps():
+        tight = module_jet(net, Jet.variables(lo, hi, 2)).h
+    x_jet = Jet.variables(lo, hi, 2)
+    for layer in net:
+        x_jet = module_jet(layer, x_jet)
+    loose = x_jet.h
+    assert bool((tight[0] >= loose[0]).all() and (tight[1] <= loose[1]).all())
+    assert bool((tight[0] <= H.amin(1)).all() and (tight[1] >= H.amax(1)).all())
+
+
+def test_one_neuron_hessian_is_the_exact_range():
+    """``tanh''(x) = -2 tanh(x) (1 - tanh(x)^2)`` on ``[0.5, 1]``: its minimum
+    ``-4 / (3 sqrt 3)`` at ``atanh(1 / sqrt 3) = 0.658``, its maximum ``tanh''(1)`` at the
+    right end; one unit, so the centred form is that range up to the rounding margin."""
+    net = [nn.Linear(1, 1).double(), nn.Tanh()]
+    with torch.no_grad():
+        net[0].weight.fill_(1.0), net[0].bias.fill_(0.0)
+    lo, hi = mlp_hessian_bounds(
+        net, torch.tensor([[0.5]], dtype=D), torch.tensor([[1.0]], dtype=D), relaxed_enclosures
+    )
+    low, high = -4 / (3 * math.sqrt(3)), -2 * math.tanh(1.0) * (1 - math.tanh(1.0) ** 2)
+    assert low - 1e-9 < float(lo) <= low
+    assert high <= float(hi) < high + 1e-9
+
+
+def test_wide_network_hessian_is_much_tighter_than_intervals():
+    """A 3-64-64-1 tanh network on a box of radius 0.1: the centred Hessian keeps the
+    cancellations that interval forward-mode second derivatives lose."""
+    net = _mlp(5, 3, 64, 1, nn.Tanh)
+    lo, hi = torch.full((1, 3), 0.2, dtype=D), torch.full((1, 3), 0.4, dtype=D)
+    h_lo, h_hi = mlp_hessian_bounds(list(net), lo, hi, relaxed_enclosures)
+    x_jet = Jet.variables(lo, hi, 2)
+    for layer in net:
+        x_jet = module_jet(layer, x_jet)
+    i_lo, i_hi = x_jet.h
+    H = _hessians(net, lo + (hi - lo) * torch.rand(500, 3, dtype=D))
+    assert float((h_hi - h_lo).sum()) < 0.4 * float((i_hi - i_lo).sum())
+    assert bool((h_hi - h_lo >= H.amax(0) - H.amin(0)).all())

@@ -272,3 +272,9 @@ class Jet:
         d = self.d
         assert d is not None
         return Jet(self.v, (torch.maximum(d[0], lo), torch.minimum(d[1], hi)), self.h, self.n)
+
+    def intersect_hessian(self, lo: torch.Tensor, hi: torch.Tensor) -> Jet:
+        """The same jet with its Hessian enclosure intersected with ``[lo, hi]``."""
+        h = self.h
+        assert h is not None
+        return Jet(self.v, self.d, (torch.maximum(h[0], lo), torch.minimum(h[1], hi)), self.n)

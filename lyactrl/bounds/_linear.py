@@ -1,5 +1,6 @@
-"""Linear relaxations of MLPs on boxes (the CROWN family): affine bounds of values, and a
-centred form of the Jacobian, which keep the correlation that interval arithmetic loses.
+"""Linear relaxations of MLPs on boxes (the CROWN family): affine bounds of values, and
+centred forms of the Jacobian and Hessian, which keep the correlation that interval
+arithmetic loses.
 
 Every value ``q(x)`` of the network (a pre-activation, an activation) is enclosed between two affine functions of the box variables,
 ``L(x) <= q(x) <= U(x)`` on the box, propagated forward through the layers:
@@ -13,7 +14,9 @@ Every value ``q(x)`` of the network (a pre-activation, an activation) is enclose
 - the Jacobian ``W_L D_{L-1} W_{L-1} ... D_1 W_1`` (``D_t = diag g'(z_t(x))``) is bounded in
   a centred form (:func:`mlp_jacobian_bounds`): the product of the centre factors, exact up
   to rounding, plus the spread of each ``D_t`` carried through the centre products on both
-  sides, so the units' contributions cancel as in the network itself.
+  sides, so the units' contributions cancel as in the network itself;
+- the Hessian of each output, ``sum_t P_t^T diag(g''(z_t) d_t) P_t``, term by term in the
+  same centred form (:func:`mlp_hessian_bounds`).
 
 Concretising an affine bound over a box is exact up to rounding. The floating-point margin:
 every affine bound carries a magnitude bound (the same propagation on absolute values), and
@@ -30,12 +33,14 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from ._interval import imul
 from ._rounding import EPS
 
 __all__ = [
     "PIECES",
     "RELATIVE_MARGIN",
     "mlp_linear_bounds",
+    "mlp_hessian_bounds",
     "mlp_jacobian_bounds",
     "mlp_values_and_jacobian",
 ]
@@ -279,12 +284,62 @@ def _values(lo: torch.Tensor, hi: torch.Tensor, forward: tuple):
 
 
 def mlp_values_and_jacobian(
-    layers: list[nn.Module], lo: torch.Tensor, hi: torch.Tensor, enclosures: Callable
-) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-    """``(values, jacobian)``: :func:`mlp_linear_bounds` and :func:`mlp_jacobian_bounds` from
-    one forward pass (the part that costs)."""
+    layers: list[nn.Module],
+    lo: torch.Tensor,
+    hi: torch.Tensor,
+    enclosures: Callable,
+    *,
+    hessian: bool = False,
+) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
+    """``(values, jacobian)``, or ``(values, jacobian, hessian)`` with ``hessian=True``:
+    :func:`mlp_linear_bounds`, :func:`mlp_jacobian_bounds` and :func:`mlp_hessian_bounds`
+    from one forward pass (the part that costs)."""
     forward = _forward(layers, lo, hi, enclosures)
-    return _values(lo, hi, forward), _jacobian(layers, lo, forward)
+    out = (_values(lo, hi, forward), _jacobian(layers, lo, forward))
+    return out + (_hessian(layers, lo, forward),) if hessian else out
+
+
+def mlp_hessian_bounds(
+    layers: list[nn.Module], lo: torch.Tensor, hi: torch.Tensor, enclosures: Callable
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bounds of the Hessian of every output of an MLP on boxes, in the centred form.
+
+    The Hessian of output ``i`` is exactly ``sum_t P_t^T diag(g''(z_t) * d_it) P_t``, where
+    ``z_t`` is the pre-activation of the ``t``-th activation, ``P_t = dz_t / dx`` and
+    ``d_it = dy_i / da_t`` (a row of the Jacobian of the layers after it). Each term is a
+    product of weight matrices and diagonal factors, bounded as in
+    :func:`mlp_jacobian_bounds` (centre product plus the spread of each diagonal factor
+    carried through the centre products), so the units' contributions cancel as in the
+    network; interval arithmetic's forward-mode Hessian loses them.
+
+    Parameters
+    ----------
+    layers, lo, hi, enclosures
+        As for :func:`mlp_linear_bounds` (``enclosures`` must give second derivatives).
+
+    Returns
+    -------
+    (torch.Tensor, torch.Tensor)
+        Lower and upper bounds of ``d^2 out_i / dx_j dx_k``, shape ``(B, m, n, n)``; rounding
+        covered by ``RELATIVE_MARGIN`` times the product of the factors' magnitudes.
+
+    Examples
+    --------
+    A single unit ``tanh(x)`` on ``[0.5, 1]``: its second derivative
+    ``-2 tanh(x) (1 - tanh(x)^2)`` ranges over ``[-4 / (3 sqrt 3), tanh''(1)]``
+    = ``[-0.76980, -0.63970]`` there.
+
+    >>> import torch
+    >>> from lyactrl.bounds._linear import mlp_hessian_bounds
+    >>> from lyactrl.bounds._torch import relaxed_enclosures
+    >>> net = [torch.nn.Linear(1, 1).double(), torch.nn.Tanh()]
+    >>> with torch.no_grad():
+    ...     _ = net[0].weight.fill_(1.0), net[0].bias.fill_(0.0)
+    >>> lo, hi = mlp_hessian_bounds(net, torch.tensor([[0.5]]).double(), torch.tensor([[1.0]]).double(), relaxed_enclosures)
+    >>> round(float(lo[0, 0, 0, 0]), 5), round(float(hi[0, 0, 0, 0]), 5)
+    (-0.7698, -0.6397)
+    """
+    return _hessian(layers, lo, _forward(layers, lo, hi, enclosures))
 
 
 def mlp_jacobian_bounds(
@@ -333,39 +388,105 @@ def mlp_jacobian_bounds(
     return _jacobian(layers, lo, _forward(layers, lo, hi, enclosures))
 
 
-def _jacobian(layers: list[nn.Module], lo: torch.Tensor, forward: tuple):
-    """The centred-form Jacobian bounds from a forward pass (:func:`_forward`'s result)."""
-    B, n = lo.shape
+def _factors(layers: list[nn.Module], lo: torch.Tensor, forward: tuple, order: int = 1) -> list:
+    """The Jacobian's factors from the input side: ``("W", W)`` for a linear layer and
+    ``("D", (M, R))`` for an activation (``g'`` in ``M +- R`` on the pre-activation's range of
+    the forward pass); with ``order == 2`` each ``D`` also carries the enclosure ``(lo, hi)``
+    of ``g''`` there, as ``("D", (M, R), (s_lo, s_hi))``."""
     acts = iter(forward[1])
-    factors: list = []  # ("W", W) or ("D", (M, R)), from the input side
+    factors: list = []
     for layer in layers:
         if isinstance(layer, nn.Linear):
             factors.append(("W", layer.weight.detach().to(lo)))
             continue
         fn, (a, b) = next(acts)
-        d_lo, d_hi = fn(a, b, 1)[1]
+        pairs = fn(a, b, order)
+        d_lo, d_hi = pairs[1]
         M = 0.5 * (d_lo + d_hi)
         R = torch.maximum(d_hi - M, M - d_lo) * (1 + 4 * EPS)
-        factors.append(("D", (M, R)))
-    S = torch.eye(n, dtype=lo.dtype, device=lo.device).expand(B, n, n)
+        factors.append(("D", (M, R)) + tuple(pairs[2:]))
+    return factors
+
+
+def _centred_product(factors: list, batch: int, n: int, ref: torch.Tensor) -> tuple:
+    """``(C, err, mag)`` for the product of ``factors`` (from the input side, acting on
+    ``n``-vectors): every product of factors in their enclosures lies in ``C +- err``, and
+    ``mag`` bounds the product of the factors' magnitudes (for the rounding margin). See
+    :func:`mlp_jacobian_bounds` for the expansion."""
+    S = torch.eye(n, dtype=ref.dtype, device=ref.device).expand(batch, n, n)
     mag = S
     suffixes = []
-    for kind, p in factors:
+    for kind, p, *_ in factors:
         if kind == "W":
             S, mag = p @ S, p.abs() @ mag
         else:
             suffixes.append(S)
             S, mag = p[0].unsqueeze(-1) * S, (p[0].abs() + p[1]).unsqueeze(-1) * mag
     m = S.shape[1]
-    Tc = torch.eye(m, dtype=lo.dtype, device=lo.device).expand(B, m, m)
+    Tc = torch.eye(m, dtype=ref.dtype, device=ref.device).expand(batch, m, m)
     E = torch.zeros_like(Tc)
     err = torch.zeros_like(S)
-    for kind, p in reversed(factors):
+    for kind, p, *_ in reversed(factors):
         if kind == "W":
             Tc, E = Tc @ p, E @ p.abs()
             continue
         M, R = (t.unsqueeze(1) for t in p)
         err = err + ((Tc.abs() + E) * R) @ suffixes.pop().abs()
         Tc, E = Tc * M, E * (M.abs() + R) + Tc.abs() * R
-    err = err * (1 + 8 * EPS) + RELATIVE_MARGIN * mag
+    return S, err * (1 + 8 * EPS), mag
+
+
+def _jacobian(layers: list[nn.Module], lo: torch.Tensor, forward: tuple):
+    """The centred-form Jacobian bounds from a forward pass (:func:`_forward`'s result)."""
+    S, err, mag = _centred_product(_factors(layers, lo, forward), lo.shape[0], lo.shape[1], lo)
+    err = err + RELATIVE_MARGIN * mag
     return S - err, S + err
+
+
+def _transposed(factors: list) -> list:
+    """The factors of the transposed product, from its input side."""
+    return [("W", p.T) if kind == "W" else (kind, p) for kind, p, *_ in reversed(factors)]
+
+
+def _hessian(layers: list[nn.Module], lo: torch.Tensor, forward: tuple):
+    """The centred-form Hessian bounds of every output, shape ``(B, m, n, n)``.
+
+    For an MLP ``y = F_K ... F_1`` (activations ``a_t = g(z_t)``) the Hessian of output ``i``
+    is exactly ``sum_t P_t^T diag(g''(z_t) * d_it) P_t``, ``P_t = dz_t / dx`` and
+    ``d_it = dy_i / da_t``; each term is a product of weight matrices and diagonal factors,
+    bounded by :func:`_centred_product` (the two copies of a factor in ``P_t`` and
+    ``P_t^T`` are taken independently, which is sound), with ``d_it`` and the diagonal
+    ``g''(z_t) * d_it`` enclosed first.
+    """
+    B, n = lo.shape
+    factors = _factors(layers, lo, forward, order=2)
+    centre = spread = mag_total = None
+    for j, (kind, *parts) in enumerate(factors):
+        if kind != "D":
+            continue
+        (M, _), (s_lo, s_hi) = parts
+        k = M.shape[1]
+        post, post_err, post_mag = _centred_product(factors[j + 1 :], B, k, lo)  # (B, m, k)
+        post_err = post_err + RELATIVE_MARGIN * post_mag
+        q_lo, q_hi = imul(
+            (s_lo.unsqueeze(1), s_hi.unsqueeze(1)), (post - post_err, post + post_err)
+        )
+        m = q_lo.shape[1]
+        qM = 0.5 * (q_lo + q_hi)
+        qR = torch.maximum(q_hi - qM, qM - q_lo) * (1 + 4 * EPS)
+        pre = [
+            (kind_, p) if kind_ == "W" else (kind_, tuple(t.repeat_interleave(m, 0) for t in p))
+            for kind_, p, *_ in factors[:j]
+        ]
+        chain = pre + [("D", (qM.reshape(B * m, k), qR.reshape(B * m, k)))] + _transposed(pre)
+        S, err, mag = _centred_product(chain, B * m, n, lo)
+        S, err, mag = (t.reshape(B, m, n, n) for t in (S, err, mag))
+        if centre is None:
+            centre, spread, mag_total = S, err, mag
+        else:
+            centre, spread, mag_total = centre + S, spread + err, mag_total + mag
+    if centre is None:  # no activation: the network is affine
+        z = torch.zeros(B, forward[2][0].shape[1], n, n, dtype=lo.dtype, device=lo.device)
+        return z, z
+    err = spread * (1 + 8 * EPS) + RELATIVE_MARGIN * mag_total + 4 * EPS * centre.abs()
+    return centre - err, centre + err

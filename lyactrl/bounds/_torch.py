@@ -198,7 +198,7 @@ def _identity_pairs(lo: torch.Tensor, hi: torch.Tensor, order: int) -> tuple:
 #: Most entries (boxes x units x n x pieces) of one linear-relaxation batch.
 _RELAX_CHUNK = 2_000_000
 #: Where stock MLPs on box coordinates get their linear relaxation (values) and centred-form
-#: Jacobian intersected with the interval jets: ``"local"`` (default) only inside
+#: Jacobian and Hessian intersected with the interval jets: ``"local"`` (default) only inside
 #: :func:`relaxed_mlps`, which the Jacobian tests of the local certificate and of the branch
 #: and bound's segment test use (few, wide boxes, where the tight Jacobian decides);
 #: ``"all"`` in every jet (the branch and bound's bounds too: fewer boxes, each about twice as
@@ -211,7 +211,7 @@ _inside = [False]
 @contextlib.contextmanager
 def relaxed_mlps() -> Iterator[None]:
     """Within this context, stock MLPs on box coordinates get their linear relaxation (values)
-    and centred-form Jacobian intersected with the interval jets, unless
+    and centred-form Jacobian and Hessian intersected with the interval jets, unless
     ``MLP_RELAXATION == "off"`` (outside it, only with ``"all"``). The local certificate's
     and the segment test's Jacobian tests run inside it.
 
@@ -262,8 +262,9 @@ def _box_variables(x: Jet) -> tuple[torch.Tensor, torch.Tensor] | None:
 
 def _tightened(module: nn.Module, out: Jet, box: tuple[torch.Tensor, torch.Tensor]) -> Jet:
     """``out`` (the interval jet of an MLP on the box coordinates) with its value intersected
-    with the bounds of the MLP's linear relaxation (:func:`mlp_linear_bounds`) and its
-    Jacobian with the centred form (:func:`mlp_jacobian_bounds`)."""
+    with the bounds of the MLP's linear relaxation (:func:`mlp_linear_bounds`), its
+    Jacobian and (order 2) its Hessian with the centred forms (:func:`mlp_jacobian_bounds`,
+    :func:`mlp_hessian_bounds`)."""
     layers = list(module)
     if not all(is_stock(m, nn.Linear) or stock_class(m, _RELAXED) is not None for m in layers):
         return out
@@ -274,12 +275,17 @@ def _tightened(module: nn.Module, out: Jet, box: tuple[torch.Tensor, torch.Tenso
     if out.d is None:
         parts = [(mlp_linear_bounds(layers, a, b, relaxed_enclosures),) for a, b in chunks]
     else:
-        parts = [mlp_values_and_jacobian(layers, a, b, relaxed_enclosures) for a, b in chunks]
+        parts = [
+            mlp_values_and_jacobian(layers, a, b, relaxed_enclosures, hessian=out.h is not None)
+            for a, b in chunks
+        ]
     bounds = [
         tuple(torch.cat([p[i][j] for p in parts]) for j in (0, 1)) for i in range(len(parts[0]))
     ]
     out = out.intersect_value(*bounds[0])
-    return out if out.d is None else out.intersect_derivative(*bounds[1])
+    if out.d is not None:
+        out = out.intersect_derivative(*bounds[1])
+    return out if out.h is None else out.intersect_hessian(*bounds[2])
 
 
 def _layer_jet(module: nn.Module, x: Jet, where: str) -> Jet:
