@@ -32,6 +32,7 @@ from ._rounding import FP_MARGIN, add_up, mul_up, sub_dn, sum_bounds, up
 __all__ = [
     "Bounds",
     "CONDITIONS",
+    "MAX_PIECES",
     "residual_jet",
     "mean_value_bounds",
     "bound_residual",
@@ -44,6 +45,8 @@ __all__ = [
 #: whose system and candidate are in the vocabulary (the residual is the condition's own
 #: :meth:`~lyactrl.conditions.AbstractCondition.combine`).
 CONDITIONS = ("ExponentialStability", "BarrierCondition", "any AbstractCondition")
+#: Most grid pieces per box of ``mean_value_bounds(..., splits=k)`` (``k^n``).
+MAX_PIECES = 4096
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,11 +130,42 @@ def _boxes(lo: Any, hi: Any, n: int | None) -> tuple[torch.Tensor, torch.Tensor]
     return lo_t, hi_t
 
 
-def mean_value_bounds(fn: Callable[[Jet], Jet], lo: torch.Tensor, hi: torch.Tensor) -> Bounds:
+def _grid_pieces(lo: torch.Tensor, hi: torch.Tensor, splits: int) -> tuple:
+    """The ``splits^n`` pieces of a uniform grid of each box, shape ``(batch, splits^n, n)``;
+    neighbours share their computed edges, the outer edges are ``lo`` and ``hi``, so the pieces
+    cover each box exactly."""
+    t = torch.linspace(0.0, 1.0, splits + 1, dtype=lo.dtype, device=lo.device)
+    edges = lo.unsqueeze(-1) + (hi - lo).unsqueeze(-1) * t  # (batch, n, splits + 1)
+    edges[..., 0], edges[..., -1] = lo, hi
+    edges = torch.maximum(edges, edges[..., :1])  # monotone, inside the box
+    n = lo.shape[1]
+    index = torch.cartesian_prod(*[torch.arange(splits)] * n).reshape(-1, n)  # (k^n, n)
+    dims = torch.arange(n)
+    return edges[:, dims, index], edges[:, dims, index + 1]
+
+
+def _checked_splits(splits: Any, n: int) -> int:
+    if isinstance(splits, bool) or not isinstance(splits, int) or splits < 1:
+        raise InvalidValueError(f"splits: expected an integer >= 1, received {splits!r}")
+    if splits**n > MAX_PIECES:
+        raise InvalidValueError(
+            f"splits: expected splits^n <= {MAX_PIECES} pieces per box (n = {n}), received "
+            f"splits = {splits} ({splits**n} pieces)"
+        )
+    return splits
+
+
+def mean_value_bounds(
+    fn: Callable[[Jet], Jet], lo: torch.Tensor, hi: torch.Tensor, *, splits: int = 1
+) -> Bounds:
     """Bounds of a scalar function given by its jet builder ``fn`` on boxes ``[lo, hi]``.
 
     The interval extension of ``fn`` on each box intersected with the first-order mean-value
-    form around the box centre.
+    form around the box centre. With ``splits = k > 1`` each box is also cut into the
+    ``k^n`` pieces of a uniform grid, all bounded in one batch, and the box's bounds are
+    intersected with the hull of its pieces' bounds: the mean-value form's excess over the
+    true range shrinks like ``1 / k^2``, at the cost of ``k^n`` boxes per box (cheap in one
+    batch for small ``n``).
 
     Parameters
     ----------
@@ -140,6 +174,8 @@ def mean_value_bounds(fn: Callable[[Jet], Jet], lo: torch.Tensor, hi: torch.Tens
         vector jet ``(batch, k)``: bounds per component).
     lo, hi : torch.Tensor, shape (batch, n)
         Box corners (float64, ``lo <= hi``).
+    splits : int, default 1
+        Pieces per coordinate (``splits^n <= MAX_PIECES``).
 
     Returns
     -------
@@ -155,6 +191,23 @@ def mean_value_bounds(fn: Callable[[Jet], Jet], lo: torch.Tensor, hi: torch.Tens
     >>> bool(b.lower[0] <= 0.0) and bool(b.upper[0] >= 1.0)
     True
     """
+    if _checked_splits(splits, lo.shape[1]) > 1:
+        p_lo, p_hi = _grid_pieces(lo, hi, splits)
+        b, k = lo.shape[0], p_lo.shape[1]
+        both = mean_value_bounds(
+            fn, torch.cat([lo, p_lo.reshape(b * k, -1)]), torch.cat([hi, p_hi.reshape(b * k, -1)])
+        )
+
+        def parts(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return t[:b], t[b:].reshape((b, k) + t.shape[1:])
+
+        (lower, p_lower), (upper, p_upper) = parts(both.lower), parts(both.upper)
+        gabs, p_gabs = parts(both.gradient_abs)
+        return Bounds(
+            torch.maximum(lower, p_lower.amin(1)),
+            torch.minimum(upper, p_upper.amax(1)),
+            torch.minimum(gabs, p_gabs.amax(1)),
+        )
     c = 0.5 * (lo + hi)
     h = torch.maximum(up(hi - c), up(c - lo))
     h = torch.where(hi == lo, torch.zeros_like(h), h)
@@ -170,7 +223,8 @@ def mean_value_bounds(fn: Callable[[Jet], Jet], lo: torch.Tensor, hi: torch.Tens
     return Bounds(lower, upper, gabs)
 
 
-def bound_residual(condition: AbstractCondition, lo: Any, hi: Any) -> Bounds:
+@checked_kwargs
+def bound_residual(condition: AbstractCondition, lo: Any, hi: Any, *, splits: int = 1) -> Bounds:
     """Sound bounds of ``condition``'s residual on each box ``[lo[i], hi[i]]``.
 
     Parameters
@@ -179,6 +233,9 @@ def bound_residual(condition: AbstractCondition, lo: Any, hi: Any) -> Bounds:
         Built from supported systems and candidates (see :data:`lyactrl.bounds.SUPPORTED`).
     lo, hi : array_like, shape (batch, n)
         Box corners.
+    splits : int, default 1
+        Also bound each box as ``splits^n`` grid pieces in one batch and intersect with their
+        hull (see :func:`mean_value_bounds`): tighter bounds of a single box for small ``n``.
 
     Returns
     -------
@@ -196,7 +253,7 @@ def bound_residual(condition: AbstractCondition, lo: Any, hi: Any) -> Bounds:
     True
     """
     lo_t, hi_t = _boxes(lo, hi, condition.n_states)
-    return mean_value_bounds(lambda x: residual_jet(condition, x), lo_t, hi_t)
+    return mean_value_bounds(lambda x: residual_jet(condition, x), lo_t, hi_t, splits=splits)
 
 
 @checked_kwargs
