@@ -266,9 +266,16 @@ def _bisect(lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     return torch.cat([lo, lo2]), torch.cat([hi1, hi])
 
 
-def _hull_eig(condition: AbstractCondition, lo: torch.Tensor, hi: torch.Tensor, levels: int):
+def _hull_eig(
+    condition: AbstractCondition,
+    lo: torch.Tensor,
+    hi: torch.Tensor,
+    levels: int,
+    deadline: float | None = None,
+):
     """Eigenvalue bounds of the decrease matrix on each box, where the Jacobian enclosure of a
-    box that fails is the hull of those on its pieces (bisected up to ``levels`` times).
+    box that fails is the hull of those on its pieces (bisected up to ``levels`` times, none
+    after ``deadline``, a ``time.perf_counter()`` value: a failing box stays failing).
 
     Sound because the mean-value Jacobian's rows are gradients at points of the box, each in
     some piece: the hull of the pieces' enclosures holds them (the hull is taken on ``J``, not
@@ -277,7 +284,7 @@ def _hull_eig(condition: AbstractCondition, lo: torch.Tensor, hi: torch.Tensor, 
     owner = torch.arange(lo.shape[0])
     for _ in range(levels):
         failing = eig >= 0
-        if not bool(failing.any()):
+        if not bool(failing.any()) or (deadline is not None and time.perf_counter() > deadline):
             break
         take = failing[owner]
         lo, hi = _bisect(lo[take], hi[take])
@@ -339,7 +346,7 @@ def jacobian_certificate(
     def by_orthants(scale: float) -> float:
         """The eigenvalue bound on the orthant boxes of ``x0 +- scale w``."""
         pieces = _orthants(x0, scale * w, lo_e, hi_e)
-        return float(_hull_eig(condition, *pieces, HULL_LEVELS).max())
+        return float(_hull_eig(condition, *pieces, HULL_LEVELS, deadline).max())
 
     def passes(scale: float) -> float:
         """The eigenvalue bound at this scale (< 0: the certificate holds on ``x0 +- s w``)."""
