@@ -223,6 +223,10 @@ def sampled_range(
     return float(vd.min()), float(vd.max())
 
 
+#: Pieces per coordinate of the single-box bounds (``mean_value_bounds(..., splits=k)``).
+SPLITS = (1, 4, 8)
+
+
 def part2(
     seeds: list[int], centres: list[tuple[float, float]], radius: float, grid: int, repeats: int
 ) -> list[str]:
@@ -237,11 +241,14 @@ def part2(
         f"untrained; the last, seed {seeds[0]} fitted by 300 Adam steps to x^T P x on "
         "[-2, 2]^2.",
         "",
-        "| seed (V) | centre | sampled range | lyactrl mean-value form | width ratio | ms/box | "
-        "interval jet (IBP-like) | width ratio | ms/box |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| seed (V) | centre | sampled range | mean-value form, one box | width ratio | ms | "
+        + " | ".join(f"{k} x {k} pieces: bound | ratio | ms" for k in SPLITS[1:])
+        + " | interval jet (IBP-like) | ratio | ms |",
+        "|---|---|---|---|---|---|" + "---|---|---|" * (len(SPLITS) - 1) + "---|---|---|",
     ]
-    mv_ratios, iv_ratios, mv_t, iv_t = [], [], [], []
+    ratios: dict = {k: [] for k in SPLITS}
+    times: dict = {k: [] for k in SPLITS}
+    iv_ratios, iv_t = [], []
     nets = [(str(seed), _net(seed)) for seed in seeds]
     nets.append((f"{seeds[0]}, fitted", _trained(seeds[0])))
     for seed, net in nets:
@@ -255,24 +262,27 @@ def part2(
             ct = torch.tensor([c], dtype=D)
             lo, hi = ct - radius, ct + radius
             s_lo, s_hi = sampled_range(net, lo, hi, grid)
-            mv = mean_value_bounds(vdot, lo, hi)
-            iv = vdot(Jet.variables(lo, hi, 0)).v
-            m_lo, m_hi = float(mv.lower[0]), float(mv.upper[0])
-            i_lo, i_hi = float(iv[0][0]), float(iv[1][0])
-            assert m_lo <= s_lo and s_hi <= m_hi and i_lo <= s_lo and s_hi <= i_hi
-            tm = median_time(lambda lo=lo, hi=hi: mean_value_bounds(vdot, lo, hi), repeats=repeats)
-            ti = median_time(lambda lo=lo, hi=hi: vdot(Jet.variables(lo, hi, 0)), repeats=repeats)
             sw = s_hi - s_lo
-            rm, ri = (m_hi - m_lo) / sw, (i_hi - i_lo) / sw
-            mv_ratios.append(rm)
-            iv_ratios.append(ri)
-            mv_t.append(tm)
+            cells = [f"| {seed} | ({c[0]:g}, {c[1]:g}) | [{s_lo:.4f}, {s_hi:.4f}]"]
+            for k in SPLITS:
+                mv = mean_value_bounds(vdot, lo, hi, splits=k)
+                m_lo, m_hi = float(mv.lower[0]), float(mv.upper[0])
+                assert m_lo <= s_lo and s_hi <= m_hi
+                t = median_time(
+                    lambda lo=lo, hi=hi, k=k: mean_value_bounds(vdot, lo, hi, splits=k),
+                    repeats=repeats,
+                )
+                ratios[k].append((m_hi - m_lo) / sw)
+                times[k].append(t)
+                cells.append(f"[{m_lo:.4f}, {m_hi:.4f}] | {ratios[k][-1]:.2f} | {1e3 * t:.1f}")
+            iv = vdot(Jet.variables(lo, hi, 0)).v
+            i_lo, i_hi = float(iv[0][0]), float(iv[1][0])
+            assert i_lo <= s_lo and s_hi <= i_hi
+            ti = median_time(lambda lo=lo, hi=hi: vdot(Jet.variables(lo, hi, 0)), repeats=repeats)
+            iv_ratios.append((i_hi - i_lo) / sw)
             iv_t.append(ti)
-            rows.append(
-                f"| {seed} | ({c[0]:g}, {c[1]:g}) | [{s_lo:.4f}, {s_hi:.4f}] | "
-                f"[{m_lo:.4f}, {m_hi:.4f}] | {rm:.2f} | {1e3 * tm:.1f} | "
-                f"[{i_lo:.4f}, {i_hi:.4f}] | {ri:.2f} | {1e3 * ti:.1f} |"
-            )
+            cells.append(f"[{i_lo:.4f}, {i_hi:.4f}] | {iv_ratios[-1]:.2f} | {1e3 * ti:.1f} |")
+            rows.append(" | ".join(cells))
     # batched: many boxes in one call, time per box
     n_batch = 1024
     gen = torch.Generator().manual_seed(0)
@@ -284,13 +294,17 @@ def part2(
 
     tb = median_time(lambda: mean_value_bounds(vdot0, cs - radius, cs + radius), repeats=3)
     tib = median_time(lambda: vdot0(Jet.variables(cs - radius, cs + radius, 0)), repeats=3)
-    med = float(np.median(mv_ratios))
+    rows += [""]
+    for k in SPLITS:
+        r = ratios[k]
+        rows.append(
+            f"- {k} x {k} piece(s): median width ratio {float(np.median(r)):.2f} (range "
+            f"{min(r):.2f}-{max(r):.2f}), median {1e3 * float(np.median(times[k])):.1f} ms/box."
+        )
     rows += [
-        "",
-        f"- Median width ratio: mean-value form {med:.2f} (range {min(mv_ratios):.2f}-"
-        f"{max(mv_ratios):.2f}), interval jet {float(np.median(iv_ratios)):.2f} (range "
-        f"{min(iv_ratios):.2f}-{max(iv_ratios):.2f}); mean-value / interval width "
-        f"{float(np.median(np.array(mv_ratios) / np.array(iv_ratios))):.2f} (median).",
+        f"- Interval jet: median width ratio {float(np.median(iv_ratios)):.2f} (range "
+        f"{min(iv_ratios):.2f}-{max(iv_ratios):.2f}), median "
+        f"{1e3 * float(np.median(iv_t)):.1f} ms/box.",
         f"- Batched ({n_batch} boxes of radius {radius:g} in one call, seed {seeds[0]}): "
         f"mean-value form {1e6 * tb / n_batch:.1f} us/box, interval jet "
         f"{1e6 * tib / n_batch:.1f} us/box.",
