@@ -16,6 +16,7 @@ from lyactrl.verify._local import (
     _box_eig,
     _orthants,
     _radial_pieces,
+    _segment_eig,
     jacobian_certificate,
     local_certificate,
 )
@@ -289,24 +290,39 @@ def test_orthants_cover_the_box_and_hold_the_equilibrium_box() -> None:
 
 
 def test_orthant_jacobian_certificate_where_one_box_fails() -> None:
-    """A 4-64-64-4 network with biases, half its local rate on x_eq +- 0.3: the Jacobian test
-    on the whole box fails, on its 16 orthant boxes it passes, so the local certificate covers
-    the box and certify needs one box; dense sampling agrees (the condition holds)."""
+    """A 4-64-64-4 network with biases, half its local rate on x_eq +- 0.5: the Jacobian test
+    on the whole box fails, and so does the averaged-Jacobian test along the segments; on its
+    16 orthant boxes the certificate holds, so it covers the box and certify needs one box;
+    dense sampling agrees (the condition holds)."""
     cond = _residual_mlp(4, 0.5)
     x0 = cond.x_eq.unsqueeze(0)
-    full = _box_eig(cond, x0 - 0.3, x0 + 0.3)
-    assert float(full[0]) > 0
-    loc = jacobian_certificate(cond, torch.full((4,), 0.3, dtype=D))
-    assert loc.status == "certified" and float((loc.hi - cond.x_eq).min()) == pytest.approx(0.3)
-    region = lyactrl.Box(cond.x_eq - 0.3, cond.x_eq + 0.3)
+    assert float(_box_eig(cond, x0 - 0.5, x0 + 0.5)[0]) > 0
+    assert float(_segment_eig(cond, x0 - 0.5, x0 + 0.5)[0]) > 0
+    loc = jacobian_certificate(cond, torch.full((4,), 0.5, dtype=D))
+    assert loc.status == "certified" and float((loc.hi - cond.x_eq).min()) == pytest.approx(0.5)
+    region = lyactrl.Box(cond.x_eq - 0.5, cond.x_eq + 0.5)
     res = lyactrl.certify(cond, region, decay=False)
     assert res.status == "certified" and res.boxes_processed <= 1
-    x = cond.x_eq + 0.3 * (2 * torch.rand(100_000, 4, dtype=D) - 1)
+    x = cond.x_eq + 0.5 * (2 * torch.rand(100_000, 4, dtype=D) - 1)
     assert float(cond.residual(x).detach().max()) <= 0
     # a rate above the linearisation's limit is never certified near x_eq
     over = _residual_mlp(4, 1.05)
     assert jacobian_certificate(over, torch.full((4,), 0.3, dtype=D)).status == "unknown"
     assert lyactrl.certify(over, region, decay=False, time_limit=20).status != "certified"
+
+
+def test_averaged_jacobian_proves_the_box_where_the_box_enclosure_fails() -> None:
+    """On x_eq +- 0.3 (same network, half its local rate) the Jacobian enclosure of the whole
+    box fails the eigenvalue test; the Jacobian averaged along the segments from ``E`` (the
+    mean of the enclosures on the radial cover, tight near ``E``) passes, and never above
+    the linearisation's limit."""
+    cond = _residual_mlp(4, 0.5)
+    x0 = cond.x_eq.unsqueeze(0)
+    assert float(_box_eig(cond, x0 - 0.3, x0 + 0.3)[0]) > 0
+    assert float(_segment_eig(cond, x0 - 0.3, x0 + 0.3)[0]) < 0
+    small = 1e-3
+    over = _residual_mlp(4, 1.05)
+    assert float(_segment_eig(over, x0 - small, x0 + small)[0]) > 0
 
 
 def test_segment_bounds_prove_boxes_at_the_equilibrium_only_where_it_holds() -> None:
@@ -329,11 +345,11 @@ def test_segment_bounds_prove_boxes_at_the_equilibrium_only_where_it_holds() -> 
 
 def test_jacobian_certificate_past_its_deadline_keeps_the_box_proved_so_far() -> None:
     cond = _residual_mlp(4, 0.5)
-    w = torch.full((4,), 0.3, dtype=D)
+    w = torch.full((4,), 0.5, dtype=D)
     late = jacobian_certificate(cond, w, deadline=0.0)  # long past: no orthant test
     assert late.status == "certified"
-    assert float((late.hi - cond.x_eq).max()) < 0.3
-    assert float((jacobian_certificate(cond, w).hi - cond.x_eq).max()) == pytest.approx(0.3)
+    assert float((late.hi - cond.x_eq).max()) < 0.5
+    assert float((jacobian_certificate(cond, w).hi - cond.x_eq).max()) == pytest.approx(0.5)
 
 
 @settings(max_examples=20, deadline=None)

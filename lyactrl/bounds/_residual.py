@@ -155,6 +155,7 @@ def _checked_splits(splits: Any, n: int) -> int:
     return splits
 
 
+@checked_kwargs
 def mean_value_bounds(
     fn: Callable[[Jet], Jet], lo: torch.Tensor, hi: torch.Tensor, *, splits: int = 1
 ) -> Bounds:

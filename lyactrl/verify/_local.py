@@ -245,6 +245,20 @@ def _box_eig(condition: AbstractCondition, lo: torch.Tensor, hi: torch.Tensor) -
     return _decrease_eig(condition, _jacobian(condition, lo, hi))
 
 
+def _base_eig(condition: AbstractCondition, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """The lower of :func:`_box_eig` and :func:`_segment_eig` on boxes holding ``E`` (both
+    prove the residual ``<= 0`` on the box when negative); the dearer segment test only where
+    the box test fails."""
+    eig = _box_eig(condition, lo, hi)
+    failing = eig >= 0
+    if bool(failing.any()):
+        eig = eig.clone()
+        eig[failing] = torch.minimum(
+            eig[failing], _segment_eig(condition, lo[failing], hi[failing])
+        )
+    return eig
+
+
 def _hull(J, owner: torch.Tensor, count: int):
     """Per owner (``0 .. count - 1``) the elementwise hull of the enclosures ``J`` of its
     pieces (``owner[i]`` owns piece ``i``)."""
@@ -280,7 +294,7 @@ def _hull_eig(
     Sound because the mean-value Jacobian's rows are gradients at points of the box, each in
     some piece: the hull of the pieces' enclosures holds them (the hull is taken on ``J``, not
     on the decrease matrix, since each row may come from another piece)."""
-    eig = _box_eig(condition, lo, hi)
+    eig = _base_eig(condition, lo, hi)
     owner = torch.arange(lo.shape[0])
     for _ in range(levels):
         failing = eig >= 0
@@ -292,6 +306,26 @@ def _hull_eig(
         hull = _hull(_jacobian(condition, lo, hi), owner, eig.shape[0])
         eig = torch.where(failing, _decrease_eig(condition, hull), eig)
     return eig
+
+
+def _segment_eig(condition: AbstractCondition, lo: torch.Tensor, hi: torch.Tensor):
+    """:func:`_decrease_eig` for the averaged Jacobian along the segments from the equilibrium
+    box ``E`` to each box ``B = [lo, hi]``.
+
+    For ``x`` in ``B`` and the true equilibrium ``x*`` in ``E``,
+    ``f(x) = (int_0^1 J(x* + t (x - x*)) dt) (x - x*)`` exactly (``f(x*) = 0``), and the part of
+    the integral over ``t`` in ``[k/m, (k+1)/m]`` lies in ``1/m`` times the Jacobian enclosure on
+    the ``k``-th box of the radial cover (:func:`_radial_pieces`, ``m = SEGMENT_PIECES``): the
+    averaged Jacobian is in the mean of the ``m`` enclosures, whose width is about
+    ``(m + 1) / 2m`` of the outermost one's (a point near ``E`` has a tight enclosure), where
+    the hull of the pieces' enclosures is as wide as the outermost."""
+    lo_e, hi_e = (t.to(lo).reshape(1, -1) for t in condition.x_eq_box)  # type: ignore[union-attr]
+    m = SEGMENT_PIECES
+    p_lo, p_hi = _radial_pieces(lo, hi, lo_e, hi_e, m)
+    k, n = p_lo.shape[1], p_lo.shape[2]
+    J = _jacobian(condition, p_lo.reshape(-1, n), p_hi.reshape(-1, n))
+    total = sum_bounds(J[0].reshape(m, k, n, n), J[1].reshape(m, k, n, n), dim=0)
+    return _decrease_eig(condition, iscale(1.0 / m, total))
 
 
 #: Largest state dimension for which a failing box around the equilibrium is retried as its
@@ -328,7 +362,8 @@ def jacobian_certificate(
     :func:`hessian_upper_eig`), the residual is ``<= 0`` at ``x``. No exact zero of ``f`` at
     the numerical root is needed.
 
-    ``K`` is the box ``L = x_eq +- s w`` itself, or, when that test fails and
+    ``K`` is the box ``L = x_eq +- s w`` itself (with ``J`` also tried as the Jacobian averaged
+    along the segments from ``E``, :func:`_segment_eig`), or, when both tests fail and
     ``n <= ORTHANT_MAX_DIM``, each of the ``2^n`` orthant boxes of ``L`` (a corner at
     ``x_eq``, widened to hold ``E``): the segment from ``x*`` to a point of an orthant box
     stays in it, and each has half the widths of ``L``, so its Jacobian enclosure is tighter;
@@ -351,13 +386,13 @@ def jacobian_certificate(
     def passes(scale: float) -> float:
         """The eigenvalue bound at this scale (< 0: the certificate holds on ``x0 +- s w``)."""
         r = scale * w
-        eig = float(_box_eig(condition, torch.minimum(x0 - r, lo_e), torch.maximum(x0 + r, hi_e)))
+        eig = float(_base_eig(condition, torch.minimum(x0 - r, lo_e), torch.maximum(x0 + r, hi_e)))
         return eig if eig < 0 or not split else by_orthants(scale)
 
     scales = 2.0 ** -torch.arange(0, 48, dtype=torch.float64)
     r = scales.reshape(-1, 1) * w
     holds_e = ((x0 - r <= lo_e) & (hi_e <= x0 + r)).all(1)
-    eig = _box_eig(condition, x0 - r, x0 + r)
+    eig = _base_eig(condition, x0 - r, x0 + r)
     ok = ((eig < 0) & holds_e).nonzero().flatten()
     if ok.numel() == 0:
         return _unknown(
@@ -414,9 +449,9 @@ def segment_bounds(
     Jacobian argument of :func:`jacobian_certificate` holds along the segments to ``E``.
 
     For a condition with ``x_eq_box`` ``E``: every point ``x`` of a box ``B`` is joined to the
-    true equilibrium ``x*`` by a segment, so ``f(x) = J (x - x*)`` with each row of ``J`` a
-    gradient at a point of the segment: in the hull of the Jacobian enclosures on the
-    ``SEGMENT_PIECES`` boxes of the radial cover of those segments (:func:`_radial_pieces`,
+    true equilibrium ``x*`` by a segment, so ``f(x) = J (x - x*)`` with ``J`` the Jacobian
+    averaged along the segment: in the mean of the Jacobian enclosures on the
+    ``SEGMENT_PIECES`` boxes of the radial cover of those segments (:func:`_segment_eig`;
     small near ``E``, not the whole ``hull(B, E)``). The residual is ``<= 0`` on ``B`` when the
     interval matrix ``P J + J^T P + rate P + margin I`` is negative definite. This proves
     boxes next to the equilibrium, where the residual's own bounds cannot be negative
@@ -427,13 +462,8 @@ def segment_bounds(
     todo = ~(bounds.upper <= 0)
     if not bool(todo.any()):
         return bounds
-    lo_e, hi_e = (t.to(lo).reshape(1, -1) for t in condition.x_eq_box)
-    m = SEGMENT_PIECES
-    p_lo, p_hi = _radial_pieces(lo[todo], hi[todo], lo_e, hi_e, m)
-    k, n = p_lo.shape[1], p_lo.shape[2]
-    J = _jacobian(condition, p_lo.reshape(-1, n), p_hi.reshape(-1, n))
     proved = torch.zeros_like(todo)
-    proved[todo] = _decrease_eig(condition, _hull(J, torch.arange(k).repeat(m), k)) < 0
+    proved[todo] = _segment_eig(condition, lo[todo], hi[todo]) < 0
     upper = torch.where(
         proved, torch.minimum(bounds.upper, torch.zeros_like(bounds.upper)), bounds.upper
     )
