@@ -12,14 +12,15 @@ from hypothesis import strategies as st
 from torch import nn
 
 import lyactrl
-from lyactrl.verify._local import (
+from lyactrl.verify._boxed_equilibrium import (
     _box_eig,
     _orthants,
     _radial_pieces,
     _segment_eig,
     jacobian_certificate,
-    local_certificate,
+    segment_bounds,
 )
+from lyactrl.verify._local import local_certificate
 from tests.reference_systems import (
     ResidualMLPField,
     closed_form_rate,
@@ -330,7 +331,6 @@ def test_segment_bounds_prove_boxes_at_the_equilibrium_only_where_it_holds() -> 
     vanishes at ``x*``); the mean-value argument along the segments from ``E`` proves it, and
     never for a rate above the linearisation's limit."""
     from lyactrl.bounds import bound_residual
-    from lyactrl.verify._local import segment_bounds
 
     x0 = _residual_mlp(4, 0.5).x_eq.unsqueeze(0)
     lo, hi = torch.cat([x0, x0 - 0.1]), torch.cat([x0 + 0.1, x0])

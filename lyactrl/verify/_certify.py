@@ -22,12 +22,8 @@ from ._counterexamples import Counterexamples, centre_counterexamples, prove_cou
 from ._decay import DecayBound, decay_bound
 from ._inputs import check_condition_region
 from ._invariance import invariance_premise
-from ._local import (
-    LocalCertificate,
-    equilibrium_counterexample,
-    local_certificate,
-    search_bounds,
-)
+from ._local import equilibrium_counterexample, local_certificate, search_bounds
+from ._local_result import LocalCertificate
 from ._positive import prove_positive_definite
 from ._shard import check_workers, sharded_search
 

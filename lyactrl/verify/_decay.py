@@ -60,7 +60,7 @@ class DecayBound(ResultMixin):
 
 
 def _sym_eig_bounds(hlo: torch.Tensor, hhi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    from ._local import hessian_upper_eig
+    from ._local_result import hessian_upper_eig
 
     upper = hessian_upper_eig(hlo, hhi)
     lower = -hessian_upper_eig(-hhi, -hlo)

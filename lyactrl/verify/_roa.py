@@ -21,7 +21,8 @@ from ._branch_and_bound import Budget, Frontier, branch_and_bound
 from ._decay import DecayBound, decay_bound, quadratic_bounds
 from ._geometry import geometry_of
 from ._invariance import image_premise
-from ._local import LocalCertificate, local_certificate, search_bounds
+from ._local import local_certificate, search_bounds
+from ._local_result import LocalCertificate
 from ._rate import as_condition
 
 __all__ = ["RegionOfAttraction", "region_of_attraction"]
