@@ -6,7 +6,18 @@ import torch
 
 from ._rounding import EPS, ETA, add_dn, add_up, dn, mul_dn, mul_range, mul_up, sanitize, up
 
-__all__ = ["iadd", "isub", "ineg", "imul", "iscale", "isquare", "ilinear", "hull_abs", "widen"]
+__all__ = [
+    "iadd",
+    "isub",
+    "ineg",
+    "imul",
+    "iscale",
+    "isquare",
+    "ilinear",
+    "hull_abs",
+    "widen",
+    "split_edges",
+]
 
 Pair = tuple[torch.Tensor, torch.Tensor]
 
@@ -176,3 +187,13 @@ def ilinear(W: torch.Tensor, a: Pair, b: torch.Tensor | None = None) -> Pair:
     lo_out = torch.where(tot != 0, dn(ym - tot), ym)
     hi_out = torch.where(tot != 0, up(ym + tot), ym)
     return sanitize(lo_out, hi_out)
+
+
+def split_edges(lo: torch.Tensor, hi: torch.Tensor, k: int) -> torch.Tensor:
+    """The edges of ``k`` equal pieces of each interval ``[lo, hi]``, shape ``(*lo.shape,
+    k + 1)``: the outer edges are ``lo`` and ``hi`` exactly and neighbours share their computed
+    edge, so the pieces cover the interval."""
+    t = torch.linspace(0.0, 1.0, k + 1, dtype=lo.dtype, device=lo.device)
+    edges = lo.unsqueeze(-1) + (hi - lo).unsqueeze(-1) * t
+    edges[..., 0], edges[..., -1] = lo, hi
+    return edges

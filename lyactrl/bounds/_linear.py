@@ -33,7 +33,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ._interval import imul
+from ._interval import imul, split_edges
 from ._rounding import EPS
 
 __all__ = [
@@ -105,9 +105,7 @@ def _relax(fn: Callable, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor
     enclosed by the mean-value form ``g(m) - alpha m + (g'(Z) - alpha) [-r, r]`` and by the
     second-order form ``g(m) - alpha m + (g'(m) - alpha) [-r, r] + g''(Z) [0, r^2 / 2]``,
     intersected with the natural interval extension."""
-    t = torch.linspace(0.0, 1.0, PIECES + 1, dtype=a.dtype, device=a.device)
-    edges = a.unsqueeze(-1) + (b - a).unsqueeze(-1) * t
-    edges[..., 0], edges[..., -1] = a, b  # the pieces cover [a, b] exactly
+    edges = split_edges(a, b, PIECES)
     z_lo, z_hi = edges[..., :-1], torch.maximum(edges[..., 1:], edges[..., :-1])
     mid = 0.5 * (z_lo + z_hi)
     r = torch.maximum(mid - z_lo, z_hi - mid) * (1 + 4 * EPS)
@@ -401,18 +399,21 @@ def _factors(layers: list[nn.Module], lo: torch.Tensor, forward: tuple, order: i
             continue
         fn, (a, b) = next(acts)
         pairs = fn(a, b, order)
-        d_lo, d_hi = pairs[1]
-        M = 0.5 * (d_lo + d_hi)
-        R = torch.maximum(d_hi - M, M - d_lo) * (1 + 4 * EPS)
-        factors.append(("D", (M, R)) + tuple(pairs[2:]))
+        factors.append(("D", _mid_rad(*pairs[1])) + tuple(pairs[2:]))
     return factors
 
 
+def _mid_rad(lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(M, R)`` with ``[lo, hi]`` inside ``M +- R`` (the radius rounded up)."""
+    M = 0.5 * (lo + hi)
+    return M, torch.maximum(hi - M, M - lo) * (1 + 4 * EPS)
+
+
 def _centred_product(factors: list, batch: int, n: int, ref: torch.Tensor) -> tuple:
-    """``(C, err, mag)`` for the product of ``factors`` (from the input side, acting on
-    ``n``-vectors): every product of factors in their enclosures lies in ``C +- err``, and
-    ``mag`` bounds the product of the factors' magnitudes (for the rounding margin). See
-    :func:`mlp_jacobian_bounds` for the expansion."""
+    """``(C, err)`` for the product of ``factors`` (from the input side, acting on
+    ``n``-vectors): every product of factors in their enclosures lies in ``C +- err``, the
+    rounding of the float64 products included (``RELATIVE_MARGIN`` times the product of the
+    factors' magnitudes). See :func:`mlp_jacobian_bounds` for the expansion."""
     S = torch.eye(n, dtype=ref.dtype, device=ref.device).expand(batch, n, n)
     mag = S
     suffixes = []
@@ -433,13 +434,12 @@ def _centred_product(factors: list, batch: int, n: int, ref: torch.Tensor) -> tu
         M, R = (t.unsqueeze(1) for t in p)
         err = err + ((Tc.abs() + E) * R) @ suffixes.pop().abs()
         Tc, E = Tc * M, E * (M.abs() + R) + Tc.abs() * R
-    return S, err * (1 + 8 * EPS), mag
+    return S, err * (1 + 8 * EPS) + RELATIVE_MARGIN * mag
 
 
 def _jacobian(layers: list[nn.Module], lo: torch.Tensor, forward: tuple):
     """The centred-form Jacobian bounds from a forward pass (:func:`_forward`'s result)."""
-    S, err, mag = _centred_product(_factors(layers, lo, forward), lo.shape[0], lo.shape[1], lo)
-    err = err + RELATIVE_MARGIN * mag
+    S, err = _centred_product(_factors(layers, lo, forward), lo.shape[0], lo.shape[1], lo)
     return S - err, S + err
 
 
@@ -460,33 +460,23 @@ def _hessian(layers: list[nn.Module], lo: torch.Tensor, forward: tuple):
     """
     B, n = lo.shape
     factors = _factors(layers, lo, forward, order=2)
-    centre = spread = mag_total = None
+    m = forward[2][0].shape[1]
+    centre = torch.zeros(B, m, n, n, dtype=lo.dtype, device=lo.device)
+    spread = torch.zeros_like(centre)
     for j, (kind, *parts) in enumerate(factors):
         if kind != "D":
             continue
         (M, _), (s_lo, s_hi) = parts
         k = M.shape[1]
-        post, post_err, post_mag = _centred_product(factors[j + 1 :], B, k, lo)  # (B, m, k)
-        post_err = post_err + RELATIVE_MARGIN * post_mag
-        q_lo, q_hi = imul(
-            (s_lo.unsqueeze(1), s_hi.unsqueeze(1)), (post - post_err, post + post_err)
-        )
-        m = q_lo.shape[1]
-        qM = 0.5 * (q_lo + q_hi)
-        qR = torch.maximum(q_hi - qM, qM - q_lo) * (1 + 4 * EPS)
+        post, post_err = _centred_product(factors[j + 1 :], B, k, lo)  # (B, m, k)
+        q = imul((s_lo.unsqueeze(1), s_hi.unsqueeze(1)), (post - post_err, post + post_err))
+        qM, qR = _mid_rad(*q)
         pre = [
             (kind_, p) if kind_ == "W" else (kind_, tuple(t.repeat_interleave(m, 0) for t in p))
             for kind_, p, *_ in factors[:j]
         ]
         chain = pre + [("D", (qM.reshape(B * m, k), qR.reshape(B * m, k)))] + _transposed(pre)
-        S, err, mag = _centred_product(chain, B * m, n, lo)
-        S, err, mag = (t.reshape(B, m, n, n) for t in (S, err, mag))
-        if centre is None:
-            centre, spread, mag_total = S, err, mag
-        else:
-            centre, spread, mag_total = centre + S, spread + err, mag_total + mag
-    if centre is None:  # no activation: the network is affine
-        z = torch.zeros(B, forward[2][0].shape[1], n, n, dtype=lo.dtype, device=lo.device)
-        return z, z
-    err = spread * (1 + 8 * EPS) + RELATIVE_MARGIN * mag_total + 4 * EPS * centre.abs()
+        S, err = _centred_product(chain, B * m, n, lo)
+        centre, spread = centre + S.reshape(B, m, n, n), spread + err.reshape(B, m, n, n)
+    err = spread * (1 + 8 * EPS) + 4 * EPS * centre.abs()  # the sums' rounding
     return centre - err, centre + err

@@ -24,7 +24,7 @@ from ..conditions import AbstractCondition
 from ..lyapunov import AbstractCandidate
 from ..systems import AbstractSystem
 from . import _functions as F
-from ._interval import hull_abs
+from ._interval import hull_abs, split_edges
 from ._jet import Jet
 from ._models import candidate_jets, system_jet
 from ._rounding import FP_MARGIN, add_up, mul_up, sub_dn, sum_bounds, up
@@ -131,13 +131,9 @@ def _boxes(lo: Any, hi: Any, n: int | None) -> tuple[torch.Tensor, torch.Tensor]
 
 
 def _grid_pieces(lo: torch.Tensor, hi: torch.Tensor, splits: int) -> tuple:
-    """The ``splits^n`` pieces of a uniform grid of each box, shape ``(batch, splits^n, n)``;
-    neighbours share their computed edges, the outer edges are ``lo`` and ``hi``, so the pieces
-    cover each box exactly."""
-    t = torch.linspace(0.0, 1.0, splits + 1, dtype=lo.dtype, device=lo.device)
-    edges = lo.unsqueeze(-1) + (hi - lo).unsqueeze(-1) * t  # (batch, n, splits + 1)
-    edges[..., 0], edges[..., -1] = lo, hi
-    edges = torch.maximum(edges, edges[..., :1])  # monotone, inside the box
+    """The ``splits^n`` pieces of a uniform grid of each box, shape ``(batch, splits^n, n)``,
+    covering it (:func:`split_edges` per coordinate)."""
+    edges = split_edges(lo, hi, splits)  # (batch, n, splits + 1)
     n = lo.shape[1]
     index = torch.cartesian_prod(*[torch.arange(splits)] * n).reshape(-1, n)  # (k^n, n)
     dims = torch.arange(n)
