@@ -45,12 +45,27 @@ def _random_networks_and_boxes(test):
     )
 
 
-def _interval(net: nn.Sequential, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, ...]:
+def _interval(net: nn.Sequential, lo: torch.Tensor, hi: torch.Tensor, order: int = 0) -> Jet:
     """The interval jet of the net, layer by layer (no relaxation)."""
-    x = Jet.variables(lo, hi, 0)
+    x = Jet.variables(lo, hi, order)
     for layer in net:
         x = module_jet(layer, x)
-    return x.v
+    return x
+
+
+def _points(lo: torch.Tensor, hi: torch.Tensor, k: int, seed: int) -> torch.Tensor:
+    """``k`` random points in each box, shape ``(boxes, k, n)``."""
+    g = torch.Generator().manual_seed(seed)
+    return lo.unsqueeze(1) + (hi - lo).unsqueeze(1) * torch.rand(
+        lo.shape[0], k, lo.shape[1], generator=g, dtype=D
+    )
+
+
+def _assert_tight_holds_samples(tight, loose, samples: torch.Tensor) -> None:
+    """``tight`` (per box) lies inside ``loose`` and holds every sample (axis 1 of
+    ``samples``)."""
+    assert bool((tight[0] >= loose[0]).all() and (tight[1] <= loose[1]).all())
+    assert bool((tight[0] <= samples.amin(1)).all() and (tight[1] >= samples.amax(1)).all())
 
 
 @_random_networks_and_boxes
@@ -58,13 +73,11 @@ def test_contains_samples_and_never_looser_than_intervals(seed, n, width, radius
     net = _mlp(seed, n, width, 2, act)
     lo, hi = _boxes(seed, n, 6, radius)
     b_lo, b_hi = mlp_linear_bounds(list(net), lo, hi, relaxed_enclosures)
-    g = torch.Generator().manual_seed(seed + 1)
-    u = torch.rand(6, 200, n, generator=g, dtype=D)
-    x = lo.unsqueeze(1) + (hi - lo).unsqueeze(1) * u
+    x = _points(lo, hi, 200, seed + 1)
     with torch.no_grad():
         y = net(x)
     assert bool((y >= b_lo.unsqueeze(1)).all() and (y <= b_hi.unsqueeze(1)).all())
-    i_lo, i_hi = _interval(net, lo, hi)
+    i_lo, i_hi = _interval(net, lo, hi).v
     slack = 1e-9 * (1 + i_lo.abs() + i_hi.abs())
     assert bool((b_lo >= i_lo - slack).all() and (b_hi <= i_hi + slack).all())
     # through module_jet on the box's own coordinates, the intersection is never looser at all
@@ -103,7 +116,7 @@ def test_cancelling_units_are_bounded_by_the_relaxation_gap():
         net[2].weight.copy_(torch.tensor([[1.0, -1.0]], dtype=D))
     lo, hi = torch.tensor([[-0.1]], dtype=D), torch.tensor([[0.1]], dtype=D)
     b_lo, b_hi = mlp_linear_bounds(list(net), lo, hi, relaxed_enclosures)
-    i_lo, i_hi = _interval(net, lo, hi)
+    i_lo, i_hi = _interval(net, lo, hi).v
     assert float(b_lo) <= 0.0 <= float(b_hi)
     assert math.isclose(float(i_hi), 2 * math.tanh(0.1), rel_tol=1e-9)
     # the best pair of parallel lines at the secant slope is apart by the spread of
@@ -147,7 +160,7 @@ def test_a_network_in_a_custom_forward_is_relaxed_as_one_mlp():
     with relaxed_mlps():  # as the local certificate's Jacobian tests bound it
         got = module_jet(field, Jet.variables(lo, hi, 1))
     a = module_jet(field.A, Jet.variables(lo, hi, 1)).v
-    n_lo, n_hi = _interval(field.net, lo, hi)
+    n_lo, n_hi = _interval(field.net, lo, hi).v
     loose = (a[1] + n_hi) - (a[0] + n_lo)
     assert bool(((got.v[1] - got.v[0]) < 0.8 * loose).all())
     x = lo.unsqueeze(1) + (hi - lo).unsqueeze(1) * torch.rand(4, 300, 2, dtype=D)
@@ -166,19 +179,13 @@ def test_jacobian_bounds_contain_samples_and_are_never_looser(seed, n, width, ra
     net = _mlp(seed, n, width, 3, act)
     lo, hi = _boxes(seed, n, 4, radius)
     j_lo, j_hi = mlp_jacobian_bounds(list(net), lo, hi, relaxed_enclosures)
-    g = torch.Generator().manual_seed(seed + 2)
-    x = lo.unsqueeze(1) + (hi - lo).unsqueeze(1) * torch.rand(4, 100, n, generator=g, dtype=D)
+    x = _points(lo, hi, 100, seed + 2)
     J = _jacobians(net, x.reshape(-1, n)).reshape(4, 100, 3, n)
     assert bool((J >= j_lo.unsqueeze(1)).all() and (J <= j_hi.unsqueeze(1)).all())
     # module_jet on the box coordinates intersects them with the interval jets' Jacobian
     with relaxed_mlps():
         tight = module_jet(net, Jet.variables(lo, hi, 1)).d
-    x_jet = Jet.variables(lo, hi, 1)
-    for layer in net:
-        x_jet = module_jet(layer, x_jet)
-    loose = x_jet.d
-    assert bool((tight[0] >= loose[0]).all() and (tight[1] <= loose[1]).all())
-    assert bool((tight[0] <= J.amin(1)).all() and (tight[1] >= J.amax(1)).all())
+    _assert_tight_holds_samples(tight, _interval(net, lo, hi, 1).d, J)
 
 
 def test_one_neuron_jacobian_is_the_exact_range():
@@ -202,10 +209,7 @@ def test_wide_network_jacobian_is_much_tighter_than_intervals():
     net = _mlp(7, 4, 64, 4, nn.Tanh)
     lo, hi = torch.full((1, 4), -0.3, dtype=D), torch.full((1, 4), 0.3, dtype=D)
     j_lo, j_hi = mlp_jacobian_bounds(list(net), lo, hi, relaxed_enclosures)
-    x_jet = Jet.variables(lo, hi, 1)
-    for layer in net:
-        x_jet = module_jet(layer, x_jet)
-    i_lo, i_hi = x_jet.d
+    i_lo, i_hi = _interval(net, lo, hi, 1).d
     J = _jacobians(net, lo + (hi - lo) * torch.rand(2000, 4, dtype=D))
     sampled = J.amax(0) - J.amin(0)
     assert float((j_hi - j_lo).sum()) < 0.4 * float((i_hi - i_lo).sum())
@@ -222,19 +226,13 @@ def test_hessian_bounds_contain_samples_and_are_never_looser(seed, n, width, rad
     net = _mlp(seed, n, width, 2, act)
     lo, hi = _boxes(seed, n, 4, radius)
     h_lo, h_hi = mlp_hessian_bounds(list(net), lo, hi, relaxed_enclosures)
-    g = torch.Generator().manual_seed(seed + 3)
-    x = lo.unsqueeze(1) + (hi - lo).unsqueeze(1) * torch.rand(4, 60, n, generator=g, dtype=D)
+    x = _points(lo, hi, 60, seed + 3)
     H = _hessians(net, x.reshape(-1, n)).reshape(4, 60, 2, n, n)
     assert bool((H >= h_lo.unsqueeze(1)).all() and (H <= h_hi.unsqueeze(1)).all())
     # module_jet at order 2 on the box coordinates intersects them with the interval Hessian
     with relaxed_mlps():
         tight = module_jet(net, Jet.variables(lo, hi, 2)).h
-    x_jet = Jet.variables(lo, hi, 2)
-    for layer in net:
-        x_jet = module_jet(layer, x_jet)
-    loose = x_jet.h
-    assert bool((tight[0] >= loose[0]).all() and (tight[1] <= loose[1]).all())
-    assert bool((tight[0] <= H.amin(1)).all() and (tight[1] >= H.amax(1)).all())
+    _assert_tight_holds_samples(tight, _interval(net, lo, hi, 2).h, H)
 
 
 def test_one_neuron_hessian_is_the_exact_range():
@@ -258,10 +256,7 @@ def test_wide_network_hessian_is_much_tighter_than_intervals():
     net = _mlp(5, 3, 64, 1, nn.Tanh)
     lo, hi = torch.full((1, 3), 0.2, dtype=D), torch.full((1, 3), 0.4, dtype=D)
     h_lo, h_hi = mlp_hessian_bounds(list(net), lo, hi, relaxed_enclosures)
-    x_jet = Jet.variables(lo, hi, 2)
-    for layer in net:
-        x_jet = module_jet(layer, x_jet)
-    i_lo, i_hi = x_jet.h
+    i_lo, i_hi = _interval(net, lo, hi, 2).h
     H = _hessians(net, lo + (hi - lo) * torch.rand(500, 3, dtype=D))
     assert float((h_hi - h_lo).sum()) < 0.4 * float((i_hi - i_lo).sum())
     assert bool((h_hi - h_lo >= H.amax(0) - H.amin(0)).all())
