@@ -8,7 +8,7 @@ equilibrium box as ``x_eq_box``, one process. ``--bounds off local all`` runs ea
 ``lyactrl.bounds._torch.MLP_RELAXATION`` set to each: ``off``, interval jets alone; ``local``
 (the certifier's default), the MLP's linear relaxation (values) and centred-form Jacobian in
 the Jacobian tests of the local certificate and the segment test; ``all``, in every bound.
-The local certificate (Jacobian test on the box, its 2^n orthant boxes, their pieces' hulls)
+The local certificate (Jacobian test on the box, the pieces of its star split, their hulls)
 is the same code in all three.
 
 With ``--workers 1 2`` a second table compares one process with the sharded branch and bound

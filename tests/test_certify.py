@@ -13,10 +13,12 @@ from torch import nn
 
 import lyactrl
 from lyactrl.verify._boxed_equilibrium import (
+    LOCAL_SEGMENT_PIECES,
     _box_eig,
-    _orthants,
     _radial_pieces,
     _segment_eig,
+    _star_eig,
+    _star_halves,
     jacobian_certificate,
     segment_bounds,
 )
@@ -276,35 +278,51 @@ def _residual_mlp(n: int, fraction: float) -> lyactrl.ExponentialStability:
     return lyactrl.ExponentialStability(system, V, rate, x_eq_box=eq)
 
 
-def test_orthants_cover_the_box_and_hold_the_equilibrium_box() -> None:
-    g = torch.Generator().manual_seed(0)
-    x0 = torch.randn(1, 3, generator=g, dtype=D)
-    r = torch.tensor([[0.3, 0.1, 0.2]], dtype=D)
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), cuts=st.integers(1, 5))
+def test_star_halves_cover_the_box_and_hold_the_equilibrium_box(seed: int, cuts: int) -> None:
+    """Cut ``min(cuts, n)`` times at ``x0`` (every piece each time): the pieces hold ``E`` (so every
+    segment from ``x*`` to a piece's point stays in it), cover the box without overlap, and
+    after ``n`` cuts they are the ``2^n`` orthant boxes, each with a corner at ``x0``."""
+    g = torch.Generator().manual_seed(seed)
+    n = 3
+    x0 = torch.randn(1, n, generator=g, dtype=D)
+    r = 0.05 + torch.rand(1, n, generator=g, dtype=D)
     lo_e, hi_e = x0 - 1e-9, x0 + 1e-9
-    lo, hi = _orthants(x0, r, lo_e, hi_e)
-    assert lo.shape == (8, 3)
-    assert bool(((lo <= lo_e) & (hi_e <= hi)).all())  # each holds E, so every segment from x*
-    x = x0 + r * (2 * torch.rand(5000, 3, generator=g, dtype=D) - 1)
+    lo, hi = x0 - r, x0 + r
+    cut = torch.zeros(1, n, dtype=torch.bool)
+    k = min(cuts, n)
+    for _ in range(k):
+        lo, hi, cut = _star_halves(lo, hi, cut, x0, lo_e, hi_e)
+    assert lo.shape == (2**k, n) and bool((cut.sum(1) == k).all())
+    assert bool(((lo <= lo_e) & (hi_e <= hi)).all())
+    x = x0 + r * (2 * torch.rand(2000, n, generator=g, dtype=D) - 1)
     inside = ((x.unsqueeze(1) >= lo) & (x.unsqueeze(1) <= hi)).all(-1)
     assert bool(inside.any(1).all())
     assert torch.allclose((hi - lo).prod(1).sum(), (2 * r).prod(), rtol=1e-6)  # no overlap
+    if k == n:  # orthants: x0 is a corner of each
+        at_corner = (torch.isclose(lo, x0, atol=2e-9) | torch.isclose(hi, x0, atol=2e-9)).all(1)
+        assert bool(at_corner.all())
 
 
-def test_orthant_jacobian_certificate_where_one_box_fails() -> None:
-    """A 4-64-64-4 network with biases, half its local rate on x_eq +- 0.5: the Jacobian test
-    on the whole box fails, and so does the averaged-Jacobian test along the segments; on its
-    16 orthant boxes the certificate holds, so it covers the box and certify needs one box;
-    dense sampling agrees (the condition holds)."""
+def test_star_split_jacobian_certificate_where_both_box_tests_fail() -> None:
+    """A 4-64-64-4 network with biases, half its local rate on x_eq +- 0.7: the Jacobian test
+    on the whole box fails, and so does the averaged-Jacobian test along the segments; on the
+    pieces of its star split (cut at x_eq) the certificate holds, so it covers the box and
+    certify needs one box; dense sampling agrees (the condition holds)."""
     cond = _residual_mlp(4, 0.5)
     x0 = cond.x_eq.unsqueeze(0)
-    assert float(_box_eig(cond, x0 - 0.5, x0 + 0.5)[0]) > 0
-    assert float(_segment_eig(cond, x0 - 0.5, x0 + 0.5)[0]) > 0
-    loc = jacobian_certificate(cond, torch.full((4,), 0.5, dtype=D))
-    assert loc.status == "certified" and float((loc.hi - cond.x_eq).min()) == pytest.approx(0.5)
-    region = lyactrl.Box(cond.x_eq - 0.5, cond.x_eq + 0.5)
+    lo_e, hi_e = (t.reshape(1, -1) for t in cond.x_eq_box)
+    r = 0.7
+    assert float(_box_eig(cond, x0 - r, x0 + r)[0]) > 0
+    assert float(_segment_eig(cond, x0 - r, x0 + r, LOCAL_SEGMENT_PIECES)[0]) > 0
+    assert _star_eig(cond, x0 - r, x0 + r, x0, lo_e, hi_e) < 0
+    loc = jacobian_certificate(cond, torch.full((4,), r, dtype=D))
+    assert loc.status == "certified" and float((loc.hi - cond.x_eq).min()) == pytest.approx(r)
+    region = lyactrl.Box(cond.x_eq - r, cond.x_eq + r)
     res = lyactrl.certify(cond, region, decay=False)
     assert res.status == "certified" and res.boxes_processed <= 1
-    x = cond.x_eq + 0.5 * (2 * torch.rand(100_000, 4, dtype=D) - 1)
+    x = cond.x_eq + r * (2 * torch.rand(100_000, 4, dtype=D) - 1)
     assert float(cond.residual(x).detach().max()) <= 0
     # a rate above the linearisation's limit is never certified near x_eq
     over = _residual_mlp(4, 1.05)
@@ -320,10 +338,10 @@ def test_averaged_jacobian_proves_the_box_where_the_box_enclosure_fails() -> Non
     cond = _residual_mlp(4, 0.5)
     x0 = cond.x_eq.unsqueeze(0)
     assert float(_box_eig(cond, x0 - 0.3, x0 + 0.3)[0]) > 0
-    assert float(_segment_eig(cond, x0 - 0.3, x0 + 0.3)[0]) < 0
+    assert float(_segment_eig(cond, x0 - 0.3, x0 + 0.3, 4)[0]) < 0
     small = 1e-3
     over = _residual_mlp(4, 1.05)
-    assert float(_segment_eig(over, x0 - small, x0 + small)[0]) > 0
+    assert float(_segment_eig(over, x0 - small, x0 + small, LOCAL_SEGMENT_PIECES)[0]) > 0
 
 
 def test_segment_bounds_prove_boxes_at_the_equilibrium_only_where_it_holds() -> None:
@@ -345,11 +363,11 @@ def test_segment_bounds_prove_boxes_at_the_equilibrium_only_where_it_holds() -> 
 
 def test_jacobian_certificate_past_its_deadline_keeps_the_box_proved_so_far() -> None:
     cond = _residual_mlp(4, 0.5)
-    w = torch.full((4,), 0.5, dtype=D)
-    late = jacobian_certificate(cond, w, deadline=0.0)  # long past: no orthant test
+    w = torch.full((4,), 0.7, dtype=D)
+    late = jacobian_certificate(cond, w, deadline=0.0)  # long past: no star split
     assert late.status == "certified"
-    assert float((late.hi - cond.x_eq).max()) < 0.5
-    assert float((jacobian_certificate(cond, w).hi - cond.x_eq).max()) == pytest.approx(0.5)
+    assert float((late.hi - cond.x_eq).max()) < 0.7
+    assert float((jacobian_certificate(cond, w).hi - cond.x_eq).max()) == pytest.approx(0.7)
 
 
 @settings(max_examples=20, deadline=None)

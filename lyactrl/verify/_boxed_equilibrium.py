@@ -6,8 +6,8 @@ With ``V = (x - x*)^T P (x - x*)`` the residual is ``d^T (P J + J^T P + rate P +
 ``d = x - x*``, so it is ``<= 0`` wherever that interval matrix is negative definite for
 every ``J`` in an enclosure of the Jacobian along the segment from ``x*`` to ``x``
 (:func:`~._local_result.hessian_upper_eig`). The enclosure is the box's own, the mean of the
-enclosures on a radial cover of the segments, the hull over a box's pieces, or those of its
-``2^n`` orthant boxes.
+enclosures on a radial cover of the segments, the hull over a box's pieces, or those of the
+pieces of its star split (cut at ``x_eq``, each piece holding ``E``).
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ from ._local_result import LocalCertificate, hessian_upper_eig, unknown_certific
 __all__ = [
     "jacobian_certificate",
     "segment_bounds",
-    "ORTHANT_MAX_DIM",
+    "STAR_MAX_PIECES",
     "HULL_LEVELS",
     "SEGMENT_PIECES",
+    "LOCAL_SEGMENT_PIECES",
 ]
 
 
@@ -67,7 +68,7 @@ def _base_eig(condition: AbstractCondition, lo: torch.Tensor, hi: torch.Tensor) 
     if bool(failing.any()):
         eig = eig.clone()
         eig[failing] = torch.minimum(
-            eig[failing], _segment_eig(condition, lo[failing], hi[failing])
+            eig[failing], _segment_eig(condition, lo[failing], hi[failing], LOCAL_SEGMENT_PIECES)
         )
     return eig
 
@@ -97,17 +98,18 @@ def _hull_eig(
     condition: AbstractCondition,
     lo: torch.Tensor,
     hi: torch.Tensor,
+    eig: torch.Tensor,
     levels: int,
     deadline: float | None = None,
 ):
-    """Eigenvalue bounds of the decrease matrix on each box, where the Jacobian enclosure of a
-    box that fails is the hull of those on its pieces (bisected up to ``levels`` times, none
-    after ``deadline``, a ``time.perf_counter()`` value: a failing box stays failing).
+    """Eigenvalue bounds of the decrease matrix on each box, given their :func:`_base_eig`
+    ``eig``, where the Jacobian enclosure of a box that fails is the hull of those on its
+    pieces (bisected up to ``levels`` times, none after ``deadline``, a
+    ``time.perf_counter()`` value: a failing box stays failing).
 
     Sound because the mean-value Jacobian's rows are gradients at points of the box, each in
     some piece: the hull of the pieces' enclosures holds them (the hull is taken on ``J``, not
     on the decrease matrix, since each row may come from another piece)."""
-    eig = _base_eig(condition, lo, hi)
     owner = torch.arange(lo.shape[0])
     for _ in range(levels):
         failing = eig >= 0
@@ -121,19 +123,20 @@ def _hull_eig(
     return eig
 
 
-def _segment_eig(condition: AbstractCondition, lo: torch.Tensor, hi: torch.Tensor):
+def _segment_eig(
+    condition: AbstractCondition, lo: torch.Tensor, hi: torch.Tensor, m: int
+) -> torch.Tensor:
     """:func:`_decrease_eig` for the averaged Jacobian along the segments from the equilibrium
     box ``E`` to each box ``B = [lo, hi]``.
 
     For ``x`` in ``B`` and the true equilibrium ``x*`` in ``E``,
     ``f(x) = (int_0^1 J(x* + t (x - x*)) dt) (x - x*)`` exactly (``f(x*) = 0``), and the part of
     the integral over ``t`` in ``[k/m, (k+1)/m]`` lies in ``1/m`` times the Jacobian enclosure on
-    the ``k``-th box of the radial cover (:func:`_radial_pieces`, ``m = SEGMENT_PIECES``): the
+    the ``k``-th box of the radial cover (:func:`_radial_pieces`): the
     averaged Jacobian is in the mean of the ``m`` enclosures, whose width is about
     ``(m + 1) / 2m`` of the outermost one's (a point near ``E`` has a tight enclosure), where
     the hull of the pieces' enclosures is as wide as the outermost."""
     lo_e, hi_e = (t.to(lo).reshape(1, -1) for t in condition.x_eq_box)  # type: ignore[union-attr]
-    m = SEGMENT_PIECES
     p_lo, p_hi = _radial_pieces(lo, hi, lo_e, hi_e, m)
     k, n = p_lo.shape[1], p_lo.shape[2]
     J = _jacobian(condition, p_lo.reshape(-1, n), p_hi.reshape(-1, n))
@@ -141,21 +144,64 @@ def _segment_eig(condition: AbstractCondition, lo: torch.Tensor, hi: torch.Tenso
     return _decrease_eig(condition, iscale(1.0 / m, total))
 
 
-#: Largest state dimension for which a failing box around the equilibrium is retried as its
-#: ``2^n`` orthant boxes (each a corner at ``x_eq``) in :func:`jacobian_certificate`.
-ORTHANT_MAX_DIM = 12
+#: Pieces of the radial cover of the segments from the equilibrium box to a box: in the
+#: branch and bound's segment test (every box not proved otherwise) and in the local
+#: certificate's tests (a few boxes, where a finer cover pays).
+SEGMENT_PIECES = 4
+LOCAL_SEGMENT_PIECES = 16
+#: Most pieces the star split of a box around the equilibrium may reach
+#: (:func:`_star_eig`; 4096 = every orthant of a 12-state box).
+STAR_MAX_PIECES = 4096
 #: Bisection levels of a failing orthant box whose pieces' Jacobian hull is tried.
 HULL_LEVELS = 3
 
 
-def _orthants(x0: torch.Tensor, r: torch.Tensor, lo_e: torch.Tensor, hi_e: torch.Tensor):
-    """The ``2^n`` boxes with a corner at ``x0`` that cover ``x0 +- r``, each widened to hold
-    the equilibrium box ``[lo_e, hi_e]`` (shape ``(2^n, n)`` each)."""
-    n = x0.shape[-1]
-    signs = torch.cartesian_prod(*[torch.tensor([0.0, 1.0], dtype=x0.dtype)] * n).reshape(-1, n)
-    lo = torch.where(signs > 0, x0, x0 - r)
-    hi = torch.where(signs > 0, x0 + r, x0)
-    return torch.minimum(lo, lo_e), torch.maximum(hi, hi_e)
+def _star_halves(lo, hi, cut, x0, lo_e, hi_e):
+    """Each box cut at ``x0`` along its widest coordinate not yet cut there (``cut``, a
+    ``(batch, n)`` mask): both halves are widened to hold ``E = [lo_e, hi_e]``, so each is a
+    convex set holding ``E`` and ``x*`` (shapes ``(2 batch, n)``, halves ``k`` and
+    ``batch + k``)."""
+    k = torch.arange(lo.shape[0])
+    d = torch.where(cut, -math.inf, hi - lo).argmax(1)
+    hi1, lo2 = hi.clone(), lo.clone()
+    hi1[k, d] = torch.maximum(x0[0, d], hi_e[0, d])
+    lo2[k, d] = torch.minimum(x0[0, d], lo_e[0, d])
+    cut = cut.clone()
+    cut[k, d] = True
+    return torch.cat([lo, lo2]), torch.cat([hi1, hi]), torch.cat([cut, cut])
+
+
+def _star_eig(condition, lo, hi, x0, lo_e, hi_e, deadline: float | None = None) -> float:
+    """The eigenvalue bound of the decrease matrix on one box ``[lo, hi]`` (shape ``(1, n)``)
+    holding ``E``: the largest over the pieces of its star split (< 0: the Jacobian argument
+    holds on the box).
+
+    A piece that fails :func:`_base_eig` is cut at ``x0`` along its widest coordinate not cut
+    there yet (:func:`_star_halves`); each piece holds ``E``, so the segment from ``x*`` to
+    each of its points stays in it and its own Jacobian enclosure (narrower than the box's)
+    serves. Only failing pieces are cut, so the pieces stay few where a few cuts suffice; a
+    piece cut at ``x0`` in every coordinate is an orthant box, and if it fails it takes the
+    hull of the Jacobian enclosures on its pieces (:func:`_hull_eig`). No more than
+    ``STAR_MAX_PIECES`` pieces, and no cut after ``deadline``: a piece that still fails
+    keeps its bound."""
+    cut = torch.zeros(lo.shape, dtype=torch.bool, device=lo.device)
+    kept, pieces = [], 1
+    while lo.shape[0]:
+        eig = _base_eig(condition, lo, hi)
+        fail = eig >= 0
+        corner = fail & cut.all(1)
+        if bool(corner.any()):
+            eig[corner] = _hull_eig(
+                condition, lo[corner], hi[corner], eig[corner], HULL_LEVELS, deadline
+            )
+        grow = fail & ~corner
+        late = deadline is not None and time.perf_counter() > deadline
+        if late or pieces + int(grow.sum()) > STAR_MAX_PIECES:
+            grow = torch.zeros_like(grow)
+        kept.append(eig[~grow])
+        pieces += int(grow.sum())
+        lo, hi, cut = _star_halves(lo[grow], hi[grow], cut[grow], x0, lo_e, hi_e)
+    return float(torch.cat(kept).max())
 
 
 def jacobian_certificate(
@@ -176,12 +222,13 @@ def jacobian_certificate(
     the numerical root is needed.
 
     ``K`` is the box ``L = x_eq +- s w`` itself (with ``J`` also tried as the Jacobian averaged
-    along the segments from ``E``, :func:`_segment_eig`), or, when both tests fail and
-    ``n <= ORTHANT_MAX_DIM``, each of the ``2^n`` orthant boxes of ``L`` (a corner at
-    ``x_eq``, widened to hold ``E``): the segment from ``x*`` to a point of an orthant box
-    stays in it, and each has half the widths of ``L``, so its Jacobian enclosure is tighter;
-    an orthant box that still fails takes the hull of the Jacobian enclosures on its pieces
-    (bisected up to ``HULL_LEVELS`` times, :func:`_hull_eig`).
+    along the segments from ``E``, :func:`_segment_eig`), or, when both tests fail, each
+    piece of its star split (:func:`_star_eig`: failing pieces cut at ``x_eq``, one
+    coordinate at a time, each piece widened to hold ``E``): the segment from ``x*`` to a
+    point of a piece stays in it, and a piece is narrower than ``L``, so its Jacobian
+    enclosure is tighter; a piece cut in every coordinate (an orthant box) that still fails
+    takes the hull of the Jacobian enclosures on its pieces (bisected up to ``HULL_LEVELS``
+    times, :func:`_hull_eig`).
     The largest passing scale ``s`` (powers of two, then ``refine`` steps towards the next)
     is kept; after ``deadline`` (a ``time.perf_counter()`` value) no larger scale is tried.
     """
@@ -189,18 +236,12 @@ def jacobian_certificate(
     x0 = condition.x_eq.detach().to(torch.float64).unsqueeze(0)  # type: ignore[union-attr]
     w = half_widths.detach().to(torch.float64).reshape(1, -1)
     lo_e, hi_e = lo_e.to(x0).reshape(1, -1), hi_e.to(x0).reshape(1, -1)
-    split = x0.shape[1] <= ORTHANT_MAX_DIM
-
-    def by_orthants(scale: float) -> float:
-        """The eigenvalue bound on the orthant boxes of ``x0 +- scale w``."""
-        pieces = _orthants(x0, scale * w, lo_e, hi_e)
-        return float(_hull_eig(condition, *pieces, HULL_LEVELS, deadline).max())
 
     def passes(scale: float) -> float:
         """The eigenvalue bound at this scale (< 0: the certificate holds on ``x0 +- s w``)."""
         r = scale * w
-        eig = float(_base_eig(condition, torch.minimum(x0 - r, lo_e), torch.maximum(x0 + r, hi_e)))
-        return eig if eig < 0 or not split else by_orthants(scale)
+        box = torch.minimum(x0 - r, lo_e), torch.maximum(x0 + r, hi_e)
+        return _star_eig(condition, *box, x0, lo_e, hi_e, deadline)
 
     scales = 2.0 ** -torch.arange(0, 48, dtype=torch.float64)
     r = scales.reshape(-1, 1) * w
@@ -220,8 +261,8 @@ def jacobian_certificate(
     def late() -> bool:
         return deadline is not None and time.perf_counter() > deadline
 
-    while split and best > 0 and not late():  # larger boxes by orthants (the box itself failed)
-        e_up = by_orthants(2 * s)
+    while best > 0 and not late():  # larger boxes by the star split (the box itself failed)
+        e_up = passes(2 * s)
         if e_up >= 0:
             break
         best, s, e = best - 1, 2 * s, e_up
@@ -235,10 +276,6 @@ def jacobian_certificate(
                 break
     r = s * w[0]
     return LocalCertificate(Status.CERTIFIED, x0[0] - r, x0[0] + r, e, "")
-
-
-#: Pieces of the radial cover of the segments from the equilibrium box to a box.
-SEGMENT_PIECES = 4
 
 
 def _radial_pieces(lo, hi, lo_e, hi_e, m: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -276,7 +313,7 @@ def segment_bounds(
     if not bool(todo.any()):
         return bounds
     proved = torch.zeros_like(todo)
-    proved[todo] = _segment_eig(condition, lo[todo], hi[todo]) < 0
+    proved[todo] = _segment_eig(condition, lo[todo], hi[todo], SEGMENT_PIECES) < 0
     upper = torch.where(
         proved, torch.minimum(bounds.upper, torch.zeros_like(bounds.upper)), bounds.upper
     )
