@@ -1,9 +1,10 @@
 """Issue 13: learn and certify regions of attraction of 2-D systems harder than S2.
 
-Three systems, each on its own domain (``--systems`` picks a subset):
+Four systems, each on its own domain (``--systems`` picks a subset):
 
 - ``vdp3``: reversed Van der Pol with mu = 3 on [-2.5, 2.5] x [-6, 6] (stronger nonlinearity
-  than S2's mu = 1; the simulated region of attraction lies inside the domain with margin).
+  than S2's mu = 1; the simulated region of attraction lies inside the domain with margin),
+  trained twice as long as the default (8000 steps).
 - ``power``: the two-machine power system of LyZNet, x1' = x2,
   x2' = -0.5 x2 - (sin(x1 + delta) - sin(delta)), delta = pi / 3, on the asymmetric domain
   [-2, 3] x [-4, 1.5]. Written as ``-0.5 x2 - 2 cos(x1 / 2 + delta) sin(x1 / 2)`` (the same
@@ -11,6 +12,9 @@ Three systems, each on its own domain (``--systems`` picks a subset):
   the equilibrium is exactly [0, 0] (``sin(0)`` is kept exact), as the local certificate at
   ``x_eq`` needs.
 - ``vdp2asym``: reversed Van der Pol with mu = 2 on the asymmetric domain [-2.5, 3.5] x [-5, 6].
+- ``trigvdp``: a reversed Van der Pol with a trigonometric restoring term, x1' = -x2,
+  x2' = sin(x1) - (1 - x1^2) x2, on [-3, 3]^2: its region of attraction is bounded by an
+  unstable limit cycle (inside the domain with margin), with saddles at (+-pi, 0) outside it.
 
 Each system's ``fit_lyapunov`` keywords are in ``SYSTEMS`` (``--options`` replaces them).
 
@@ -35,7 +39,12 @@ import lyactrl
 
 # right-hand side, domain corners, fit_lyapunov keywords (beyond t_final and seed)
 SYSTEMS = {
-    "vdp3": (["-x2", "x1 - 3*(1 - x1**2)*x2"], [-2.5, -6.0], [2.5, 6.0], {"hidden": (64, 64)}),
+    "vdp3": (
+        ["-x2", "x1 - 3*(1 - x1**2)*x2"],
+        [-2.5, -6.0],
+        [2.5, 6.0],
+        {"hidden": (64, 64), "steps": 8000},
+    ),
     "power": (
         ["x2", "-0.5*x2 - 2*cos(x1/2 + pi/3)*sin(x1/2)"],
         [-2.0, -4.0],
@@ -43,6 +52,7 @@ SYSTEMS = {
         {"hidden": (64, 64), "erode": 3},
     ),
     "vdp2asym": (["-x2", "x1 - 2*(1 - x1**2)*x2"], [-2.5, -5.0], [3.5, 6.0], {}),
+    "trigvdp": (["-x2", "sin(x1) - (1 - x1**2)*x2"], [-3.0, -3.0], [3.0, 3.0], {}),
 }
 
 
