@@ -18,6 +18,7 @@ __all__ = [
     "to_numpy",
     "float_dtype",
     "positive_int",
+    "unit_fraction",
     "as_equilibrium",
     "to_tensor",
 ]
@@ -151,6 +152,13 @@ def positive_int(value: Any, name: str, *, allow_zero: bool = False) -> int:
         want = "an int >= 0" if allow_zero else "a positive int"
         raise InvalidValueError(f"{name}: expected {want}, received {value!r}")
     return value
+
+
+def unit_fraction(value: Any, name: str) -> float:
+    """Validate a number in ``[0, 1)`` (a share held out, a dropout probability)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise InvalidValueError(f"{name}: expected a number in [0, 1), received {value!r}")
+    return float(value)
 
 
 def as_equilibrium(x_eq: Any, n: int) -> torch.Tensor:

@@ -299,6 +299,33 @@ def test_build_classifier_honours_channels():
         build_classifier((1, 8, 8), 4, channels=(3,))
 
 
+def test_dynamics_dropout_acts_while_training_only_and_survives_a_checkpoint(tmp_path):
+    """Dropout in the vertex flow's hidden layer: the flow is random in ``train()`` mode (and
+    zeroes about ``p`` of the hidden units), the same as without dropout in ``eval()`` mode
+    (equal weights), and a checkpoint rebuilds it with its probability."""
+    drop, plain = _model(dynamics_dropout=0.5), _model()
+    eta, ctx = torch.randn(64, 3), torch.randn(64, 8)
+    drop.train()
+    f1, f2 = drop.dynamics(eta, ctx), drop.dynamics(eta, ctx)
+    assert not torch.allclose(f1, f2)
+    h = torch.relu(drop.dynamics.state_in(eta / 10.0) + drop.dynamics.context_in(ctx))
+    alive = h > 0
+    zeroed = float((drop.dynamics.dropout(h)[alive] == 0).float().mean())
+    assert 0.35 < zeroed < 0.65  # about 260 live units, p = 0.5
+    drop.eval()
+    plain.eval()
+    assert torch.equal(drop.dynamics(eta, ctx), plain.dynamics(eta, ctx))
+    res = train_classifier(drop, _tiny(), epochs=1, batch_size=20, out_dir=tmp_path)
+    assert res.status == "completed"
+    loaded, _ = load_classifier(tmp_path / "last.pt")
+    assert loaded.config["dynamics_dropout"] == 0.5
+    assert loaded.dynamics.dropout.p == 0.5 and not loaded.training
+    with pytest.raises(ValueError, match=r"dynamics_dropout: expected a number in \[0, 1\)"):
+        _model(dynamics_dropout=1.0)
+    with pytest.raises(ValueError, match="dynamics_dropout: expected 0 with dynamics='mlp'"):
+        _model(dynamics="mlp", dynamics_dropout=0.2)
+
+
 def test_seeded_building_and_training_leave_the_global_rng_alone():
     state = torch.random.get_rng_state()
     a = build_classifier((1, 4, 4), 3, seed=11)

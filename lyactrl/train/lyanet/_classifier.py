@@ -18,7 +18,7 @@ from torch import nn
 
 from ..._api import checked_kwargs, choice
 from ..._errors import InvalidArgumentError, InvalidValueError, ShapeError
-from ..._tensors import as_positive, positive_int
+from ..._tensors import as_positive, positive_int, unit_fraction
 from ...conditions import ExponentialStability
 from ...lyapunov import AbstractCandidate, CrossEntropy, SquaredError
 from ...systems import NeuralSystem
@@ -86,6 +86,9 @@ class VertexDynamics(nn.Module):
         The scale of the simplex (the logit of a confident class).
     speed : float
         The rate of the flow towards its target.
+    dropout : float
+        Dropout probability on the hidden layer of ``h`` while training (as in the official
+        LyaNet code's vector field); in ``eval()`` mode the flow is deterministic.
 
     Examples
     --------
@@ -105,16 +108,18 @@ class VertexDynamics(nn.Module):
         hidden: int = 64,
         scale: float = 10.0,
         speed: float = 2.0,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.state_in = nn.Linear(n_classes, hidden, bias=False)
         self.context_in = nn.Linear(context_dim, hidden)
         self.out = nn.Linear(hidden, n_classes)
+        self.dropout = nn.Dropout(unit_fraction(dropout, "dropout"))
         self.scale = float(scale)
         self.speed = float(speed)
 
     def forward(self, eta: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        h = torch.relu(self.state_in(eta / self.scale) + self.context_in(context))
+        h = self.dropout(torch.relu(self.state_in(eta / self.scale) + self.context_in(context)))
         target = self.scale * torch.softmax(self.out(h), dim=-1)
         return self.speed * (target - eta)
 
@@ -347,6 +352,7 @@ def build_classifier(
     context_dim: int = 64,
     hidden: int = 128,
     dynamics_hidden: int = 64,
+    dynamics_dropout: float = 0.0,
     channels: Sequence[int] = (32, 64),
     scale: float = 10.0,
     speed: float = 2.0,
@@ -370,6 +376,9 @@ def build_classifier(
         :class:`VertexDynamics` or :class:`MLPDynamics`.
     context_dim, hidden, dynamics_hidden : int
         Widths of the context, the encoder's hidden layer and the dynamics' hidden layer.
+    dynamics_dropout : float
+        Dropout probability in the hidden layer of :class:`VertexDynamics` while training
+        (``dynamics="vertex"`` only).
     channels : sequence of two int
         Channels of the CNN encoder's two convolutions.
     scale, speed : float
@@ -403,6 +412,12 @@ def build_classifier(
         )
     }
     chans = _channels(channels)
+    drop = unit_fraction(dynamics_dropout, "dynamics_dropout")
+    if drop and dynamics != "vertex":
+        raise InvalidValueError(
+            f"dynamics_dropout: expected 0 with dynamics={dynamics!r} (dropout is a setting of "
+            f"the vertex dynamics), received {dynamics_dropout!r}"
+        )
     c = shape[0]
     mean = [0.0] * c if mean is None else [float(m) for m in mean]
     std = [1.0] * c if std is None else [float(s) for s in std]
@@ -416,6 +431,7 @@ def build_classifier(
         "encoder": encoder,
         "dynamics": dynamics,
         **widths,
+        "dynamics_dropout": drop,
         "channels": chans,
         "scale": as_positive(scale, name="scale"),
         "speed": as_positive(speed, name="speed"),
@@ -478,7 +494,14 @@ def _assemble(cfg: dict[str, Any]) -> LyaNetClassifier:
     k, ctx, hid = cfg["n_classes"], cfg["context_dim"], cfg["dynamics_hidden"]
     enc = _encoder(cfg)
     if cfg["dynamics"] == "vertex":
-        dyn: nn.Module = VertexDynamics(k, ctx, hidden=hid, scale=cfg["scale"], speed=cfg["speed"])
+        dyn: nn.Module = VertexDynamics(
+            k,
+            ctx,
+            hidden=hid,
+            scale=cfg["scale"],
+            speed=cfg["speed"],
+            dropout=cfg.get("dynamics_dropout", 0.0),
+        )
     else:
         dyn = MLPDynamics(k, ctx, hidden=hid)
     return LyaNetClassifier(

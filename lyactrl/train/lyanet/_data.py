@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from ..._api import checked_kwargs, choice
-from ..._errors import InvalidArgumentError, InvalidValueError, LyactrlError
+from ..._errors import InvalidArgumentError, LyactrlError
+from ..._tensors import unit_fraction
 
 __all__ = [
     "DATASETS",
@@ -78,12 +79,6 @@ class Dataset:
         }
 
 
-def _fraction(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise InvalidValueError(f"{name}: expected a number in [0, 1), received {value!r}")
-    return float(value)
-
-
 def _split(
     x: torch.Tensor, y: torch.Tensor, fraction: float, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -126,9 +121,9 @@ def load_digits(*, seed: int = 0, test_fraction: float = 0.2, val_fraction: floa
     bunch = _sk_digits()
     x = torch.from_numpy(np.asarray(bunch.images, dtype=np.float32) / 16.0).unsqueeze(1)
     y = torch.from_numpy(np.asarray(bunch.target, dtype=np.int64))
-    tf = _fraction(test_fraction, "test_fraction")
+    tf = unit_fraction(test_fraction, "test_fraction")
     xtr, ytr, xte, yte = _split(x, y, tf, seed)
-    return _make("digits", xtr, ytr, xte, yte, _fraction(val_fraction, "val_fraction"), seed)
+    return _make("digits", xtr, ytr, xte, yte, unit_fraction(val_fraction, "val_fraction"), seed)
 
 
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -248,7 +243,7 @@ def load_mnist(
             )
         x = torch.from_numpy(imgs.astype(np.float32) / 255.0).unsqueeze(1)
         arrays[split] = (x, torch.from_numpy(labs.astype(np.int64)))
-    vf = _fraction(val_fraction, "val_fraction")
+    vf = unit_fraction(val_fraction, "val_fraction")
     return _make(name, *arrays["train"], *arrays["t10k"], vf, seed)
 
 
@@ -336,7 +331,7 @@ def load_cifar10(
     xte, yte = _load_cifar_batch(d / "test_batch")
     xtr = torch.cat([p[0] for p in parts])
     ytr = torch.cat([p[1] for p in parts])
-    return _make("cifar10", xtr, ytr, xte, yte, _fraction(val_fraction, "val_fraction"), seed)
+    return _make("cifar10", xtr, ytr, xte, yte, unit_fraction(val_fraction, "val_fraction"), seed)
 
 
 @checked_kwargs
