@@ -96,9 +96,11 @@ def plot(results: dict, curves: dict, dataset: str, rate: float) -> list[str]:
 
 
 def step_times(dataset: str, data, repeats: int = 15) -> dict[str, float]:  # noqa: ANN001
-    """Median seconds of one training step (forward, backward, Adam) per rule, interleaved.
+    """Median seconds of one training step (forward, backward, Adam) per rule, interleaved,
+    and of the encoder's part alone (its forward and backward pass on the batch, the rest of
+    a step being the dynamics and the loss).
 
-    Both rules run alternately on the same batch, so background load hits them alike.
+    The three run alternately on the same batch, so background load hits them alike.
     """
     from lyactrl.cli._train import MODEL_DEFAULTS
     from lyactrl.train import build_classifier, lyanet_loss, node_loss
@@ -113,6 +115,7 @@ def step_times(dataset: str, data, repeats: int = 15) -> dict[str, float]:  # no
     rules = {
         "lyanet": lambda: lyanet_loss(model, x, y, generator=g, **kw)[0],
         "node": lambda: node_loss(model, x, y)[0],
+        "encoder": lambda: model.context(x).sum(),
     }
     times: dict[str, list[float]] = {k: [] for k in rules}
     for i in range(repeats + 2):
@@ -193,7 +196,10 @@ def main() -> None:
         print(f"machine: {machine()}")
         print(
             f"{args.dataset}: median training step lyanet {st['lyanet'] * 1e3:.1f} ms, node "
-            f"{st['node'] * 1e3:.1f} ms, ratio {st['node'] / st['lyanet']:.2f}x"
+            f"{st['node'] * 1e3:.1f} ms, ratio {st['node'] / st['lyanet']:.2f}x; the encoder's "
+            f"forward and backward pass {st['encoder'] * 1e3:.1f} ms "
+            f"({100 * st['encoder'] / st['lyanet']:.0f} % of a LyaNet step, "
+            f"{100 * st['encoder'] / st['node']:.0f} % of a baseline step)"
         )
         return
     if args.merge:
