@@ -86,7 +86,7 @@ def _hull(J, owner: torch.Tensor, count: int):
 def _bisect(lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Each box halved along its widest coordinate: ``(2 batch, n)``, halves ``k`` and
     ``batch + k``."""
-    k = torch.arange(lo.shape[0])
+    k = torch.arange(lo.shape[0], device=lo.device)
     d = (hi - lo).argmax(1)
     mid = 0.5 * (lo[k, d] + hi[k, d])
     hi1, lo2 = hi.clone(), lo.clone()
@@ -110,7 +110,7 @@ def _hull_eig(
     Sound because the mean-value Jacobian's rows are gradients at points of the box, each in
     some piece: the hull of the pieces' enclosures holds them (the hull is taken on ``J``, not
     on the decrease matrix, since each row may come from another piece)."""
-    owner = torch.arange(lo.shape[0])
+    owner = torch.arange(lo.shape[0], device=lo.device)
     for _ in range(levels):
         failing = eig >= 0
         if not bool(failing.any()) or (deadline is not None and time.perf_counter() > deadline):
@@ -161,7 +161,7 @@ def _star_halves(lo, hi, cut, x0, lo_e, hi_e):
     ``(batch, n)`` mask): both halves are widened to hold ``E = [lo_e, hi_e]``, so each is a
     convex set holding ``E`` and ``x*`` (shapes ``(2 batch, n)``, halves ``k`` and
     ``batch + k``)."""
-    k = torch.arange(lo.shape[0])
+    k = torch.arange(lo.shape[0], device=lo.device)
     d = torch.where(cut, -math.inf, hi - lo).argmax(1)
     hi1, lo2 = hi.clone(), lo.clone()
     hi1[k, d] = torch.maximum(x0[0, d], hi_e[0, d])
@@ -243,7 +243,7 @@ def jacobian_certificate(
         box = torch.minimum(x0 - r, lo_e), torch.maximum(x0 + r, hi_e)
         return _star_eig(condition, *box, x0, lo_e, hi_e, deadline)
 
-    scales = 2.0 ** -torch.arange(0, 48, dtype=torch.float64)
+    scales = 2.0 ** -torch.arange(0, 48, dtype=torch.float64, device=w.device)
     r = scales.reshape(-1, 1) * w
     holds_e = ((x0 - r <= lo_e) & (hi_e <= x0 + r)).all(1)
     eig = _base_eig(condition, x0 - r, x0 + r)
