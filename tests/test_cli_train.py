@@ -102,6 +102,29 @@ def test_train_bad_inputs(tmp_path, capsys):
     assert code == EXIT_BAD_INPUT and "--epochs" in capsys.readouterr().err
 
 
+def test_train_settings_replace_the_defaults_and_are_checked(tmp_path, capsys):
+    base = ["train", "--dataset", "digits", "--epochs", "1", "--quiet"]
+    out = tmp_path / "set"
+    extra = ["--lr", "0.006", "--dynamics-dropout", "0.5", "--rate", "3", "--n-states", "4"]
+    code = main([*base, "--method", "lyanet", "--out", str(out), *extra])
+    assert code == 0
+    cfg = load_checkpoint(out / "last.pt").metadata["config"]
+    assert cfg["model"]["dynamics_dropout"] == 0.5
+    tr = cfg["training"]
+    assert (tr["lr"], tr["rate"], tr["n_states"], tr["radius"]) == (0.006, 3.0, 4, 2.0)
+    model, _ = load_classifier(out / "last.pt")
+    assert model.dynamics.dropout.p == 0.5
+    capsys.readouterr()
+    code = main([*base, "--method", "node", "--out", str(tmp_path / "n"), "--rate", "3"])
+    assert code == EXIT_BAD_INPUT
+    assert "--rate: expected only with --method lyanet" in capsys.readouterr().err
+    code = main(
+        [*base, "--method", "node", "--out", str(tmp_path / "d"), "--dynamics-dropout", "1.5"]
+    )
+    assert code == EXIT_BAD_INPUT
+    assert "dynamics_dropout: expected a number in [0, 1), received 1.5" in capsys.readouterr().err
+
+
 def test_resume_picks_up_the_checkpoint(tmp_path, capsys):
     # bitwise-exact resume of an interrupted run is tested in test_train_adapter.py; here: the
     # command line hands DIR/last.pt to the trainer, so a finished run has nothing left to do

@@ -10,7 +10,7 @@ from typing import Any
 
 from .._errors import InvalidValueError
 
-__all__ = ["add_parser", "run", "MODEL_DEFAULTS"]
+__all__ = ["add_parser", "run", "MODEL_DEFAULTS", "SETTINGS"]
 
 #: Architecture per data set (identical for both training rules).
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -42,7 +42,31 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--quiet", action="store_true", help="print only the final JSON line")
     p.add_argument("--resume", action="store_true", help="continue from DIR/last.pt when it exists")
+    g = p.add_argument_group(
+        "training settings", "replace the benchmark's defaults (kept in the checkpoint)"
+    )
+    g.add_argument("--lr", type=float, default=None, help="AdamW's peak learning rate")
+    g.add_argument(
+        "--dynamics-dropout",
+        type=float,
+        default=None,
+        metavar="P",
+        help="dropout in the vertex flow's hidden layer while training (both rules)",
+    )
+    g.add_argument("--rate", type=float, default=None, help="LyaNet's decay rate")
+    g.add_argument("--radius", type=float, default=None, help="LyaNet's sampling radius")
+    g.add_argument("--n-states", type=int, default=None, help="LyaNet's sampled states per image")
     return p
+
+
+#: ``lyactrl train`` options that replace a default: name -> (the part it sets, LyaNet only)
+SETTINGS: dict[str, tuple[str, bool]] = {
+    "lr": ("train", False),
+    "dynamics_dropout": ("model", False),
+    "rate": ("train", True),
+    "radius": ("train", True),
+    "n_states": ("train", True),
+}
 
 
 def _defaults() -> tuple[dict[str, dict[str, Any]], dict[str, Any], tuple[str, ...]]:
@@ -52,7 +76,9 @@ def _defaults() -> tuple[dict[str, dict[str, Any]], dict[str, Any], tuple[str, .
     return TRAIN_DEFAULTS, LYANET_DEFAULTS, METHODS
 
 
-def _settings(dataset: str, method: str, epochs: int | None) -> tuple[dict, dict]:
+def _settings(
+    dataset: str, method: str, epochs: int | None, settings: dict[str, Any] | None = None
+) -> tuple[dict, dict]:
     train_defaults, lyanet_defaults, methods = _defaults()
     if dataset not in MODEL_DEFAULTS:
         raise InvalidValueError(
@@ -65,7 +91,21 @@ def _settings(dataset: str, method: str, epochs: int | None) -> tuple[dict, dict
         if epochs < 1:
             raise InvalidValueError(f"--epochs: expected a positive int, received {epochs}")
         train["epochs"] = epochs
-    return dict(MODEL_DEFAULTS[dataset]), train
+    arch = dict(MODEL_DEFAULTS[dataset])
+    for name, value in (settings or {}).items():
+        if name not in SETTINGS:
+            raise InvalidValueError(
+                f"settings: expected names among {tuple(SETTINGS)}, received {name!r}"
+            )
+        part, lyanet_only = SETTINGS[name]
+        if lyanet_only and method != "lyanet":
+            flag = "--" + name.replace("_", "-")
+            raise InvalidValueError(
+                f"{flag}: expected only with --method lyanet (the baseline does not sample "
+                f"states), received it with --method {method}"
+            )
+        (arch if part == "model" else train)[name] = value
+    return arch, train
 
 
 def train_and_evaluate(
@@ -78,8 +118,13 @@ def train_and_evaluate(
     seed: int = 0,
     quiet: bool = True,
     resume: bool = False,
+    settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What ``lyactrl train`` does; returns the metrics written to ``out/metrics.json``.
+
+    ``settings`` replaces defaults by name (:data:`SETTINGS`: the learning rate, the flow's
+    dropout, and LyaNet's rate, radius and states per image); they are validated where they
+    are used (``build_classifier``, ``train_classifier``).
 
     Examples
     --------
@@ -91,7 +136,7 @@ def train_and_evaluate(
     from ..train.checkpoint import write_json
     from ..train.lyanet import build_classifier, load_dataset, train_classifier
 
-    arch, train = _settings(dataset, method, epochs)
+    arch, train = _settings(dataset, method, epochs, settings)
     data = load_dataset(dataset, data_dir=data_dir, seed=0)
     mean = data.x_train.mean(dim=(0, 2, 3)).tolist()
     std = data.x_train.std(dim=(0, 2, 3)).tolist()
@@ -174,6 +219,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         quiet=args.quiet,
         resume=args.resume,
+        settings={k: getattr(args, k) for k in SETTINGS if getattr(args, k) is not None},
     )
     if args.quiet:
         print(json.dumps({k: metrics[k] for k in ("test_accuracy", "train_seconds", "epochs")}))
