@@ -211,6 +211,43 @@ def test_lyanet_toy_figure_shows_lyanet_flows_converging(tmp_path):
         plot.lyanet_toy_figure(potential="hinge", steps=1)
 
 
+def test_lyanet_convergence_figure_matches_the_models_predictions(tmp_path):
+    """Accuracy points equal the models' own RK4 predictions (4 evaluations per step), the
+    trajectories start at ratio 1, the titles carry the decay share; bad input is refused."""
+    from lyactrl.train import build_classifier, train_classifier
+    from lyactrl.train.lyanet import Dataset
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(30) % 3
+    x = 0.1 * torch.rand(30, 1, 4, 4, generator=g)
+    for c in range(3):
+        x[y == c, 0, c, :] += 0.8
+    data = Dataset("tiny", x, y, x[:0], y[:0], x, y, 3)
+    kw = dict(context_dim=8, hidden=8, dynamics_hidden=8)
+    models = {m: build_classifier((1, 4, 4), 3, seed=1, **kw) for m in ("lyanet", "node")}
+    for method, model in models.items():
+        train_classifier(model, data, method=method, epochs=3, batch_size=10)
+    fig = plot.lyanet_convergence_figure(
+        models, x, y, rate=2.0, steps=(1, 2, 4), n_trajectories=5, path=tmp_path / "conv"
+    )
+    assert (tmp_path / "conv.png").exists() and len(fig.axes) == 3
+    lines = [ln for ln in fig.axes[0].get_lines() if ln.get_linestyle() != "None"]
+    for line, model in zip(lines, models.values(), strict=True):
+        assert list(line.get_xdata()) == [4, 8, 16]
+        want = [100 * float((model.predict(x, steps=s) == y).double().mean()) for s in (1, 2, 4)]
+        assert np.allclose(line.get_ydata(), want)
+    for ax, res in zip(fig.axes[1:], fig.lyanet_results.values(), strict=True):
+        curves = [ln.get_ydata() for ln in ax.get_lines()][:-1]  # the last is the envelope
+        assert len(curves) == 5 and np.allclose([c[0] for c in curves], 1.0)
+        assert f"{100 * res['decay_fraction']:.1f} %" in ax.get_title()
+    with pytest.raises(lyactrl.LyactrlError, match="models"):
+        plot.lyanet_convergence_figure({}, x, y, rate=2.0)
+    with pytest.raises(lyactrl.LyactrlError, match="models\\['m'\\]"):
+        plot.lyanet_convergence_figure({"m": object()}, x, y, rate=2.0)
+    with pytest.raises(lyactrl.LyactrlError, match="x, y"):
+        plot.lyanet_convergence_figure(models, x, y[:3], rate=2.0)
+
+
 def test_axis_labels_use_the_systems_state_names():
     named = lyactrl.SymbolicSystem(["omega", "-sin(theta) - omega"], "theta, omega")
     fig = plot.phase_portrait(named, lyactrl.Box([-1.0, -1.0], [1.0, 1.0]), resolution=10)
