@@ -9,6 +9,7 @@ import torch
 
 from lyactrl._results import EXIT_BAD_INPUT
 from lyactrl.cli import main
+from lyactrl.cli._train import RULE_DEFAULTS
 from lyactrl.train import load_checkpoint, load_classifier
 
 KEYS = {
@@ -54,6 +55,9 @@ def test_train_digits_one_epoch(tmp_path, capsys, method):
     assert metrics["training"]["method"] == method and metrics["epochs"] == 1
     ck = load_checkpoint(out / "last.pt")
     assert ck.metadata["config"]["training"]["method"] == method
+    own = RULE_DEFAULTS["digits"][method]  # each rule's tuned settings are applied
+    assert ck.metadata["config"]["training"]["lr"] == own["lr"]
+    assert ck.metadata["config"]["model"]["dynamics_dropout"] == own.get("dynamics_dropout", 0.0)
     model, _ = load_classifier(out / "last.pt")
     torch.load(out / "last.pt", weights_only=True)
     from lyactrl.train.lyanet import load_digits
