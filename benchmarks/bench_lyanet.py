@@ -1,11 +1,13 @@
 """LyaNet vs the Neural ODE baseline, side by side (issue 4).
 
-Same encoder, dynamics, data order, optimiser, schedule and epochs for both; only the training
-rule differs (LyaNet: sampled Lyapunov hinge, no ODE solve; baseline: cross-entropy through 10
+Same encoder, dynamics, data order, optimiser, schedule and epochs for both (the settings of
+``lyactrl train``, with each rule's own tuned settings, ``RULE_DEFAULTS``); the training rule
+differs (LyaNet: sampled Lyapunov hinge, no ODE solve; baseline: cross-entropy through 10
 RK4 steps). Reports per seed and the mean: training seconds per epoch (median), test accuracy
 vs solver (RK4 1/2/4/10/20 steps, dopri5 with its NFE), the sampled violation rate on held-out
-states and the share of test points whose V decays at least at the rate; saves the decay plot
-and the accuracy-vs-steps plot under docs/img/.
+states and the share of test points whose V decays at least at the rate; draws the first
+seed's models with ``lyactrl.plot.lyanet_convergence_figure`` into
+``docs/img/lyanet_<dataset>_convergence.png``.
 
     python benchmarks/bench_lyanet.py --dataset digits --seeds 0 1 2
     python benchmarks/bench_lyanet.py --dataset mnist --data-dir ../shared/data/mnist --seeds 0
@@ -27,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine  # noqa: E402
 
 from lyactrl.cli._train import train_and_evaluate  # noqa: E402
+from lyactrl.plot import lyanet_convergence_figure  # noqa: E402
 from lyactrl.train import evaluate_classifier, load_classifier  # noqa: E402
 from lyactrl.train.lyanet import (
     LYANET_DEFAULTS,  # noqa: E402
@@ -35,64 +38,7 @@ from lyactrl.train.lyanet import (
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = ("1", "2", "4", "10", "20")
-
-
-def decay_curves(model, data, rate: float, n: int = 60) -> tuple[torch.Tensor, torch.Tensor]:
-    """``V_y(eta(t)) / V_y(eta(0))`` along dopri5 trajectories of ``n`` test points."""
-    t = torch.linspace(0.0, model.horizon, 41)
-    x, y = data.x_test[:n], data.y_test[:n]
-    with torch.no_grad():
-        traj, _ = model.integrate(model.context(x), method="dopri5", times=t)
-        v = model.potential_for(y.repeat_interleave(t.shape[0])).value(
-            traj.reshape(-1, model.n_classes)
-        )
-    v = v.reshape(n, -1)
-    return t, v / v[:, :1]
-
-
-def plot(results: dict, curves: dict, dataset: str, rate: float) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    paths = []
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
-    for ax, method in zip(axes, ("lyanet", "node"), strict=True):
-        t, r = curves[method]
-        for row in r:
-            ax.semilogy(t, row.clamp_min(1e-12), color="tab:blue", alpha=0.25, lw=0.8)
-        ax.semilogy(t, torch.exp(-rate * t), "k--", lw=2, label=f"e^(-{rate:g} t)")
-        frac = statistics.mean(r_["decay_fraction"] for r_ in results[method])
-        ax.set_title(
-            f"{method}: V decays at the rate for {100 * frac:.1f} % of test points", fontsize=9
-        )
-        ax.set_xlabel("t")
-        ax.legend(loc="lower left")
-    axes[0].set_ylabel("V_y(eta(t)) / V_y(eta(0))")
-    fig.suptitle(f"{dataset}: cross-entropy potential along test trajectories (dopri5)")
-    fig.tight_layout()
-    p = ROOT / "docs" / "img" / f"lyanet_{dataset}_decay.png"
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    paths.append(str(p.relative_to(ROOT)))
-
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for method, style in (("lyanet", "o-"), ("node", "s--")):
-        accs = [100 * statistics.mean(r["accuracy_rk4"][s] for r in results[method]) for s in STEPS]
-        ax.plot([int(s) for s in STEPS], accs, style, label=method)
-    ax.set_xscale("log")
-    ax.set_xticks([int(s) for s in STEPS], STEPS)
-    ax.set_xlabel("RK4 steps at inference")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"{dataset}: accuracy vs solver steps (mean over seeds)", fontsize=9)
-    ax.legend()
-    fig.tight_layout()
-    p = ROOT / "docs" / "img" / f"lyanet_{dataset}_steps.png"
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    paths.append(str(p.relative_to(ROOT)))
-    return paths
+STEP_COUNTS = tuple(int(s) for s in STEPS)
 
 
 def step_times(dataset: str, data, repeats: int = 15) -> dict[str, float]:  # noqa: ANN001
@@ -189,7 +135,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     results: dict[str, list[dict]] = {m: [] for m in args.methods}
-    curves = {}
+    models = {}
     data = load_dataset(args.dataset, data_dir=args.data_dir)
     if args.step_timing:
         st = step_times(args.dataset, data)
@@ -222,8 +168,8 @@ def main() -> None:
                 )
                 run.update(ev, rate=LYANET_DEFAULTS["rate"])
                 if i == 0:
-                    curves[method] = decay_curves(model, data, run["rate"])
-        report(results, curves, data, args.dataset)
+                    models[method] = model
+        report(results, models, data, args.dataset)
         return
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
@@ -246,14 +192,13 @@ def main() -> None:
                     flush=True,
                 )
                 if seed == args.seeds[0]:
-                    model, _ = load_classifier(out / "last.pt")
-                    curves[method] = decay_curves(model, data, m["rate"])
+                    models[method], _ = load_classifier(out / "last.pt")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
-    report(results, curves, data, args.dataset)
+    report(results, models, data, args.dataset)
 
 
-def report(results: dict, curves: dict, data, dataset: str) -> None:  # noqa: ANN001
+def report(results: dict, models: dict, data, dataset: str) -> None:  # noqa: ANN001
     first = next(iter(results.values()))[0]
     print(f"machine: {machine()}")
     print(f"dataset: {data.summary()}, epochs: {first['epochs']}")
@@ -266,7 +211,11 @@ def report(results: dict, curves: dict, data, dataset: str) -> None:  # noqa: AN
         print(
             f"\nLyaNet training speed-up per epoch (median over seeds): {statistics.median(sp):.2f}x"
         )
-        print("plots:", ", ".join(plot(results, curves, dataset, first["rate"])))
+    path = ROOT / "docs" / "img" / f"lyanet_{dataset}_convergence"
+    lyanet_convergence_figure(
+        models, data.x_test, data.y_test, rate=first["rate"], steps=STEP_COUNTS, path=path
+    )
+    print(f"figure (first seed's models): {path.relative_to(ROOT)}.png")
 
 
 if __name__ == "__main__":
