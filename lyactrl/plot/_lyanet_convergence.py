@@ -103,8 +103,6 @@ def lyanet_convergence_figure(
     Returns
     -------
     matplotlib.figure.Figure
-        The figure; ``fig.lyanet_results`` holds each model's figures (accuracy per RK4 step
-        count, dopri5 accuracy and evaluations, decay share).
 
     Examples
     --------
@@ -125,10 +123,8 @@ def lyanet_convergence_figure(
     n_traj = min(positive_int(n_trajectories, "n_trajectories"), y.shape[0])
     fig, grid = new_figure(ncols=1 + len(models), size=(4.6 * (1 + len(models)), 3.8))
     axes = grid[0]
-    results = {}
     for k, (name, model) in enumerate(models.items()):
         ev = evaluate_classifier(model, x, y, steps=steps, rate=rate)
-        results[name] = ev
         label = _LABELS.get(str(name).lower(), str(name))
         nfe = [4 * s for s in steps]
         acc = [100 * ev["accuracy_rk4"][str(s)] for s in steps]
@@ -163,5 +159,4 @@ def lyanet_convergence_figure(
     axes[0].set_title("Accuracy against solver effort", fontsize=9)
     axes[0].grid(True, alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.lyanet_results = results
     return finish_figure(fig, path)
