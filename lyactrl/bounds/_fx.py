@@ -357,10 +357,11 @@ def _matmul(a: list[Any], like: Jet, module: Any) -> Jet:
 
 def _random(target: Any, a: list[Any], kw: dict[str, Any], like: Jet, module: nn.Module) -> Any:
     """Random operations are never folded into one sample; dropout with ``training=False``
-    is the identity."""
+    (or ``p == 0``) is the identity."""
     if target is _TF.dropout:
         training = kw.get("training", a[2] if len(a) > 2 else True)
-        if not training:
+        p = kw.get("p", a[1] if len(a) > 1 else 0.5)
+        if not training or (isinstance(p, (int, float)) and p == 0):
             return _as_jet(a[0], like)
         raise _unsupported("F.dropout with training=True (call module.eval() first)", module)
     raise _unsupported(f"{_name(target)} (a random operation)", module)

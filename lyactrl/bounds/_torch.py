@@ -51,7 +51,8 @@ def _unsupported(module: nn.Module, where: str, hint: str = "") -> UnsupportedOp
 
 
 def _check_eval(module: nn.Module, where: str) -> None:
-    if module.training:
+    """Dropout bounds as the identity: in eval mode, or with ``p == 0`` in either mode."""
+    if module.training and float(getattr(module, "p", 1.0)) > 0:
         raise UnsupportedOperationError(
             f"{where}: {type(module).__name__} is in train mode (module.training is True), where "
             "its output is random; the certifier bounds the eval-mode network only: call "

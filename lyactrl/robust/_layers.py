@@ -205,7 +205,7 @@ def _op(name: str, m: nn.Module, shape: tuple[int, ...]) -> Op:
     if _stock(m, (nn.MaxPool1d, nn.MaxPool2d)):
         return _pool_op(name, m, shape)
     if _stock(m, (nn.Dropout,)):
-        if m.training:
+        if m.training and m.p > 0:
             raise UnsupportedOperationError(
                 f"module: layer {name!r} (Dropout) is in train mode (module.training is True), "
                 "where it zeroes and rescales its input at random; call module.eval() first"

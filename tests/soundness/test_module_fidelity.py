@@ -148,6 +148,29 @@ def test_eval_mode_dropout_is_the_identity():
     assert bool((b.lower <= truth).all() and (truth <= b.upper).all())
 
 
+class _ZeroDropoutField(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = _stable_linear()
+
+    def forward(self, x):
+        return torch.nn.functional.dropout(self.lin(x), p=0.0, training=True)
+
+
+def test_train_mode_dropout_with_p_zero_is_the_identity():
+    """p = 0 leaves every unit: the same bounds as the network without it, in train mode too
+    (as a module and as F.dropout); any p > 0 in train mode is still refused."""
+    lin = _stable_linear()
+    plain = bound_system(lyactrl.NeuralSystem(nn.Sequential(lin), 2), X, X)
+    for net in (nn.Sequential(lin, nn.Dropout(0.0)).train(), _ZeroDropoutField().train()):
+        if isinstance(net, _ZeroDropoutField):
+            net.lin = lin
+        b = bound_system(lyactrl.NeuralSystem(net, 2), X, X)
+        assert torch.equal(b.lower, plain.lower) and torch.equal(b.upper, plain.upper)
+    with pytest.raises(lyactrl.UnsupportedOperationError, match="train mode"):
+        bound_system(lyactrl.NeuralSystem(nn.Sequential(lin, nn.Dropout(1e-3)).train(), 2), X, X)
+
+
 class NegativeQuadratic(lyactrl.Quadratic):
     def value(self, x):
         return -super().value(x)
@@ -210,6 +233,9 @@ def test_lipschitz_of_train_mode_dropout_is_refused():
     net = nn.Sequential(nn.Linear(3, 3).double(), nn.Dropout(0.5)).train()
     with pytest.raises(lyactrl.UnsupportedOperationError, match="train mode"):
         lyactrl.lipschitz_bound(net)
+    # p = 0 is the identity in train mode too: the bound of the Linear layer alone
+    zero = nn.Sequential(net[0], nn.Dropout(0.0)).train()
+    assert float(lyactrl.lipschitz_bound(zero)) == float(lyactrl.lipschitz_bound(net[:1]))
 
 
 def test_lipschitz_of_pooling_overlapping_in_one_dimension():
