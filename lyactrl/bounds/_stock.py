@@ -29,7 +29,7 @@ MODULE_OPERATIONS = (
     "nn.Sigmoid",
     "nn.Softplus",
     "nn.Identity",
-    "nn.Dropout (eval mode: the identity)",
+    "nn.Dropout (eval mode, or p = 0: the identity)",
     "nn.Softmax (dim=-1 or 1 on a (batch, k) tensor; in systems and controllers, not inside a "
     "NeuralLyapunov network)",
 )
