@@ -500,7 +500,7 @@ def _assemble(cfg: dict[str, Any]) -> LyaNetClassifier:
             hidden=hid,
             scale=cfg["scale"],
             speed=cfg["speed"],
-            dropout=cfg.get("dynamics_dropout", 0.0),
+            dropout=cfg["dynamics_dropout"],
         )
     else:
         dyn = MLPDynamics(k, ctx, hidden=hid)
