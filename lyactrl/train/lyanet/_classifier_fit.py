@@ -2,7 +2,8 @@
 
 Training goes through :func:`lyactrl.train.fit` (atomic checkpoints, exact resume, DDP), with
 the training rule as the adapter's task loss; only the rule differs between ``lyanet`` and
-``node``, everything else (model, data order, optimiser, schedule, epochs) is shared.
+``node``, everything else (model, data order, optimiser, schedule, epochs) is shared. Under
+``torchrun`` each rank trains on its shard of the data (:func:`train_batches`).
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from typing import Any
 import torch
 
 from ..._api import checked_kwargs, choice
-from ..._errors import CheckpointError, InvalidArgumentError
+from ..._errors import CheckpointError, InvalidArgumentError, InvalidValueError
 from ..._tensors import as_positive, positive_int
 from .. import FitResult, LyaNetBallSampler, TrainingAdapter, fit, load_checkpoint
+from ..distributed import rank_and_world
 from ._classifier import LyaNetClassifier, build_classifier
 from ._lyanet import (
     METHODS,
@@ -193,7 +195,7 @@ def train_classifier(
         adapter,
         opt,
         epochs=settings["epochs"],
-        train_data=_Batches(data.x_train, data.y_train, settings["batch_size"], seed),
+        train_data=train_batches(data.x_train, data.y_train, settings["batch_size"], seed),
         scheduler=sched,
         seed=seed + 12345,  # the sampled states' generator (the data order uses seed)
         checkpoint_dir=out,
@@ -202,6 +204,27 @@ def train_classifier(
         config={"model": model.config, "training": settings},
         quiet=quiet,
     )
+
+
+def train_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int) -> Any:
+    """The training batches of :func:`train_classifier`: shuffled mini-batches of ``batch_size``
+    in one process; under ``torchrun`` (an initialised process group of ``world`` ranks) each
+    rank's shard of every epoch, by :class:`torch.utils.data.DistributedSampler` (reshuffled
+    per epoch by :func:`~lyactrl.train.fit`), in batches of ``batch_size / world``, so a step
+    still averages ``batch_size`` images over the ranks."""
+    rank, world = rank_and_world()
+    if world == 1:
+        return _Batches(x, y, batch_size, seed)
+    if batch_size % world:
+        raise InvalidValueError(
+            f"batch_size: expected a multiple of the world size {world} (each rank takes an "
+            f"equal part of every batch), received {batch_size}"
+        )
+    from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
+
+    ds = TensorDataset(x, y)
+    sampler = DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=True, seed=seed)
+    return DataLoader(ds, batch_size=batch_size // world, sampler=sampler)
 
 
 def _adapter(model: LyaNetClassifier, settings: dict[str, Any]) -> TrainingAdapter:
