@@ -7,7 +7,8 @@ the configuration's own settings differ. Configurations are named in ``CONFIGS``
 
 ``--split S --val 0.2`` holds 20 % of the training images of split ``S`` out for validation
 and scores on them (tuning: the test images are not looked at); ``--val 0`` trains on the
-whole training split and scores on the test images (the final rows). Each run appends one
+whole training split and scores on the test images (the final rows). MNIST has its own fixed
+validation split (6 000 of the training images), scored whenever ``--val`` > 0. Each run appends one
 JSON line to ``--out`` (so a study can be spread over processes and resumed: runs already in
 the file are skipped); ``--summary`` prints the table of a file: per configuration mean +-
 std of accuracy (RK4, 10 and 1 steps), median training seconds, and each configuration paired
