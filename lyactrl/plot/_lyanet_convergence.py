@@ -17,10 +17,9 @@ from .._errors import InvalidArgumentError, ShapeError
 from .._tensors import as_positive, positive_int, to_numpy
 from ..train.lyanet import LyaNetClassifier, evaluate_classifier
 from ._base import finish_figure, new_figure
+from ._curves import _LABELS
 
 __all__ = ["lyanet_convergence_figure"]
-
-_LABELS = {"lyanet": "LyaNet", "node": "Neural ODE"}
 
 
 def _checked(models: Any, x: Any, y: Any) -> tuple[dict[str, LyaNetClassifier], Any, Any]:
