@@ -49,7 +49,7 @@ def _decrease_eig(condition: AbstractCondition, J) -> torch.Tensor:
     M = iadd(PJ, (PJ[0].transpose(-1, -2), PJ[1].transpose(-1, -2)))
     cst = iscale(float(condition.rate), (P, P))
     if condition.margin:
-        eye = torch.eye(P.shape[0], dtype=torch.float64)
+        eye = torch.eye(P.shape[0], dtype=torch.float64, device=P.device)
         cst = iadd(cst, iscale(float(condition.margin), (eye, eye)))
     return hessian_upper_eig(*iadd(M, (cst[0].expand_as(M[0]), cst[1].expand_as(M[1]))))
 
@@ -83,15 +83,27 @@ def _hull(J, owner: torch.Tensor, count: int):
     return lo.scatter_reduce(0, idx, J[0], "amin"), hi.scatter_reduce(0, idx, J[1], "amax")
 
 
-def _bisect(lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each box halved along its widest coordinate: ``(2 batch, n)``, halves ``k`` and
+def _halves(lo, hi, d, first_hi, second_lo) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each box ``k`` cut in two along coordinate ``d[k]``: the first half ends at
+    ``first_hi[k]``, the second starts at ``second_lo[k]``; ``(2 batch, n)``, halves ``k`` and
     ``batch + k``."""
     k = torch.arange(lo.shape[0], device=lo.device)
-    d = (hi - lo).argmax(1)
-    mid = 0.5 * (lo[k, d] + hi[k, d])
     hi1, lo2 = hi.clone(), lo.clone()
-    hi1[k, d], lo2[k, d] = mid, mid
+    hi1[k, d], lo2[k, d] = first_hi, second_lo
     return torch.cat([lo, lo2]), torch.cat([hi1, hi])
+
+
+def _bisect(lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each box halved along its widest coordinate (:func:`_halves`)."""
+    d = (hi - lo).argmax(1)
+    k = torch.arange(lo.shape[0], device=lo.device)
+    mid = 0.5 * (lo[k, d] + hi[k, d])
+    return _halves(lo, hi, d, mid, mid)
+
+
+def _past(deadline: float | None) -> bool:
+    """Whether ``deadline`` (a ``time.perf_counter()`` value, or ``None``: none) has passed."""
+    return deadline is not None and time.perf_counter() > deadline
 
 
 def _hull_eig(
@@ -113,7 +125,7 @@ def _hull_eig(
     owner = torch.arange(lo.shape[0], device=lo.device)
     for _ in range(levels):
         failing = eig >= 0
-        if not bool(failing.any()) or (deadline is not None and time.perf_counter() > deadline):
+        if not bool(failing.any()) or _past(deadline):
             break
         take = failing[owner]
         lo, hi = _bisect(lo[take], hi[take])
@@ -161,14 +173,12 @@ def _star_halves(lo, hi, cut, x0, lo_e, hi_e):
     ``(batch, n)`` mask): both halves are widened to hold ``E = [lo_e, hi_e]``, so each is a
     convex set holding ``E`` and ``x*`` (shapes ``(2 batch, n)``, halves ``k`` and
     ``batch + k``)."""
-    k = torch.arange(lo.shape[0], device=lo.device)
     d = torch.where(cut, -math.inf, hi - lo).argmax(1)
-    hi1, lo2 = hi.clone(), lo.clone()
-    hi1[k, d] = torch.maximum(x0[0, d], hi_e[0, d])
-    lo2[k, d] = torch.minimum(x0[0, d], lo_e[0, d])
+    first_hi = torch.maximum(x0[0, d], hi_e[0, d])
+    second_lo = torch.minimum(x0[0, d], lo_e[0, d])
     cut = cut.clone()
-    cut[k, d] = True
-    return torch.cat([lo, lo2]), torch.cat([hi1, hi]), torch.cat([cut, cut])
+    cut[torch.arange(lo.shape[0], device=lo.device), d] = True
+    return *_halves(lo, hi, d, first_hi, second_lo), torch.cat([cut, cut])
 
 
 def _star_eig(condition, lo, hi, x0, lo_e, hi_e, deadline: float | None = None) -> float:
@@ -195,8 +205,7 @@ def _star_eig(condition, lo, hi, x0, lo_e, hi_e, deadline: float | None = None) 
                 condition, lo[corner], hi[corner], eig[corner], HULL_LEVELS, deadline
             )
         grow = fail & ~corner
-        late = deadline is not None and time.perf_counter() > deadline
-        if late or pieces + int(grow.sum()) > STAR_MAX_PIECES:
+        if _past(deadline) or pieces + int(grow.sum()) > STAR_MAX_PIECES:
             grow = torch.zeros_like(grow)
         kept.append(eig[~grow])
         pieces += int(grow.sum())
@@ -258,17 +267,16 @@ def jacobian_certificate(
     best = int(ok[0])
     s, e = float(scales[best]), float(eig[best])
 
-    def late() -> bool:
-        return deadline is not None and time.perf_counter() > deadline
-
-    while best > 0 and not late():  # larger boxes by the star split (the box itself failed)
+    while best > 0 and not _past(
+        deadline
+    ):  # larger boxes by the star split (the box itself failed)
         e_up = passes(2 * s)
         if e_up >= 0:
             break
         best, s, e = best - 1, 2 * s, e_up
     if best > 0 and refine > 0:
         for cand in torch.linspace(2 * s, s, refine + 2, dtype=torch.float64)[1:-1].tolist():
-            if late():
+            if _past(deadline):
                 break
             e_c = passes(cand)
             if e_c < 0:
