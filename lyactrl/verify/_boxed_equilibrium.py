@@ -267,9 +267,8 @@ def jacobian_certificate(
     best = int(ok[0])
     s, e = float(scales[best]), float(eig[best])
 
-    while best > 0 and not _past(
-        deadline
-    ):  # larger boxes by the star split (the box itself failed)
+    # larger boxes by the star split (the box itself failed at them)
+    while best > 0 and not _past(deadline):
         e_up = passes(2 * s)
         if e_up >= 0:
             break
