@@ -15,7 +15,7 @@ from ._fx_piecewise import FUNCTIONS as PIECEWISE_FUNCTIONS
 from ._fx_piecewise import METHODS as PIECEWISE_METHODS
 from ._fx_piecewise import BadCall, piecewise_call
 from ._jet import Jet
-from ._stock import MODULE_OPERATIONS, is_stock
+from ._stock import MODULE_OPERATIONS, dropout_is_identity, is_stock
 
 __all__ = ["FX_OPERATIONS", "traced_jet", "SubmoduleJet"]
 
@@ -361,7 +361,7 @@ def _random(target: Any, a: list[Any], kw: dict[str, Any], like: Jet, module: nn
     if target is _TF.dropout:
         training = kw.get("training", a[2] if len(a) > 2 else True)
         p = kw.get("p", a[1] if len(a) > 1 else 0.5)
-        if not training or (isinstance(p, (int, float)) and p == 0):
+        if dropout_is_identity(bool(training), p if isinstance(p, (int, float)) else 1.0):
             return _as_jet(a[0], like)
         raise _unsupported("F.dropout with training=True (call module.eval() first)", module)
     raise _unsupported(f"{_name(target)} (a random operation)", module)

@@ -16,7 +16,13 @@ from torch.nn.modules import module as _module_impl
 
 from .._errors import UnsupportedOperationError
 
-__all__ = ["MODULE_OPERATIONS", "check_module_tree", "stock_class", "is_stock"]
+__all__ = [
+    "MODULE_OPERATIONS",
+    "check_module_tree",
+    "stock_class",
+    "is_stock",
+    "dropout_is_identity",
+]
 
 #: The torch modules the certifier supports (matched only with their stock ``forward``).
 MODULE_OPERATIONS = (
@@ -135,6 +141,31 @@ def is_stock(module: nn.Module, cls: type) -> bool:
     (True, False)
     """
     return isinstance(module, cls) and type(module).forward is cls.forward
+
+
+def dropout_is_identity(training: bool, p: float) -> bool:
+    """Whether a dropout with probability ``p`` leaves its input as it is: in eval mode, or
+    with ``p == 0`` in either mode (otherwise it zeroes and rescales at random, which no
+    bound or Lipschitz constant of the network covers).
+
+    Parameters
+    ----------
+    training : bool
+        Whether the dropout is in train mode (``module.training``).
+    p : float
+        Its probability of zeroing an element.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> from lyactrl.bounds.jets import dropout_is_identity
+    >>> dropout_is_identity(False, 0.5), dropout_is_identity(True, 0.0), dropout_is_identity(True, 0.5)
+    (True, True, False)
+    """
+    return not training or p == 0
 
 
 def stock_class(module: nn.Module, classes: tuple[type, ...]) -> type | None:

@@ -13,7 +13,13 @@ from . import _functions as F
 from ._fx import traced_jet
 from ._jet import Jet
 from ._linear import PIECES, mlp_linear_bounds, mlp_values_and_jacobian
-from ._stock import MODULE_OPERATIONS, check_module_tree, is_stock, stock_class
+from ._stock import (
+    MODULE_OPERATIONS,
+    check_module_tree,
+    dropout_is_identity,
+    is_stock,
+    stock_class,
+)
 
 __all__ = [
     "MODULE_OPERATIONS",
@@ -51,8 +57,8 @@ def _unsupported(module: nn.Module, where: str, hint: str = "") -> UnsupportedOp
 
 
 def _check_eval(module: nn.Module, where: str) -> None:
-    """Dropout bounds as the identity: in eval mode, or with ``p == 0`` in either mode."""
-    if module.training and float(getattr(module, "p", 1.0)) > 0:
+    """Dropout bounds as the identity only where it is one (:func:`dropout_is_identity`)."""
+    if not dropout_is_identity(module.training, float(getattr(module, "p", 1.0))):
         raise UnsupportedOperationError(
             f"{where}: {type(module).__name__} is in train mode (module.training is True), where "
             "its output is random; the certifier bounds the eval-mode network only: call "

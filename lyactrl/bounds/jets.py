@@ -24,6 +24,7 @@ from ._residual import residual_jet as residual_jet
 from ._rounding import EPS as EPS
 from ._rounding import sum_bounds as sum_bounds
 from ._stock import check_module_tree as check_module_tree
+from ._stock import dropout_is_identity as dropout_is_identity
 from ._stock import is_stock as is_stock
 from ._sympy import expr_jet as expr_jet
 from ._torch import module_jet as module_jet

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._errors import InvalidArgumentError, ShapeError, UnsupportedOperationError
-from ..bounds.jets import check_module_tree, is_stock
+from ..bounds.jets import check_module_tree, dropout_is_identity, is_stock
 
 __all__ = ["Op", "flatten_module", "ACTIVATION_SLOPES", "activation_slopes"]
 
@@ -205,7 +205,7 @@ def _op(name: str, m: nn.Module, shape: tuple[int, ...]) -> Op:
     if _stock(m, (nn.MaxPool1d, nn.MaxPool2d)):
         return _pool_op(name, m, shape)
     if _stock(m, (nn.Dropout,)):
-        if m.training and m.p > 0:
+        if not dropout_is_identity(m.training, m.p):
             raise UnsupportedOperationError(
                 f"module: layer {name!r} (Dropout) is in train mode (module.training is True), "
                 "where it zeroes and rescales its input at random; call module.eval() first"
