@@ -337,6 +337,13 @@ class LyaNetClassifier(nn.Module):
         onehot = torch.nn.functional.one_hot(ce.label, self.n_classes).to(torch.float32)
         return SquaredError(self.target_scale * onehot)
 
+    def potential_along(self, traj: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``V_y(eta)`` at every state of trajectories ``traj`` of shape ``(batch, times,
+        n_classes)`` (as :meth:`integrate` returns them), ``y`` the batch's labels; shape
+        ``(batch, times)``."""
+        V = self.potential_for(y.repeat_interleave(traj.shape[1]))
+        return V.value(traj.reshape(-1, self.n_classes)).reshape(traj.shape[0], -1)
+
     def condition_for(self, x: torch.Tensor, y: Any, rate: float) -> ExponentialStability:
         """``ExponentialStability(system_for(x), potential_for(y), rate)``."""
         return ExponentialStability(self.system_for(x), self.potential_for(y), rate)

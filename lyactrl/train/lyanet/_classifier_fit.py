@@ -252,8 +252,7 @@ def _decays(
     model: LyaNetClassifier, traj: torch.Tensor, y: torch.Tensor, times: torch.Tensor, rate: float
 ) -> torch.Tensor:
     """Per input: ``V_y(eta(t)) <= V_y(eta(0)) exp(-rate t)`` at every time (slack 1e-4)."""
-    V = model.potential_for(y.repeat_interleave(times.shape[0]))
-    v = V.value(traj.reshape(-1, model.n_classes)).reshape(traj.shape[0], -1)
+    v = model.potential_along(traj, y)
     envelope = v[:, :1] * torch.exp(-rate * times.to(v)).unsqueeze(0)
     return (v <= envelope * (1 + 1e-4) + 1e-7).all(dim=1)
 
