@@ -73,10 +73,8 @@ def test_radius_label() -> None:
     assert radius_label("holds_on_samples", ["certified", "none", "sampled"], r) == (
         "radii (sampled premises)"
     )
-    # a sampled premise with radius 0 does not count; proved rates on tubes are not certified
-    assert radius_label("unknown", ["certified", "sampled", "certified"], r) == (
-        "radii (rates proved; nominal trajectory not enclosed)"
-    )
+    # a sampled premise with radius 0 does not count
+    assert radius_label("unknown", ["none", "sampled", "none"], r) == "radii (no proved premise)"
     assert radius_label("unknown", ["none"] * 3, torch.zeros(3)) == "radii (no proved premise)"
 
 

@@ -113,22 +113,24 @@ def test_certify_premise_proves_the_rate_and_the_radius_holds() -> None:
     # the proved rate is at most the sampled one, and so is the radius recomputed from it
     assert 0 < float(proved.rate[0]) <= float(sampled.rate[0])
     assert 0 < float(proved.radius[0]) <= float(sampled.radius[0])
-    # rates proved on tube boxes around a numerically integrated trajectory: not certified
-    assert proved.status == "unknown" and "not proved" in proved.message
-    # independent check of the premise: -V'/V >= rate on a dense sample of the tube's boxes
-    rate, eps = float(proved.rate[0]), float(proved.radius[0])
+    # rates proved on the boxes of a proved tube: the radius is certified
+    assert proved.status == "certified" and "proved rates" in proved.message
+    assert 0 < proved.tube[0] == 0.1
+    # independent check of the premise: -V'/V >= the chunk's rate near the trajectory during
+    # each of the 4 chunks (the tube's boxes hold these points)
+    eps = float(proved.radius[0])
     ctx = model.context(x).detach()
-    lo = torch.tensor([-0.5, -0.5], dtype=torch.float64)
-    traj, _ = model.integrate(ctx, method="dopri5", times=torch.linspace(0, 0.5, 33))
-    near = traj[0] + 0.1 * torch.randn(
-        20, *traj[0].shape, generator=torch.Generator().manual_seed(3)
-    )
-    pts = torch.cat([traj[0], near.reshape(-1, 2)]).clamp_min(lo)
+    times = torch.linspace(0, 0.5, 65, dtype=torch.float64)
+    traj, _ = model.integrate(ctx, method="dopri5", times=times)
     V = model.potential_for(0)
-    v, g = V.value_and_gradient(pts)
-    with torch.no_grad():
-        f = model.dynamics(pts, ctx.expand(pts.shape[0], -1))
-    assert bool((-(g * f).sum(-1) >= rate * v * (1 - 1e-9)).all())
+    g = torch.Generator().manual_seed(3)
+    for j, rate in enumerate(proved.rate_pieces[0]):
+        on = traj[0][(times >= j * 0.125) & (times <= (j + 1) * 0.125)]
+        pts = (on + 0.1 * (2 * torch.rand(20, *on.shape, generator=g) - 1)).reshape(-1, 2)
+        v, grad = V.value_and_gradient(pts)
+        with torch.no_grad():
+            f = model.dynamics(pts, ctx.expand(pts.shape[0], -1))
+        assert bool((-(grad * f).sum(-1) >= rate * v * (1 - 1e-9)).all())
     # independent check of the radius: inputs at distance eps in many directions keep the label
     d = torch.randn(256, 4, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
     xp = x + eps * (d / d.norm(dim=1, keepdim=True)).view(-1, 1, 2, 2)

@@ -3,15 +3,16 @@
 For an input ``x`` with label ``y``, the logits follow ``eta' = f(eta, c(x))`` from ``eta0``
 and ``V_y(eta) = logsumexp(eta) - eta_y`` (cross-entropy). A perturbed input ``x'`` with
 ``||x' - x|| <= eps`` changes ``f`` by at most ``delta = K eps`` (``K`` from
-:func:`classifier_sensitivity`). If ``V' <= -kappa V`` holds for the nominal context on a set
-``R`` that contains the perturbed trajectory, then, as ``||grad V||_2 <= sqrt(2) min(1, V)``,
+:func:`classifier_sensitivity`). If ``V' <= -kappa_j V`` holds for the nominal context on a
+set ``R_j`` that contains the perturbed trajectory during the time piece ``j`` (length
+``T_j``), then, as ``||grad V||_2 <= sqrt(2) min(1, V)``, on each piece
 
-* ``V(T) <= V0 exp(-(kappa - sqrt(2) delta) T)`` and
-* ``V(T) <= V0 exp(-kappa T) + (sqrt(2) delta / kappa) (1 - exp(-kappa T))``,
+* ``V' <= -(kappa_j - sqrt(2) delta) V`` and ``V' <= -kappa_j V + sqrt(2) delta``,
 
-and ``V(T) < log 2`` gives ``argmax eta(T) = y``. ``R`` is a tube of radius ``m`` around the
-nominal trajectory, covered by boxes; the perturbed trajectory stays in it while
-``delta (e^(mu T) - 1) / mu <= m`` (``mu`` bounds the logarithmic norm of ``df/deta``).
+and ``V(T) < log 2`` gives ``argmax eta(T) = y``. ``R_j`` is the box of chunk ``j`` of a tube
+of radius ``m`` around the nominal trajectory, which :func:`enclose_tube` proves the perturbed
+trajectory stays in (a defect bound of the computed trajectory and local log-norm bounds, no
+trust in the solver); or one piece, the whole horizon, on the ``"invariant"`` region.
 
 The ``"invariant"`` region ``{eta >= 0, sum eta <= scale, V_y <= V_y(eta0)}`` is compact, convex
 and forward invariant whenever ``V_y`` decreases on it, so it then holds an equilibrium of the
@@ -36,18 +37,55 @@ from .._tensors import positive_int
 from ._attacks import check_classifier_inputs
 from ._norms import check_norm
 from ._sensitivity import Sensitivity, classifier_sensitivity
+from ._tube import Tube, enclose_tube
 
-__all__ = ["CertifiedRadius", "certified_radius", "radius_from_rate", "tube_factor"]
+__all__ = ["CertifiedRadius", "certified_radius", "radius_from_rate", "rates_delta"]
 
 _LOG2 = math.log(2.0)
 _SQRT2 = math.sqrt(2.0)
 
 
-def tube_factor(mu: float, horizon: float) -> float:
-    """``(e^(mu T) - 1) / mu``: the tube radius per unit ``delta`` at time ``T``."""
-    if abs(mu * horizon) < 1e-12:
-        return horizon
-    return math.expm1(mu * horizon) / mu
+def rates_delta(v0: float, rates: Any, durations: Any) -> float:
+    """The largest ``delta`` for which piecewise rates give ``V(T) < log 2`` (0 if none).
+
+    Of the two comparison bounds, ``V(T) <= v0 exp(-sum_j (kappa_j - sqrt(2) delta) T_j)`` and
+    the affine one built piece by piece from ``V' <= -kappa_j V + sqrt(2) delta``, the larger
+    ``delta`` is returned.
+
+    Parameters
+    ----------
+    v0 : float
+        ``V_y(eta0)``, the cross-entropy potential at the initial logits.
+    rates : sequence of float
+        ``kappa_j`` of ``V' <= -kappa_j V`` on piece ``j``, in time order.
+    durations : sequence of float
+        The pieces' lengths ``T_j`` (the horizon is their sum).
+
+    Examples
+    --------
+    >>> from lyactrl.robust import radius_from_rate, rates_delta
+    >>> round(rates_delta(2.302585, [3.0, 3.0], [0.5, 0.5]), 4), round(
+    ...     radius_from_rate(2.302585, 3.0, 1.0), 4)
+    (1.2915, 1.2915)
+    >>> # the same mean rate, fast late (the affine bound gains) or fast early
+    >>> round(rates_delta(2.302585, [1.0, 5.0], [0.5, 0.5]), 4)
+    1.8949
+    >>> round(rates_delta(2.302585, [5.0, 1.0], [0.5, 0.5]), 4)
+    1.2724
+    """
+    rates, durations = [float(r) for r in rates], [float(d) for d in durations]
+    if not rates or min(rates) <= 0 or v0 <= 0:
+        return 0.0 if v0 >= _LOG2 else math.inf
+    horizon = sum(durations)
+    decay = sum(r * d for r, d in zip(rates, durations, strict=True))
+    mult = (decay - math.log(v0 / _LOG2)) / (_SQRT2 * horizon)
+    # V(T) <= A + B delta, piece by piece
+    a, b = v0, 0.0
+    for r, d in zip(rates, durations, strict=True):
+        keep = math.exp(-r * d)
+        a, b = a * keep, b * keep + _SQRT2 * (1.0 - keep) / r
+    add = (_LOG2 - a) / b
+    return max(0.0, mult, add)
 
 
 def radius_from_rate(v0: float, rate: float, horizon: float) -> float:
@@ -70,12 +108,7 @@ def radius_from_rate(v0: float, rate: float, horizon: float) -> float:
     >>> radius_from_rate(2.302585, 1.0, 1.0)
     0.0
     """
-    if rate <= 0 or v0 <= 0:
-        return 0.0 if v0 >= _LOG2 else math.inf
-    mult = (rate - math.log(v0 / _LOG2) / horizon) / _SQRT2
-    decay = math.exp(-rate * horizon)
-    add = (_LOG2 - v0 * decay) * rate / (_SQRT2 * (1.0 - decay))
-    return max(0.0, mult, add)
+    return rates_delta(v0, [rate], [horizon])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,14 +118,12 @@ class CertifiedRadius(ResultMixin):
     Attributes
     ----------
     status : Status
-        What the positive radii promise together. ``certified``: every positive radius rests on
-        a rate proved by :func:`lyactrl.certify` on the ``"invariant"`` region (no numerical
-        trajectory involved; see the module notes on why that region rarely admits a rate).
-        ``holds_on_samples``: some positive radius rests on a rate only observed on samples
-        (``premise[i] == "sampled"``), a statistical statement. ``unknown``: no positive
-        radius, or every positive radius rests on a rate proved on ``"tube"`` boxes that follow
-        the numerically integrated nominal trajectory (``trajectory_solver``), whose error is
-        not enclosed, so that the perturbed trajectory stays in the boxes is not proved.
+        What the positive Lyapunov radii promise together. ``certified``: every positive
+        radius rests on rates proved by :func:`lyactrl.certify` on its region (the boxes of a
+        proved tube, or the ``"invariant"`` region; see the module notes on why that region
+        rarely admits a rate). ``holds_on_samples``: some positive radius rests on a rate only
+        observed on samples (``premise[i] == "sampled"``), a statistical statement.
+        ``unknown``: no positive radius.
     method : str
         ``"certified_radius"`` with the region option.
     seconds : float
@@ -104,10 +135,14 @@ class CertifiedRadius(ResultMixin):
     radius : torch.Tensor
         The Lyapunov radius of each example.
     radius_trajectory : torch.Tensor
-        The radius of the tube argument alone (the logit margin at ``T`` against the tube
-        radius); it needs no rate but rests on the numerically integrated trajectory.
+        The radius of the tube argument alone: the logit margin at ``T`` against the proved
+        deviation of the perturbed trajectory (no rate needed; proved whatever the premise).
     rate : torch.Tensor
-        The rate used (the proved one where ``premise[i] == "certified"``).
+        The rate used, averaged over the tube's chunks in time (the proved rates where
+        ``premise[i] == "certified"``).
+    rate_pieces : list of tuple of float
+        Per example, the rate of each piece in time order: the tube's chunks (``n_boxes``
+        equal parts of ``[0, T]``), or one piece for the invariant region.
     tube : torch.Tensor
         The tube radius ``m`` used (0 for the invariant region).
     region, premise : list of str
@@ -130,6 +165,7 @@ class CertifiedRadius(ResultMixin):
     radius: torch.Tensor
     radius_trajectory: torch.Tensor
     rate: torch.Tensor
+    rate_pieces: list[tuple[float, ...]]
     tube: torch.Tensor
     region: list[str]
     premise: list[str]
@@ -137,13 +173,26 @@ class CertifiedRadius(ResultMixin):
     sensitivity: dict[str, Any]
     trajectory_solver: str
 
-    def certified_accuracy(self, eps: float) -> float:
-        """Fraction of examples classified correctly with radius ``>= eps`` (any premise)."""
-        return float(((self.radius >= eps) & self.correct).double().mean())
+    def certified_accuracy(self, eps: float, premise: str | None = None) -> float:
+        """Fraction of examples classified correctly with Lyapunov radius ``>= eps``.
+
+        ``premise="certified"`` or ``"sampled"`` counts only the examples whose radius rests
+        on that premise (the two are never mixed that way); ``None`` counts every premise.
+        """
+        keep = self.correct & (self.radius >= eps)
+        if premise is not None:
+            if premise not in ("certified", "sampled"):
+                raise InvalidValueError(
+                    f"premise: expected 'certified', 'sampled' or None, received {premise!r}"
+                )
+            keep &= torch.tensor([p == premise for p in self.premise], dtype=torch.bool)
+        return float(keep.double().mean())
 
 
-#: The ODE solver settings of the nominal trajectory.
-_TRAJECTORY_SOLVER = "dopri5 rtol=1e-8 atol=1e-10 (float64), not enclosed"
+#: The ODE solver settings of the nominal trajectory (only a guess: :mod:`._tube` encloses it).
+_TRAJECTORY_SOLVER = "dopri5 rtol=1e-8 atol=1e-10 (float64), enclosed by a proved tube"
+#: Segments of the enclosed trajectory per box (the defect of each shrinks with its length).
+SEGMENTS_PER_BOX = 256
 #: Fractions of the sampled rate tried in turn by ``certify_premise`` (the sampled minimum
 #: overestimates the true one, so the rate itself is rarely provable).
 _BACKOFF = (1.0, 0.9, 0.75, 0.5)
@@ -156,9 +205,9 @@ class _Nominal:
     dyn: Any
     ctx: torch.Tensor
     eta0: torch.Tensor
+    times: torch.Tensor
     traj: torch.Tensor
     horizon: float
-    tube_factor: float
     scale: float | None
     gain: float
 
@@ -166,21 +215,41 @@ class _Nominal:
     def final(self) -> torch.Tensor:
         return self.traj[:, -1]
 
+    def system(self, i: int) -> Any:
+        """The nominal flow of example ``i`` as an ordinary system (float64)."""
+        from ..systems import NeuralSystem
+
+        k = self.traj.shape[-1]
+        return NeuralSystem(self.dyn, k, inputs="x,context", context=self.ctx[i])
+
 
 @dataclasses.dataclass(frozen=True)
 class _Candidate:
-    """A radius for one example: the rate on a region, and what the region is."""
+    """A radius for one example: rates on the pieces of a region, and what the region is.
+
+    ``rates[j]`` holds on ``boxes[j]`` during ``durations[j]`` (one piece, the whole horizon,
+    for the invariant region; the tube's chunks in time order for a tube).
+    """
 
     radius: float
-    rate: float
-    tube: float
+    rates: tuple[float, ...]
+    durations: tuple[float, ...]
+    tube: Tube | None
     boxes: list[tuple[torch.Tensor, torch.Tensor]] | None
-    delta_cap: float = math.inf
     cap_per_rate: float = math.inf
 
     @property
     def region(self) -> str:
-        return "invariant" if self.tube == 0.0 else "tube"
+        return "invariant" if self.tube is None else "tube"
+
+    @property
+    def rate(self) -> float:
+        """The time average of the rates (the whole rate for one piece)."""
+        if not self.rates:
+            return 0.0
+        return sum(r * d for r, d in zip(self.rates, self.durations, strict=True)) / sum(
+            self.durations
+        )
 
 
 def _rate_on(dyn: Any, ctx: torch.Tensor, y: int, pts: torch.Tensor) -> float:
@@ -191,15 +260,6 @@ def _rate_on(dyn: Any, ctx: torch.Tensor, y: int, pts: torch.Tensor) -> float:
     with torch.no_grad():
         f = dyn(pts, ctx.expand(pts.shape[0], -1))
     return float((-(grad * f).sum(-1) / v).min())
-
-
-def _boxes(traj: torch.Tensor, m: float, n_boxes: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    step = float((traj[1:] - traj[:-1]).abs().max()) if traj.shape[0] > 1 else 0.0
-    out = []
-    for chunk in torch.tensor_split(traj, n_boxes):
-        if chunk.shape[0]:
-            out.append((chunk.min(0).values - m - step, chunk.max(0).values + m + step))
-    return out
 
 
 def _invariant_samples(
@@ -222,32 +282,24 @@ def _vertex_scale(dyn: Any, eta0: torch.Tensor) -> float | None:
 
 
 def _try_certify(
-    model: Any,
-    x1: torch.Tensor,
-    y: int,
-    rate: float,
-    boxes: Any,
-    level: float | None,
-    limit: float,
+    nom: _Nominal, i: int, y: int, rate: float, box: Any, level: float | None, limit: float
 ) -> bool:
-    """Prove the rate on every box (intersected with ``{V <= level}`` when given)."""
+    """Prove ``V_y' <= -rate V_y`` on one box (intersected with ``{V <= level}`` when given)."""
     from ..conditions import ExponentialStability
+    from ..lyapunov import CrossEntropy
     from ..regions import Box, Sublevel
     from ..verify import certify
 
     try:
-        V = model.potential_for(y)
-        cond = ExponentialStability(model.system_for(x1), V, rate)
-        for lo, hi in boxes:
-            reg: Any = Box(lo, hi)
-            if level is not None:
-                reg = Sublevel(V, level, within=reg)
-            res = certify(cond, reg, time_limit=limit, local=False, decay=False)
-            if res.status != "certified":
-                return False
+        V = CrossEntropy(y, n_classes=nom.traj.shape[-1])
+        cond = ExponentialStability(nom.system(i), V, rate)
+        reg: Any = Box(*box)
+        if level is not None:
+            reg = Sublevel(V, level, within=reg)
+        res = certify(cond, reg, time_limit=limit, local=False, decay=False)
     except (UnsupportedOperationError, InvalidValueError):
         return False
-    return True
+    return res.status == "certified"
 
 
 def _check_options(
@@ -280,7 +332,7 @@ def _nominal(model: Any, x: torch.Tensor, sens: Sensitivity, n_boxes: int, regio
     with torch.no_grad():
         ctx = model.context(x).double()
     eta0 = model.eta0.double().unsqueeze(0).expand(x.shape[0], -1)
-    times = torch.linspace(0.0, horizon, 8 * n_boxes + 1, dtype=torch.float64)
+    times = torch.linspace(0.0, horizon, SEGMENTS_PER_BOX * n_boxes + 1, dtype=torch.float64)
     with torch.no_grad():
         traj = torchdiffeq.odeint(
             lambda t, e: dyn(e, ctx), eta0, times, method="dopri5", rtol=1e-8, atol=1e-10
@@ -291,17 +343,19 @@ def _nominal(model: Any, x: torch.Tensor, sens: Sensitivity, n_boxes: int, regio
             "region: 'invariant' needs the vertex dynamics and eta0 = 0 (a known invariant "
             "set); received other dynamics. Use region='tube'"
         )
-    tf = tube_factor(sens.log_norm, horizon)
-    return _Nominal(dyn, ctx, eta0, traj, horizon, tf, scale, sens.context_gain)
+    return _Nominal(dyn, ctx, eta0, times, traj, horizon, scale, sens.context_gain)
 
 
-def _delta(c: _Candidate, v0: float, rate: float, horizon: float) -> float:
-    """The largest ``delta`` the rate gives on the candidate's region (``>= 0``): the bound of
-    :func:`radius_from_rate`, capped by the region (the tube: ``m / tf``; the invariant set:
-    ``rate v0 / (sqrt(2) min(1, v0))`` keeps ``{V <= v0}`` invariant)."""
-    caps = [radius_from_rate(v0, rate, horizon), c.delta_cap]
+def _delta(c: _Candidate, v0: float, rates: tuple[float, ...]) -> float:
+    """The largest ``delta`` the rates give on the candidate's region (``>= 0``): the bound of
+    :func:`rates_delta`, capped by the region (the tube: ``delta`` keeps the perturbed
+    trajectory inside; the invariant set: ``rate v0 / (sqrt(2) min(1, v0))`` keeps
+    ``{V <= v0}`` invariant)."""
+    caps = [rates_delta(v0, rates, c.durations)]
+    if c.tube is not None:
+        caps.append(c.tube.delta_max())
     if math.isfinite(c.cap_per_rate):
-        caps.append(c.cap_per_rate * rate)
+        caps.append(c.cap_per_rate * min(rates))
     return max(0.0, min(caps))
 
 
@@ -318,55 +372,82 @@ def _invariant_candidate(
         torch.full((k,), nom.scale, dtype=torch.float64),
     )
     # {V <= v0} must stay invariant under the perturbation: delta <= rate v0 / sqrt(2)
-    c = _Candidate(0.0, rate, 0.0, [box], cap_per_rate=v0 / (_SQRT2 * min(1.0, v0)))
-    return dataclasses.replace(c, radius=_delta(c, v0, rate, nom.horizon) / nom.gain)
+    c = _Candidate(
+        0.0, (rate,), (nom.horizon,), None, [box], cap_per_rate=v0 / (_SQRT2 * min(1.0, v0))
+    )
+    return dataclasses.replace(c, radius=_delta(c, v0, c.rates) / nom.gain)
 
 
 def _tube_candidate(
-    nom: _Nominal, i: int, y: int, v0: float, m: float, n_samples: int, n_boxes: int, gen: Any
+    nom: _Nominal, i: int, y: int, v0: float, tube: Tube, n_samples: int, gen: Any
 ) -> _Candidate:
-    """The rate sampled on boxes covering the tube of radius ``m`` and its radius."""
-    boxes = _boxes(nom.traj[i], m, n_boxes)
-    pts = [nom.traj[i]]
-    for lo, hi in boxes:
+    """The rates sampled on the boxes of a proved tube, one per chunk, and their radius."""
+    rates = []
+    ends = tube.chunk_times.tolist()
+    for (lo, hi), t0, t1 in zip(tube.boxes, ends[:-1], ends[1:], strict=True):
+        on = nom.traj[i][(nom.times >= t0) & (nom.times <= t1)]
         u = torch.rand(n_samples, lo.shape[0], generator=gen, dtype=torch.float64)
-        pts.append(lo + (hi - lo) * u)
-    rate = _rate_on(nom.dyn, nom.ctx[i : i + 1], y, torch.cat(pts))
-    c = _Candidate(0.0, rate, m, boxes, delta_cap=m / nom.tube_factor)
-    return dataclasses.replace(c, radius=_delta(c, v0, rate, nom.horizon) / nom.gain)
+        pts = torch.cat([on, lo + (hi - lo) * u])
+        rates.append(_rate_on(nom.dyn, nom.ctx[i : i + 1], y, pts))
+    durations = tuple(b - a for a, b in zip(ends[:-1], ends[1:], strict=True))
+    c = _Candidate(0.0, tuple(rates), durations, tube, tube.boxes)
+    return dataclasses.replace(c, radius=_delta(c, v0, c.rates) / nom.gain)
+
+
+def _needed_factor(c: _Candidate, v0: float) -> float:
+    """The smallest factor of the sampled rates that still gives their radius (below 1 when
+    the region's cap, not the rates, limits it): smaller rates are easier to prove."""
+    full = _delta(c, v0, c.rates)
+    lo, hi = 0.0, 1.0
+    for _ in range(30):
+        mid = 0.5 * (lo + hi)
+        if _delta(c, v0, tuple(r * mid for r in c.rates)) >= full * (1 - 1e-9):
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 def _prove(
-    model: Any, x1: torch.Tensor, y: int, c: _Candidate, v0: float, nom: _Nominal, limit: float
+    nom: _Nominal, i: int, y: int, c: _Candidate, v0: float, limit: float
 ) -> _Candidate | None:
-    """The candidate with a rate proved by :func:`lyactrl.certify` (backing off), or ``None``."""
+    """The candidate with rates proved by :func:`lyactrl.certify`, or ``None`` when a piece
+    fails or the proved rates give no radius. Each piece tries ``_BACKOFF`` fractions of the
+    smallest rates that give the sampled radius (a sampled minimum overestimates the truth)."""
+    assert c.boxes is not None
     level = v0 if c.region == "invariant" else None
-    for factor in _BACKOFF:
-        rate = c.rate * factor
-        delta = _delta(c, v0, rate, nom.horizon)
-        if delta <= 0:
+    need = _needed_factor(c, v0)
+    proved: list[float] = []
+    for j, box in enumerate(c.boxes):
+        for factor in _BACKOFF:
+            rate = c.rates[j] * need * factor
+            # the rates proved so far, this one, and the others' sampled rates at best
+            if rate <= 0 or _delta(c, v0, (*proved, rate, *c.rates[j + 1 :])) <= 0:
+                return None
+            if _try_certify(nom, i, y, rate, box, level, limit):
+                proved.append(rate)
+                break
+        else:
             return None
-        if _try_certify(model, x1, y, rate, c.boxes, level, limit):
-            return dataclasses.replace(c, radius=delta / nom.gain, rate=rate)
-    return None
+    rates = tuple(proved)
+    delta = _delta(c, v0, rates)
+    return dataclasses.replace(c, radius=delta / nom.gain, rates=rates) if delta > 0 else None
 
 
-def _best_candidate(
-    nom: _Nominal, i: int, y: int, v0: float, region: str, opts: dict[str, Any]
-) -> _Candidate:
-    """The candidate with the largest radius over the regions and the tube radii tried."""
-    best = _Candidate(0.0, 0.0, 0.0, None)
+def _candidates(
+    nom: _Nominal, i: int, y: int, v0: float, tubes: list[Tube], region: str, opts: dict
+) -> list[_Candidate]:
+    """The candidates of the regions and tube radii tried, largest radius first."""
+    out = []
     gen = opts["gen"]
     if nom.scale is not None and region in ("auto", "invariant"):
-        best = _invariant_candidate(nom, i, y, v0, opts["n_samples"] * opts["n_boxes"], gen)
-    for m in opts["margins"] if region in ("auto", "tube") else ():
-        c = _tube_candidate(nom, i, y, v0, m, opts["n_samples"], opts["n_boxes"], gen)
-        if c.radius > best.radius:
-            best = c
-    return best
+        out.append(_invariant_candidate(nom, i, y, v0, opts["n_samples"] * opts["n_boxes"], gen))
+    for tube in tubes if region in ("auto", "tube") else ():
+        out.append(_tube_candidate(nom, i, y, v0, tube, opts["n_samples"], gen))
+    return sorted(out, key=lambda c: -c.radius)
 
 
-def _summary(radius: torch.Tensor, regions: list[str], premise: list[str]) -> tuple[Status, str]:
+def _summary(radius: torch.Tensor, premise: list[str]) -> tuple[Status, str]:
     """The overall status of the radii and the message that explains it."""
     pos = [i for i in range(len(premise)) if float(radius[i]) > 0]
     counts = {p: premise.count(p) for p in ("certified", "sampled", "none")}
@@ -378,13 +459,7 @@ def _summary(radius: torch.Tensor, regions: list[str], premise: list[str]) -> tu
             f"{head}; a sampled premise (the rate observed on samples of its region) makes the "
             "radius a statistical statement"
         )
-    if all(regions[i] == "invariant" for i in pos):
-        return Status.CERTIFIED, f"{head}; every positive radius rests on a proved rate"
-    return Status.UNKNOWN, (
-        f"{head}; the rates are proved on tube boxes around the nominal trajectory, which is "
-        f"integrated numerically ({_TRAJECTORY_SOLVER}): that the perturbed trajectory stays "
-        "in the boxes is not proved"
-    )
+    return Status.CERTIFIED, f"{head}; every positive radius rests on proved rates"
 
 
 @checked_kwargs
@@ -418,9 +493,9 @@ def certified_radius(
     lipschitz_method : str
         Method of :func:`lipschitz_bound` for the sensitivity constants.
     region : {"auto", "tube", "invariant"}
-        Where the rate must hold. ``"tube"``: boxes covering a tube of radius ``m`` around the
-        nominal trajectory (the perturbed trajectory stays inside while
-        ``delta (e^(mu T) - 1) / mu <= m``). ``"invariant"`` (vertex dynamics from
+        Where the rate must hold. ``"tube"``: the chunk boxes of a tube of radius ``m``
+        around the nominal trajectory, proved by :func:`enclose_tube` to hold the perturbed
+        trajectory while ``delta`` is small enough, with one rate per chunk. ``"invariant"`` (vertex dynamics from
         ``eta0 = 0``): ``{eta >= 0, sum eta <= scale, V_y(eta) <= V_y(eta0)}``, which every
         trajectory stays in for any context while ``V`` decreases, so no tube is needed (but
         see the module notes: a positive rate never holds on all of it).
@@ -430,12 +505,15 @@ def certified_radius(
     n_samples : int
         Samples per box for the rate (plus the trajectory's own points).
     n_boxes : int
-        Boxes covering the tube.
+        Chunks of the tube, one box and one rate each (``256`` trajectory segments each).
     certify_premise : bool
-        Try to prove the rate of the best region with :func:`lyactrl.certify`: the sampled
-        rate, then ``0.9``, ``0.75`` and ``0.5`` of it (a sampled minimum overestimates the
-        true one); on success the radius is recomputed from the proved rate and the premise is
-        ``"certified"``, otherwise it stays ``"sampled"``.
+        Try to prove the rates with :func:`lyactrl.certify`, box by box, region by region
+        from the largest sampled radius down, keeping the first region whose every box
+        succeeds: each box tries the smallest fraction of its sampled rate that still gives
+        the sampled radius (smaller rates are easier to prove), then ``0.9``, ``0.75`` and
+        ``0.5`` of that (a sampled minimum overestimates the true one). The radius is then
+        recomputed from the proved rates and the premise is ``"certified"``; otherwise it
+        stays ``"sampled"``.
     time_limit : float
         Seconds per box and per rate tried for :func:`lyactrl.certify`.
     generator : torch.Generator, optional
@@ -474,26 +552,31 @@ def certified_radius(
     b = x.shape[0]
     radius, rtraj, rates, tubes = (torch.zeros(b, dtype=torch.float64) for _ in range(4))
     premise, regions = ["none"] * b, ["none"] * b
+    pieces: list[tuple[float, ...]] = [()] * b
     for i in range(b):
         if not bool(correct[i]):
             continue
         yi = int(y[i])
+        tubes_i = [
+            enclose_tube(nom.system(i), nom.times, nom.traj[i], m=m, n_chunks=n_boxes)
+            for m in margins
+        ]
         others = torch.cat([nom.final[i, :yi], nom.final[i, yi + 1 :]])
         gap = float(nom.final[i, yi] - others.max())
-        rtraj[i] = gap / _SQRT2 / nom.tube_factor / nom.gain
+        rtraj[i] = max(t.delta_for_margin(gap / _SQRT2) for t in tubes_i) / nom.gain
         v0 = float(torch.logsumexp(nom.eta0[i], -1) - nom.eta0[i, yi])
-        best = _best_candidate(nom, i, yi, v0, region, opts)
-        if best.radius > 0:
+        found = [c for c in _candidates(nom, i, yi, v0, tubes_i, region, opts) if c.radius > 0]
+        best = found[0] if found else _Candidate(0.0, (), (), None, None)
+        if found:
             regions[i], premise[i] = best.region, "sampled"
-            proved = (
-                _prove(model, x[i : i + 1], yi, best, v0, nom, time_limit)
-                if certify_premise
-                else None
-            )
+        for c in found if certify_premise else ():
+            proved = _prove(nom, i, yi, c, v0, time_limit)
             if proved is not None:
-                best, premise[i] = proved, "certified"
-        radius[i], rates[i], tubes[i] = best.radius, best.rate, best.tube
-    status, message = _summary(radius, regions, premise)
+                best, regions[i], premise[i] = proved, proved.region, "certified"
+                break
+        radius[i], rates[i], pieces[i] = best.radius, best.rate, best.rates
+        tubes[i] = 0.0 if best.tube is None else best.tube.m
+    status, message = _summary(radius, premise)
     return CertifiedRadius(
         status=status,
         method=f"certified_radius (region={region})",
@@ -503,6 +586,7 @@ def certified_radius(
         radius=radius,
         radius_trajectory=rtraj,
         rate=rates,
+        rate_pieces=pieces,
         tube=tubes,
         region=regions,
         premise=premise,
