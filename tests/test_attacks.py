@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from lyactrl import InvalidArgumentError, InvalidValueError, ShapeError
-from lyactrl.robust import attack_accuracy, pgd_attack
+from lyactrl.robust import attack_accuracy, pgd_attack, square_attack
 
 
 def _linear_model(w: torch.Tensor) -> nn.Module:
@@ -126,3 +126,40 @@ def test_attack_works_under_no_grad() -> None:
     with torch.no_grad():
         adv = pgd_attack(model, x, y, eps=0.2, steps=10, generator=g)
     assert bool((model(adv).argmax(-1) != y).all())
+
+
+def test_square_attack_breaks_exactly_the_breakable_points_without_gradients() -> None:
+    """The gradient-free search reaches the L-inf optimum of a linear model (a vertex of the
+    ball) on 6 pixels, and never reports a break that is not one."""
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(6, generator=g)
+    model = _linear_model(w)
+    x = (0.5 + 0.02 * torch.randn(64, 6, generator=g)).view(64, 1, 2, 3)
+    y = ((x.flatten(1) - 0.5) @ w > 0).long()
+    dist = ((x.flatten(1) - 0.5) @ w).abs() / w.abs().sum()
+    eps = float(dist.median())
+    with torch.no_grad():
+        adv = square_attack(model, x, y, eps=eps, iterations=300, generator=g)
+        broken = model(adv).argmax(-1) != y
+    assert float((adv - x).abs().max()) <= eps + 1e-6  # float32 rounding of x + eps
+    clear = (dist < 0.98 * eps) | (dist > 1.02 * eps)
+    assert torch.equal(broken[clear], (dist < eps)[clear])
+
+
+def test_square_accuracy_matches_pgd_on_a_linear_model_and_refuses_l2() -> None:
+    g = torch.Generator().manual_seed(3)
+    w = torch.randn(16, generator=g)
+    model = _linear_model(w)
+    x = (0.5 + 0.05 * torch.randn(40, 16, generator=g)).view(40, 1, 4, 4)
+    y = ((x.flatten(1) - 0.5) @ w > 0).long()
+    kw = {"eps": 0.02, "generator": g}
+    pgd = attack_accuracy(model, x, y, steps=20, **kw)
+    sq = attack_accuracy(model, x, y, steps=500, attack="square", **kw)
+    assert sq.method == "square" and "Square" in str(sq)
+    assert abs(sq.adversarial_accuracy - pgd.adversarial_accuracy) <= 0.05
+    with pytest.raises(InvalidValueError, match="norm"):
+        attack_accuracy(model, x, y, eps=0.1, norm="2", attack="square")
+    with pytest.raises(InvalidValueError, match="attack"):
+        attack_accuracy(model, x, y, eps=0.1, attack="fgsm")
+    with pytest.raises(ShapeError, match="x"):
+        square_attack(model, x.flatten(1), y, eps=0.1)

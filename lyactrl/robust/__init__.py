@@ -1,5 +1,6 @@
 """Robustness: Lipschitz bounds, perturbation (ISS) bounds, certified radii, attacks."""
 
+from ._attacks import ATTACKS as ATTACKS
 from ._attacks import AttackResult as AttackResult
 from ._attacks import attack_accuracy as attack_accuracy
 from ._attacks import pgd_attack as pgd_attack
@@ -19,5 +20,6 @@ from ._radius import radius_from_rate as radius_from_rate
 from ._radius import rates_delta as rates_delta
 from ._sensitivity import Sensitivity as Sensitivity
 from ._sensitivity import classifier_sensitivity as classifier_sensitivity
+from ._square import square_attack as square_attack
 from ._tube import Tube as Tube
 from ._tube import enclose_tube as enclose_tube

@@ -22,7 +22,10 @@ from .._results import ResultMixin, Status
 from .._tensors import as_positive, check_finite, positive_int
 from ._norms import check_norm
 
-__all__ = ["pgd_attack", "AttackResult", "attack_accuracy"]
+__all__ = ["pgd_attack", "AttackResult", "attack_accuracy", "ATTACKS"]
+
+#: The attacks of :func:`attack_accuracy`.
+ATTACKS = ("pgd", "square")
 
 #: Norms accepted by the attacks.
 
@@ -225,7 +228,7 @@ class AttackResult(ResultMixin):
         a real misclassified input within the ball, so ``adversarial_accuracy`` is an upper
         bound on the robust accuracy; the examples it fails to break are not proved robust.
     method : str
-        ``"pgd"``.
+        ``"pgd"`` or ``"square"``.
     seconds : float
         Wall time.
     message : str
@@ -253,9 +256,14 @@ class AttackResult(ResultMixin):
     solver: str
 
     def __str__(self) -> str:
+        how = (
+            f"{self.steps} steps of {self.step_size:.4g}, {self.restarts} restart(s)"
+            if self.method == "pgd"
+            else f"{self.steps} iterations"
+        )
         return (
-            f"PGD L{self.norm} eps={self.eps:g} ({self.steps} steps of {self.step_size:.4g}, "
-            f"{self.restarts} restart(s), solver {self.solver}): clean {self.clean_accuracy:.4f}, "
+            f"{'PGD' if self.method == 'pgd' else 'Square'} L{self.norm} eps={self.eps:g} "
+            f"({how}, solver {self.solver}): clean {self.clean_accuracy:.4f}, "
             f"attacked {self.adversarial_accuracy:.4f} on {self.n} examples"
         )
 
@@ -274,8 +282,9 @@ def attack_accuracy(
     batch_size: int = 256,
     generator: torch.Generator | None = None,
     solver: str = "as configured in the model",
+    attack: str = "pgd",
 ) -> AttackResult:
-    """Clean and PGD accuracy of ``model`` on ``(x, y)``, with the same model for both.
+    """Clean and attacked accuracy of ``model`` on ``(x, y)``, with the same model for both.
 
     ``solver`` is recorded in the result: name the ODE solver settings the model integrates
     with (the same for the clean and the attacked accuracy).
@@ -291,13 +300,18 @@ def attack_accuracy(
     norm : {"inf", "2"}
         The attack norm.
     steps, step_size, restarts
-        PGD iterations, step (``2.5 eps / steps`` by default) and random restarts.
+        PGD iterations, step (``2.5 eps / steps`` by default) and random restarts. For the
+        Square attack ``steps`` is its number of iterations (queries), and the other two are
+        not used.
     batch_size : int
         Inputs attacked at once.
     generator : torch.Generator, optional
         For the random starts.
     solver : str
         The solver settings, recorded in the result.
+    attack : {"pgd", "square"}
+        PGD (:func:`pgd_attack`), or the gradient-free L-inf Square attack
+        (:func:`square_attack`), which checks PGD's figures for gradient masking.
 
     Examples
     --------
@@ -309,8 +323,14 @@ def attack_accuracy(
     >>> r.adversarial_accuracy == r.clean_accuracy, str(r.status)
     (True, 'estimated')
     """
+    from ._square import square_attack
+
     x, y = check_classifier_inputs(model, x, y)
     nm = _norm(norm)
+    if attack not in ATTACKS:
+        raise InvalidValueError(f"attack: expected one of {ATTACKS}, received {attack!r}")
+    if attack == "square" and nm != "inf":
+        raise InvalidValueError(f"norm: the Square attack is L-inf only, received norm={nm!r}")
     bs = positive_int(batch_size, "batch_size")
     eps = as_positive(eps, name="eps", allow_zero=True)
     t0 = time.perf_counter()
@@ -320,33 +340,38 @@ def attack_accuracy(
         xb, yb = x[i : i + bs], y[i : i + bs]
         with torch.no_grad():
             clean += int((model(xb).argmax(-1) == yb).sum())
-        xa = pgd_attack(
-            model,
-            xb,
-            yb,
-            eps=eps,
-            norm=nm,
-            steps=steps,
-            step_size=step_size,
-            restarts=restarts,
-            generator=generator,
-        )
+        if attack == "square":
+            xa = square_attack(model, xb, yb, eps=eps, iterations=steps, generator=generator)
+        else:
+            xa = pgd_attack(
+                model,
+                xb,
+                yb,
+                eps=eps,
+                norm=nm,
+                steps=steps,
+                step_size=step_size,
+                restarts=restarts,
+                generator=generator,
+            )
         with torch.no_grad():
             adv += int((model(xa).argmax(-1) == yb).sum())
     n = int(x.shape[0])
     return AttackResult(
         status=Status.ESTIMATED,
-        method="pgd",
+        method=attack,
         seconds=time.perf_counter() - t0,
         message=(
-            f"empirical: PGD in L{nm} with eps={float(eps):g} ({steps} steps, {restarts} "
-            f"restart(s)); examples it does not break are not proved robust (solver: {solver})"
+            f"empirical: {'PGD' if attack == 'pgd' else 'Square'} in L{nm} with "
+            f"eps={float(eps):g} ({steps} {'steps' if attack == 'pgd' else 'iterations'}, "
+            f"{restarts if attack == 'pgd' else 1} restart(s)); examples it does not break "
+            f"are not proved robust (solver: {solver})"
         ),
         norm=nm,
         eps=float(eps),
         steps=steps,
         step_size=alpha,
-        restarts=restarts,
+        restarts=restarts if attack == "pgd" else 1,
         n=n,
         clean_accuracy=clean / n,
         adversarial_accuracy=adv / n,
