@@ -27,6 +27,8 @@ from lyactrl.robust import (
     certified_radius,
     classifier_sensitivity,
     lipschitz_bound,
+    pgd_attack,
+    square_attack,
 )
 from lyactrl.train.lyanet import load_classifier, load_dataset
 
@@ -160,6 +162,53 @@ def proved_radii(model, x, y, *, n: int, seed: int) -> dict:  # noqa: ANN001
     return out
 
 
+#: L-inf radii of the gradient-masking check, and the Square attack's iterations.
+MASKING_EPS = [0.02, 0.05, 0.1, 0.2, 0.3]
+SQUARE_ITERATIONS = 1000
+
+
+def masking_check(model, x, y, *, n: int, steps: int, seed: int) -> dict:  # noqa: ANN001
+    """PGD beside the gradient-free Square attack on the first ``n`` images (L-inf, RK4 with
+    10 steps for both): if the solver's gradients were masked, Square would break clearly
+    more images than PGD. Also the images broken by either (the accuracy under both)."""
+
+    def logits(z: torch.Tensor) -> torch.Tensor:
+        return model(z, method="rk4", steps=10)
+
+    x, y = x[:n], y[:n]
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        clean = logits(x).argmax(-1) == y
+    rows = []
+    for eps in MASKING_EPS:
+        t0 = time.perf_counter()
+        adv_p = pgd_attack(logits, x, y, eps=eps, norm="inf", steps=steps, generator=g)
+        t1 = time.perf_counter()
+        adv_s = square_attack(logits, x, y, eps=eps, iterations=SQUARE_ITERATIONS, generator=g)
+        t2 = time.perf_counter()
+        with torch.no_grad():
+            ok_p = logits(adv_p).argmax(-1) == y
+            ok_s = logits(adv_s).argmax(-1) == y
+        rows.append(
+            {
+                "eps": eps,
+                "pgd": float((ok_p & clean).double().mean()),
+                "square": float((ok_s & clean).double().mean()),
+                "both": float((ok_p & ok_s & clean).double().mean()),
+                "square_only_breaks": int((ok_p & ~ok_s & clean).sum()),
+                "pgd_seconds": t1 - t0,
+                "square_seconds": t2 - t1,
+            }
+        )
+    return {
+        "n": n,
+        "clean": float(clean.double().mean()),
+        "pgd_steps": steps,
+        "square_iterations": SQUARE_ITERATIONS,
+        "rows": rows,
+    }
+
+
 def lipschitz_timings(model, repeats: int) -> dict:  # noqa: ANN001
     out = {}
     enc = model.encoder
@@ -241,6 +290,8 @@ def main() -> None:
     ap.add_argument("--n-cert", type=int, default=200)
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--n-proved", type=int, default=20, help="images with proved premises")
+    ap.add_argument("--masking", type=int, default=100, help="images for PGD beside Square")
+    ap.add_argument("--masking-only", action="store_true", help="only the masking check")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--img", default="docs/img")
     ap.add_argument("--json", default="/tmp/bench_robustness.json")
@@ -265,12 +316,26 @@ def main() -> None:
             }
             ck = m["checkpoint"]
         model, _ = load_classifier(ck)
+        name = "LyaNet" if method == "lyanet" else "Neural ODE"
+        if args.masking > 0:
+            check = masking_check(
+                model, x, y, n=min(args.masking, x.shape[0]), steps=args.steps, seed=0
+            )
+            print(json.dumps({name: {"masking": check}}), flush=True)
+            if args.masking_only:
+                results["models"][name] = {"masking": check}
+                continue
         r = evaluate(model, x, y, steps=args.steps, n_cert=min(args.n_cert, x.shape[0]), seed=0)
         if args.n_proved > 0:
             r["proved"] = proved_radii(model, x, y, n=min(args.n_proved, x.shape[0]), seed=0)
             print(json.dumps({method: r["proved"]}), flush=True)
         r["lipschitz"] = lipschitz_timings(model, args.repeats)
-        results["models"]["LyaNet" if method == "lyanet" else "Neural ODE"] = r
+        if args.masking > 0:
+            r["masking"] = check
+        results["models"][name] = r
+    if args.masking_only:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+        return
     Path(args.img).mkdir(parents=True, exist_ok=True)
     results["figures"] = plots(results, Path(args.img), args.dataset)
     Path(args.json).write_text(json.dumps(results, indent=1))

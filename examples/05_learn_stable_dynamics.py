@@ -1,4 +1,4 @@
-"""Learn damped-pendulum dynamics from noisy trajectories, three ways, and compare.
+"""Learn stable dynamics from noisy trajectories, three ways, and compare.
 
 1. ``unconstrained``: an MLP fitted to finite-difference derivatives (least squares);
 2. ``sampled constraint``: the same fit plus the hinge on ``grad V . f + rate V`` at states
@@ -11,12 +11,18 @@ true pendulum (10x the training horizon), the final distance to the equilibrium,
 sampled violation rate of the exponential-decrease condition (lyactrl.check_sampled; a
 statistical statement, not a proof).
 
-Run: ``python examples/05_learn_stable_dynamics.py`` (``--fast`` for CI).
+Two tasks (``TASKS``): ``pendulum``, the damped pendulum with data covering most of the box;
+and ``extrapolate``, a damped linear oscillator seen only near the origin (data in
+``[-0.5, 0.5]^2``, the condition at rate 0.2 on ``[-2, 2]^2``): the true system meets the
+condition everywhere there, and an unconstrained fit, extrapolating, does not.
+
+Run: ``python examples/05_learn_stable_dynamics.py [--task extrapolate]`` (``--fast`` for CI).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import torch
@@ -25,15 +31,40 @@ from torch import nn
 import lyactrl
 from lyactrl.train import BoxSampler, StableDynamics, TrainingAdapter
 
-DAMPING, RATE, HALF, DATA, NOISE = 0.5, 0.05, 1.5, 0.8, 0.03
-BOX = lyactrl.Box([-HALF, -HALF], [HALF, HALF])
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """What generates the data and where the condition is asked for."""
+
+    name: str
+    linear: bool  # restoring force -theta (a linear oscillator) or -sin(theta)
+    rate: float  # the condition's rate
+    half: float  # the condition's box [-half, half]^2 (rollouts start there too)
+    data: float  # initial states of the data in [-data, data]^2
+    noise: float
+    damping: float = 0.5
+
+    @property
+    def box(self) -> lyactrl.Box:
+        return lyactrl.Box([-self.half, -self.half], [self.half, self.half])
 
 
-class Pendulum(nn.Module):
-    """theta'' = -sin(theta) - DAMPING theta'."""
+TASKS = {
+    "pendulum": Task("pendulum", linear=False, rate=0.05, half=1.5, data=0.8, noise=0.03),
+    "extrapolate": Task("extrapolate", linear=True, rate=0.2, half=2.0, data=0.5, noise=0.05),
+}
+
+
+class Truth(nn.Module):
+    """theta'' = -sin(theta) - damping theta' (or -theta for the linear oscillator)."""
+
+    def __init__(self, task: Task) -> None:
+        super().__init__()
+        self.task = task
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.stack([x[:, 1], -torch.sin(x[:, 0]) - DAMPING * x[:, 1]], dim=1)
+        pull = x[:, 0] if self.task.linear else torch.sin(x[:, 0])
+        return torch.stack([x[:, 1], -pull - self.task.damping * x[:, 1]], dim=1)
 
 
 def rollout(f: nn.Module, x0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -41,12 +72,12 @@ def rollout(f: nn.Module, x0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return lyactrl.simulate(lyactrl.NeuralSystem(f, 2), x0, t, method="rk4").x
 
 
-def make_data(n_traj: int, noise: float, g: torch.Generator):
-    """Noisy states on trajectories from [-DATA, DATA]^2 and central-difference derivatives."""
+def make_data(task: Task, n_traj: int, g: torch.Generator):
+    """Noisy states on trajectories from [-data, data]^2 and central-difference derivatives."""
     t = torch.linspace(0.0, 3.0, 31, dtype=torch.float64)
-    x0 = lyactrl.Box([-DATA, -DATA], [DATA, DATA]).sample(n_traj, generator=g)
-    xs = rollout(Pendulum(), x0, t)
-    xs = xs + noise * torch.randn(xs.shape, generator=g, dtype=xs.dtype)
+    x0 = lyactrl.Box([-task.data, -task.data], [task.data, task.data]).sample(n_traj, generator=g)
+    xs = rollout(Truth(task), x0, t)
+    xs = xs + task.noise * torch.randn(xs.shape, generator=g, dtype=xs.dtype)
     dt = float(t[1] - t[0])
     dx = (xs[:, 2:] - xs[:, :-2]) / (2 * dt)
     return xs[:, 1:-1].reshape(-1, 2), dx.reshape(-1, 2)
@@ -59,17 +90,17 @@ def mlp(seed: int) -> nn.Module:
     ).double()
 
 
-def train(method: str, V, X, Y, steps: int, seed: int) -> tuple[nn.Module, float]:
+def train(task: Task, method: str, V, X, Y, steps: int, seed: int) -> tuple[nn.Module, float]:
     net = mlp(seed)
-    f = StableDynamics(net, V, rate=RATE) if method == "projection" else net
+    f = StableDynamics(net, V, rate=task.rate) if method == "projection" else net
 
     def mse(batch):
         return ((f(batch[0]) - batch[1]) ** 2).mean()
 
     if method == "sampled constraint":
-        box = BoxSampler(BOX.lo, BOX.hi)
+        box = BoxSampler(task.box.lo, task.box.hi)
         opts = dict(n_samples=256, task_loss=mse, condition_weight=10.0, margin=1e-3)
-        adapter = TrainingAdapter.for_dynamics(f, 2, V, rate=RATE, sampler=box, **opts)
+        adapter = TrainingAdapter.for_dynamics(f, 2, V, rate=task.rate, sampler=box, **opts)
     else:
         adapter = TrainingAdapter(f, task_loss=mse)
     t0 = time.perf_counter()
@@ -78,29 +109,32 @@ def train(method: str, V, X, Y, steps: int, seed: int) -> tuple[nn.Module, float
     return f, time.perf_counter() - t0
 
 
-def run(*, fast: bool = False, seed: int = 0) -> list[dict[str, float | str]]:
+def run(
+    *, fast: bool = False, seed: int = 0, task: str = "pendulum"
+) -> list[dict[str, float | str]]:
     """Train the three models and measure them; one dict per method (plus the truth)."""
     torch.set_num_threads(1)
+    tk = TASKS[task]
     g = torch.Generator().manual_seed(seed)
-    X, Y = make_data(8 if fast else 16, NOISE, g)
+    X, Y = make_data(tk, 8 if fast else 16, g)
     A = torch.linalg.lstsq(X, Y).solution.T  # data-driven linear model for V
     V = lyactrl.Quadratic.from_linearization(lyactrl.LinearSystem(A))
-    x_test = BOX.sample(32, generator=g)  # beyond the data: [-DATA, DATA]^2
+    x_test = tk.box.sample(32, generator=g)  # beyond the data: [-data, data]^2
     t_long = torch.linspace(0.0, 30.0, 301, dtype=torch.float64)  # 10x the training horizon
-    truth = rollout(Pendulum(), x_test, t_long)
-    train("unconstrained", V, X, Y, 3, seed)  # warm-up, so the timings compare like with like
+    truth = rollout(Truth(tk), x_test, t_long)
+    train(tk, "unconstrained", V, X, Y, 3, seed)  # warm-up: timings compare like with like
     rows: list[dict[str, float | str]] = []
-    for method in ["true pendulum", "unconstrained", "sampled constraint", "projection"]:
-        if method == "true pendulum":
-            f, secs = Pendulum(), 0.0
+    for method in ["true system", "unconstrained", "sampled constraint", "projection"]:
+        if method == "true system":
+            f, secs = Truth(tk), 0.0
         else:
-            f, secs = train(method, V, X, Y, 150 if fast else 600, seed)
+            f, secs = train(tk, method, V, X, Y, 150 if fast else 600, seed)
         with torch.no_grad():
             fit_mse = float(((f(X) - Y) ** 2).mean())
         traj = rollout(f, x_test, t_long)
-        cond = lyactrl.ExponentialStability(lyactrl.NeuralSystem(f, 2), V, rate=RATE)
+        cond = lyactrl.ExponentialStability(lyactrl.NeuralSystem(f, 2), V, rate=tk.rate)
         gen = torch.Generator().manual_seed(seed + 1)
-        check = lyactrl.check_sampled(cond, BOX, n_samples=20_000, generator=gen)
+        check = lyactrl.check_sampled(cond, tk.box, n_samples=20_000, generator=gen)
         rows.append(
             dict(
                 method=method,
@@ -133,8 +167,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fast", action="store_true", help="fewer trajectories and steps (CI)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--task", default="pendulum", choices=list(TASKS))
     args = ap.parse_args()
-    print(table(run(fast=args.fast, seed=args.seed)))
+    print(table(run(fast=args.fast, seed=args.seed, task=args.task)))
 
 
 if __name__ == "__main__":

@@ -14,8 +14,7 @@ from hypothesis import strategies as st
 from scipy.linalg import expm
 
 import lyactrl
-from lyactrl.robust import radius_from_rate
-from lyactrl.robust._radius import rates_delta
+from lyactrl.robust import radius_from_rate, rates_delta
 from lyactrl.robust._tube import enclose_tube
 
 #: log-norm -1 (symmetric part -I): a rotation that contracts

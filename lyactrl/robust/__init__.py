@@ -16,8 +16,8 @@ from ._perturbation import simulate_worst_case as simulate_worst_case
 from ._perturbation import ultimate_bound as ultimate_bound
 from ._radius import CertifiedRadius as CertifiedRadius
 from ._radius import certified_radius as certified_radius
-from ._radius import radius_from_rate as radius_from_rate
-from ._radius import rates_delta as rates_delta
+from ._rates import radius_from_rate as radius_from_rate
+from ._rates import rates_delta as rates_delta
 from ._sensitivity import Sensitivity as Sensitivity
 from ._sensitivity import classifier_sensitivity as classifier_sensitivity
 from ._square import square_attack as square_attack
