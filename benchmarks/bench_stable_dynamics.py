@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import statistics
-import sys
 from pathlib import Path
 
 from _common import machine
@@ -34,7 +33,6 @@ def load_example():
     )
     mod = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
-    sys.modules[spec.name] = mod  # its dataclasses look their module up
     spec.loader.exec_module(mod)
     return mod
 

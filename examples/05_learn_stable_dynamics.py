@@ -1,20 +1,12 @@
-"""Learn stable dynamics from noisy trajectories, three ways, and compare.
-
-1. ``unconstrained``: an MLP fitted to finite-difference derivatives (least squares);
-2. ``sampled constraint``: the same fit plus the hinge on ``grad V . f + rate V`` at states
-   sampled in the box (lyactrl's TrainingAdapter);
-3. ``projection``: the MLP wrapped in StableDynamics (Kolter-Manek), stable by construction.
-
-V is a quadratic from the data alone: a least-squares linear fit ``A`` of the same data, and
-``A^T P + P A = -I``. Reported per method: the fit error, long-horizon rollout error against the
-true pendulum (10x the training horizon), the final distance to the equilibrium, and the
-sampled violation rate of the exponential-decrease condition (lyactrl.check_sampled; a
-statistical statement, not a proof).
-
-Two tasks (``TASKS``): ``pendulum``, the damped pendulum with data covering most of the box;
-and ``extrapolate``, a damped linear oscillator seen only near the origin (data in
-``[-0.5, 0.5]^2``, the condition at rate 0.2 on ``[-2, 2]^2``): the true system meets the
-condition everywhere there, and an unconstrained fit, extrapolating, does not.
+"""Learn stable dynamics from noisy trajectories three ways: ``unconstrained`` (an MLP fitted
+to finite-difference derivatives), ``sampled constraint`` (plus the hinge on
+``grad V . f + rate V`` at states sampled in the box: TrainingAdapter) and ``projection``
+(StableDynamics, stable by construction). V is a quadratic from the data alone (a least-squares
+linear fit ``A``, ``A^T P + P A = -I``). Reported: fit error, rollout error against the truth
+at 10x the training horizon, final distance to the equilibrium, and the sampled violation rate
+of the condition (a statistical statement, not a proof). Tasks: ``pendulum`` (data cover most
+of the box) and ``extrapolate`` (a linear oscillator seen only near the origin, where the truth
+meets the condition on the whole box and an unconstrained fit does not).
 
 Run: ``python examples/05_learn_stable_dynamics.py [--task extrapolate]`` (``--fast`` for CI).
 """
@@ -22,8 +14,8 @@ Run: ``python examples/05_learn_stable_dynamics.py [--task extrapolate]`` (``--f
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -31,22 +23,16 @@ from torch import nn
 import lyactrl
 from lyactrl.train import BoxSampler, StableDynamics, TrainingAdapter
 
+DAMPING = 0.5
 
-@dataclasses.dataclass(frozen=True)
-class Task:
-    """What generates the data and where the condition is asked for."""
 
+class Task(NamedTuple):
     name: str
     linear: bool  # restoring force -theta (a linear oscillator) or -sin(theta)
-    rate: float  # the condition's rate
-    half: float  # the condition's box [-half, half]^2 (rollouts start there too)
+    rate: float  # the condition's rate, on the box [-half, half]^2 (rollouts start there)
+    half: float
     data: float  # initial states of the data in [-data, data]^2
     noise: float
-    damping: float = 0.5
-
-    @property
-    def box(self) -> lyactrl.Box:
-        return lyactrl.Box([-self.half, -self.half], [self.half, self.half])
 
 
 TASKS = {
@@ -56,15 +42,15 @@ TASKS = {
 
 
 class Truth(nn.Module):
-    """theta'' = -sin(theta) - damping theta' (or -theta for the linear oscillator)."""
+    """theta'' = -sin(theta) - DAMPING theta' (or -theta for the linear oscillator)."""
 
-    def __init__(self, task: Task) -> None:
+    def __init__(self, linear: bool) -> None:
         super().__init__()
-        self.task = task
+        self.linear = linear
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pull = x[:, 0] if self.task.linear else torch.sin(x[:, 0])
-        return torch.stack([x[:, 1], -pull - self.task.damping * x[:, 1]], dim=1)
+        pull = x[:, 0] if self.linear else torch.sin(x[:, 0])
+        return torch.stack([x[:, 1], -pull - DAMPING * x[:, 1]], dim=1)
 
 
 def rollout(f: nn.Module, x0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -75,58 +61,50 @@ def rollout(f: nn.Module, x0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 def make_data(task: Task, n_traj: int, g: torch.Generator):
     """Noisy states on trajectories from [-data, data]^2 and central-difference derivatives."""
     t = torch.linspace(0.0, 3.0, 31, dtype=torch.float64)
-    x0 = lyactrl.Box([-task.data, -task.data], [task.data, task.data]).sample(n_traj, generator=g)
-    xs = rollout(Truth(task), x0, t)
+    x0 = lyactrl.Box.symmetric([task.data] * 2).sample(n_traj, generator=g)
+    xs = rollout(Truth(task.linear), x0, t)
     xs = xs + task.noise * torch.randn(xs.shape, generator=g, dtype=xs.dtype)
-    dt = float(t[1] - t[0])
-    dx = (xs[:, 2:] - xs[:, :-2]) / (2 * dt)
+    dx = (xs[:, 2:] - xs[:, :-2]) / (2 * float(t[1] - t[0]))
     return xs[:, 1:-1].reshape(-1, 2), dx.reshape(-1, 2)
 
 
-def mlp(seed: int) -> nn.Module:
-    torch.manual_seed(seed)
-    return nn.Sequential(
-        nn.Linear(2, 32), nn.Tanh(), nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, 2)
-    ).double()
-
-
 def train(task: Task, method: str, V, X, Y, steps: int, seed: int) -> tuple[nn.Module, float]:
-    net = mlp(seed)
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Linear(2, 32), nn.Tanh(), nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, 2))
+    net = net.double()
     f = StableDynamics(net, V, rate=task.rate) if method == "projection" else net
 
     def mse(batch):
         return ((f(batch[0]) - batch[1]) ** 2).mean()
 
+    adapter = TrainingAdapter(f, task_loss=mse)
     if method == "sampled constraint":
-        box = BoxSampler(task.box.lo, task.box.hi)
+        box = BoxSampler([-task.half] * 2, [task.half] * 2)
         opts = dict(n_samples=256, task_loss=mse, condition_weight=10.0, margin=1e-3)
         adapter = TrainingAdapter.for_dynamics(f, 2, V, rate=task.rate, sampler=box, **opts)
-    else:
-        adapter = TrainingAdapter(f, task_loss=mse)
     t0 = time.perf_counter()
     opt = torch.optim.Adam(f.parameters(), lr=3e-3)
     adapter.fit(opt, epochs=steps, train_data=[(X, Y)], seed=seed, quiet=True)
     return f, time.perf_counter() - t0
 
 
-def run(
-    *, fast: bool = False, seed: int = 0, task: str = "pendulum"
-) -> list[dict[str, float | str]]:
+def run(*, fast: bool = False, seed: int = 0, task: str = "pendulum") -> list[dict]:
     """Train the three models and measure them; one dict per method (plus the truth)."""
     torch.set_num_threads(1)
     tk = TASKS[task]
+    box = lyactrl.Box.symmetric([tk.half] * 2)
     g = torch.Generator().manual_seed(seed)
     X, Y = make_data(tk, 8 if fast else 16, g)
     A = torch.linalg.lstsq(X, Y).solution.T  # data-driven linear model for V
     V = lyactrl.Quadratic.from_linearization(lyactrl.LinearSystem(A))
-    x_test = tk.box.sample(32, generator=g)  # beyond the data: [-data, data]^2
+    x_test = box.sample(32, generator=g)  # beyond the data: [-data, data]^2
     t_long = torch.linspace(0.0, 30.0, 301, dtype=torch.float64)  # 10x the training horizon
-    truth = rollout(Truth(tk), x_test, t_long)
+    truth = rollout(Truth(tk.linear), x_test, t_long)
     train(tk, "unconstrained", V, X, Y, 3, seed)  # warm-up: timings compare like with like
     rows: list[dict[str, float | str]] = []
     for method in ["true system", "unconstrained", "sampled constraint", "projection"]:
         if method == "true system":
-            f, secs = Truth(tk), 0.0
+            f, secs = Truth(tk.linear), 0.0
         else:
             f, secs = train(tk, method, V, X, Y, 150 if fast else 600, seed)
         with torch.no_grad():
@@ -134,17 +112,12 @@ def run(
         traj = rollout(f, x_test, t_long)
         cond = lyactrl.ExponentialStability(lyactrl.NeuralSystem(f, 2), V, rate=tk.rate)
         gen = torch.Generator().manual_seed(seed + 1)
-        check = lyactrl.check_sampled(cond, tk.box, n_samples=20_000, generator=gen)
+        check = lyactrl.check_sampled(cond, box, n_samples=20_000, generator=gen)
+        rmse, final = float(((traj - truth) ** 2).mean().sqrt()), traj[:, -1].norm(dim=1)
         rows.append(
-            dict(
-                method=method,
-                fit_mse=fit_mse,
-                rollout_rmse=float(((traj - truth) ** 2).mean().sqrt()),
-                final_norm_max=float(traj[:, -1].norm(dim=1).max()),
-                violation_rate=check.violation_rate,
-                violation_bound=check.violation_probability_bound,
-                train_seconds=secs,
-            )
+            dict(method=method, fit_mse=fit_mse, rollout_rmse=rmse, train_seconds=secs)
+            | dict(final_norm_max=float(final.max()), violation_rate=check.violation_rate)
+            | dict(violation_bound=check.violation_probability_bound)
         )
     return rows
 
