@@ -157,8 +157,9 @@ def enclose_tube(
     defect = torch.linalg.vector_norm(dev, dim=1) * _STEP_ROUNDING
     chunks = torch.tensor_split(torch.arange(h.shape[0]), n_chunks)
     chunks = [c for c in chunks if c.numel()]
-    lo = torch.stack([seg_lo[c].min(0).values for c in chunks]) - m
-    hi = torch.stack([seg_hi[c].max(0).values for c in chunks]) + m
+    inf = torch.tensor(math.inf, dtype=torch.float64)
+    lo = torch.nextafter(torch.stack([seg_lo[c].min(0).values for c in chunks]) - m, -inf)
+    hi = torch.nextafter(torch.stack([seg_hi[c].max(0).values for c in chunks]) + m, inf)
     J = system_jet(system, Jet.variables(lo, hi, 1)).d
     assert J is not None
     sym_lo = 0.5 * (J[0] + J[0].transpose(-1, -2))
