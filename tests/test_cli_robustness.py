@@ -81,6 +81,11 @@ def test_radius_label() -> None:
 def test_text_report_and_errors(checkpoint: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["robustness", checkpoint, "--eps", "0.1", "--n", "10", "--steps", "4"]) == 0
     assert "PGD Linf eps=0.1" in capsys.readouterr().out
+    args = ["robustness", checkpoint, "--attack", "square", "--eps", "0.1", "--n", "10"]
+    assert main([*args, "--steps", "20"]) == 0
+    assert "Square Linf eps=0.1 (20 iterations)" in capsys.readouterr().out
+    assert main([*args, "--norm", "2"]) == 3  # the Square attack is L-inf only
+    assert "norm" in capsys.readouterr().err
     assert main(["robustness", checkpoint + ".missing"]) == EXIT_BAD_INPUT
     assert main(["robustness", checkpoint, "--n", "0"]) == EXIT_BAD_INPUT
     assert main(["robustness", checkpoint, "--norm", "1"]) == EXIT_BAD_INPUT

@@ -23,7 +23,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="a checkpoint from lyactrl train")
     p.add_argument("--dataset", default=None, help="digits or mnist (default: from the model)")
     p.add_argument("--data-dir", default=None, help="directory with the MNIST idx files")
-    p.add_argument("--attack", default="pgd", choices=["pgd", "none"], help="attack (pgd)")
+    p.add_argument(
+        "--attack",
+        default="pgd",
+        choices=["pgd", "square", "none"],
+        help="pgd, or the gradient-free square attack (L-inf only; --steps is its iterations)",
+    )
     p.add_argument("--norm", default="inf", choices=["inf", "2"], help="threat norm")
     p.add_argument("--eps", type=float, nargs="+", default=None, help="attack radii")
     p.add_argument("--steps", type=int, default=40, help="PGD steps (default 40)")
@@ -96,7 +101,7 @@ def robustness_report(args: argparse.Namespace) -> dict[str, Any]:
         "attacks": [],
     }
     g = torch.Generator().manual_seed(args.seed)
-    if args.attack == "pgd":
+    if args.attack != "none":
         for eps in eps_list:
             r = attack_accuracy(
                 logits,
@@ -108,6 +113,7 @@ def robustness_report(args: argparse.Namespace) -> dict[str, Any]:
                 restarts=args.restarts,
                 generator=g,
                 solver=solver,
+                attack=args.attack,
             )
             report["attacks"].append(r.to_dict())
     if args.radius:
@@ -173,9 +179,14 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{report['dataset']}, {report['n']} test examples, solver {report['solver']}")
     for a in report["attacks"]:
+        how = (
+            f"{a['steps']} steps of {a['step_size']:.4g}, {a['restarts']} restart(s)"
+            if a["method"] == "pgd"
+            else f"{a['steps']} iterations"
+        )
         print(
-            f"  PGD L{a['norm']} eps={a['eps']:g} ({a['steps']} steps of {a['step_size']:.4g}, "
-            f"{a['restarts']} restart(s)): clean {a['clean_accuracy']:.4f}, attacked "
+            f"  {a['method'].upper() if a['method'] == 'pgd' else 'Square'} L{a['norm']} "
+            f"eps={a['eps']:g} ({how}): clean {a['clean_accuracy']:.4f}, attacked "
             f"{a['adversarial_accuracy']:.4f}"
         )
     if "certified" in report:
