@@ -15,6 +15,7 @@ from ._interval import iadd as iadd
 from ._interval import ilinear as ilinear
 from ._interval import imul as imul
 from ._interval import iscale as iscale
+from ._interval import symmetric_upper_eig as symmetric_upper_eig
 from ._jet import Jet as Jet
 from ._models import candidate_jets as candidate_jets
 from ._models import system_jet as system_jet

@@ -10,55 +10,23 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from .._api import checked_kwargs
-from .._errors import InvalidArgumentError, InvalidValueError, ShapeError
+from .._errors import InvalidValueError, ShapeError
 from .._results import ResultMixin, Status
 from .._tensors import as_positive, check_finite, positive_int
+from ._inputs import Model, check_classifier_inputs
 from ._norms import check_norm
+from ._square import square_attack
 
 __all__ = ["pgd_attack", "AttackResult", "attack_accuracy", "ATTACKS"]
 
 #: The attacks of :func:`attack_accuracy`.
 ATTACKS = ("pgd", "square")
-
-#: Norms accepted by the attacks.
-
-Model = Callable[[torch.Tensor], torch.Tensor]
-
-
-def _norm(norm: Any) -> str:
-    return check_norm(norm)
-
-
-def check_classifier_inputs(model: Any, x: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    if not callable(model):
-        raise InvalidArgumentError(
-            f"model: expected a callable mapping pixel inputs to logits, received "
-            f"{type(model).__name__}"
-        )
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise InvalidArgumentError(
-            f"x: expected a floating-point torch tensor of pixels, received {type(x).__name__}"
-        )
-    check_finite(x, "x")
-    if float(x.min()) < 0.0 or float(x.max()) > 1.0:
-        raise InvalidValueError(
-            f"x: expected pixels in [0, 1] (normalisation belongs inside the model), received "
-            f"values in [{float(x.min()):.4g}, {float(x.max()):.4g}]"
-        )
-    if not isinstance(y, torch.Tensor) or y.dtype not in (torch.int64, torch.int32):
-        raise InvalidArgumentError(
-            f"y: expected an integer label tensor, received {type(y).__name__}"
-        )
-    if y.ndim != 1 or y.shape[0] != x.shape[0]:
-        raise ShapeError(f"y: expected shape ({x.shape[0]},), received {tuple(y.shape)}")
-    return x, y.long()
 
 
 def _eps(eps: Any, x: torch.Tensor) -> torch.Tensor:
@@ -169,7 +137,7 @@ def pgd_attack(
     True
     """
     x, y = check_classifier_inputs(model, x, y)
-    nm = _norm(norm)
+    nm = check_norm(norm)
     e = _eps(eps, x)
     emax = float(e.max()) if e.numel() else 0.0
     steps = positive_int(steps, "steps")
@@ -323,10 +291,8 @@ def attack_accuracy(
     >>> r.adversarial_accuracy == r.clean_accuracy, str(r.status)
     (True, 'estimated')
     """
-    from ._square import square_attack
-
     x, y = check_classifier_inputs(model, x, y)
-    nm = _norm(norm)
+    nm = check_norm(norm)
     if attack not in ATTACKS:
         raise InvalidValueError(f"attack: expected one of {ATTACKS}, received {attack!r}")
     if attack == "square" and nm != "inf":

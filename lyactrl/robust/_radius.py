@@ -34,7 +34,7 @@ from .._api import checked_kwargs
 from .._errors import InvalidArgumentError, InvalidValueError, UnsupportedOperationError
 from .._results import ResultMixin, Status
 from .._tensors import positive_int
-from ._attacks import check_classifier_inputs
+from ._inputs import check_classifier_inputs
 from ._norms import check_norm
 from ._rates import rates_delta
 from ._sensitivity import Sensitivity, classifier_sensitivity

@@ -17,7 +17,7 @@ import torch
 from .._api import checked_kwargs
 from .._errors import ShapeError
 from .._tensors import as_positive, positive_int
-from ._attacks import Model, check_classifier_inputs
+from ._inputs import Model, check_classifier_inputs
 
 __all__ = ["square_attack"]
 

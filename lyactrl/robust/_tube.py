@@ -28,9 +28,8 @@ from .._api import checked_kwargs
 from .._errors import InvalidArgumentError, InvalidValueError, ShapeError
 from .._tensors import as_positive, positive_int
 from ..bounds import bound_system
-from ..bounds.jets import EPS, Jet, system_jet
+from ..bounds.jets import EPS, Jet, symmetric_upper_eig, system_jet
 from ..systems import AbstractSystem
-from ..verify._local_result import hessian_upper_eig
 
 __all__ = ["Tube", "enclose_tube"]
 
@@ -165,7 +164,7 @@ def enclose_tube(
     sym_lo = 0.5 * (J[0] + J[0].transpose(-1, -2))
     sym_hi = 0.5 * (J[1] + J[1].transpose(-1, -2))
     n = J[0].shape[-1]
-    mu = hessian_upper_eig(sym_lo, sym_hi) + 4 * n * EPS * (sym_lo.abs() + sym_hi.abs()).amax(
+    mu = symmetric_upper_eig(sym_lo, sym_hi) + 4 * n * EPS * (sym_lo.abs() + sym_hi.abs()).amax(
         (-1, -2)
     )
     a = [0.0]

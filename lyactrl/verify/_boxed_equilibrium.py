@@ -5,7 +5,7 @@ branch and bound's segment test next to it: the mean-value (Jacobian) argument
 With ``V = (x - x*)^T P (x - x*)`` the residual is ``d^T (P J + J^T P + rate P + margin I) d``,
 ``d = x - x*``, so it is ``<= 0`` wherever that interval matrix is negative definite for
 every ``J`` in an enclosure of the Jacobian along the segment from ``x*`` to ``x``
-(:func:`~._local_result.hessian_upper_eig`). The enclosure is the box's own, the mean of the
+(:func:`~lyactrl.bounds.jets.symmetric_upper_eig`). The enclosure is the box's own, the mean of the
 enclosures on a radial cover of the segments, the hull over a box's pieces, or those of the
 pieces of its star split (cut at ``x_eq``, each piece holding ``E``).
 """
@@ -20,9 +20,19 @@ import torch
 
 from .._results import Status
 from ..bounds import Bounds
-from ..bounds.jets import EPS, Jet, iadd, ilinear, iscale, relaxed_mlps, sum_bounds, system_jet
+from ..bounds.jets import (
+    EPS,
+    Jet,
+    iadd,
+    ilinear,
+    iscale,
+    relaxed_mlps,
+    sum_bounds,
+    symmetric_upper_eig,
+    system_jet,
+)
 from ..conditions import AbstractCondition
-from ._local_result import LocalCertificate, hessian_upper_eig, unknown_certificate
+from ._local_result import LocalCertificate, unknown_certificate
 
 __all__ = [
     "jacobian_certificate",
@@ -43,7 +53,7 @@ def _jacobian(condition: AbstractCondition, lo: torch.Tensor, hi: torch.Tensor):
 
 def _decrease_eig(condition: AbstractCondition, J) -> torch.Tensor:
     """Upper bounds of the top eigenvalue of ``P J + J^T P + rate P + margin I`` for every
-    ``J`` in each enclosure of ``J`` (shape ``(batch, n, n)``), by :func:`hessian_upper_eig`."""
+    ``J`` in each enclosure of ``J`` (shape ``(batch, n, n)``), by :func:`symmetric_upper_eig`."""
     P = condition.candidate.P.detach().to(torch.float64)
     PJ = ilinear(P, J)  # type: ignore[arg-type]
     M = iadd(PJ, (PJ[0].transpose(-1, -2), PJ[1].transpose(-1, -2)))
@@ -51,7 +61,7 @@ def _decrease_eig(condition: AbstractCondition, J) -> torch.Tensor:
     if condition.margin:
         eye = torch.eye(P.shape[0], dtype=torch.float64, device=P.device)
         cst = iadd(cst, iscale(float(condition.margin), (eye, eye)))
-    return hessian_upper_eig(*iadd(M, (cst[0].expand_as(M[0]), cst[1].expand_as(M[1]))))
+    return symmetric_upper_eig(*iadd(M, (cst[0].expand_as(M[0]), cst[1].expand_as(M[1]))))
 
 
 def _box_eig(condition: AbstractCondition, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
@@ -227,7 +237,7 @@ def jacobian_certificate(
     in the Jacobian enclosure on ``K``. For ``V = (x - x*)^T P (x - x*)`` the residual is then
     ``d^T (P J + J^T P + rate P + margin I) d`` with ``d = x - x*``; if every symmetric
     matrix of that interval matrix is negative definite (the eigenvalue test of
-    :func:`hessian_upper_eig`), the residual is ``<= 0`` at ``x``. No exact zero of ``f`` at
+    :func:`symmetric_upper_eig`), the residual is ``<= 0`` at ``x``. No exact zero of ``f`` at
     the numerical root is needed.
 
     ``K`` is the box ``L = x_eq +- s w`` itself (with ``J`` also tried as the Jacobian averaged

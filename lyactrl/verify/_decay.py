@@ -60,10 +60,10 @@ class DecayBound(ResultMixin):
 
 
 def _sym_eig_bounds(hlo: torch.Tensor, hhi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    from ._local_result import hessian_upper_eig
+    from ..bounds.jets import symmetric_upper_eig
 
-    upper = hessian_upper_eig(hlo, hhi)
-    lower = -hessian_upper_eig(-hhi, -hlo)
+    upper = symmetric_upper_eig(hlo, hhi)
+    lower = -symmetric_upper_eig(-hhi, -hlo)
     return lower, upper
 
 

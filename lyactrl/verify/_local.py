@@ -38,12 +38,13 @@ from ..bounds.jets import (
     mean_value_bounds,
     residual_jet,
     sum_bounds,
+    symmetric_upper_eig,
     system_jet,
 )
 from ..conditions import AbstractCondition, ExponentialStability
 from ..lyapunov import ModuleCandidate
 from ._boxed_equilibrium import jacobian_certificate, segment_bounds
-from ._local_result import LocalCertificate, hessian_upper_eig, unknown_certificate
+from ._local_result import LocalCertificate, unknown_certificate
 
 __all__ = [
     "local_certificate",
@@ -109,7 +110,7 @@ def local_certificate(
     def eig_at(scales: torch.Tensor) -> torch.Tensor:
         r = scales.reshape(-1, 1) * w
         jet = residual_jet(condition, Jet.variables(x0 - r, x0 + r, 2))
-        return hessian_upper_eig(*jet.h)  # type: ignore[misc]
+        return symmetric_upper_eig(*jet.h)  # type: ignore[misc]
 
     scales = 2.0 ** -torch.arange(0, 40, dtype=torch.float64)
     eig = eig_at(scales)
@@ -182,7 +183,7 @@ def hessian_jacobian_certificate(
     enclosure ``[J]`` of ``f``. The residual is then ``d^T (H1^T J + rate/2 H2 + margin I) d``,
     ``<= 0`` on ``L`` when every symmetric matrix of the interval matrix
     ``sym([H]^T [J] + rate/2 [H] + margin I)`` is negative definite
-    (:func:`hessian_upper_eig`).
+    (:func:`symmetric_upper_eig`).
     """
     x0 = condition.x_eq.detach().to(torch.float64).unsqueeze(0)  # type: ignore[union-attr]
     V = condition.V
@@ -207,7 +208,7 @@ def hessian_jacobian_certificate(
         eye = torch.eye(x0.shape[1], dtype=torch.float64)
         M = iadd(M, iscale(float(condition.margin), (eye, eye)))
     S = iscale(0.5, iadd(M, (M[0].transpose(-1, -2), M[1].transpose(-1, -2))))
-    eig = hessian_upper_eig(*S)
+    eig = symmetric_upper_eig(*S)
     ok = (eig < 0).nonzero().flatten()
     if ok.numel() == 0:
         return unknown_certificate(
