@@ -100,7 +100,7 @@ def square_attack(
     g = generator
 
     def signs(*shape: int) -> torch.Tensor:
-        return (2 * torch.randint(0, 2, shape, generator=g) - 1).to(x.dtype)
+        return (2 * torch.randint(0, 2, shape, generator=g) - 1).to(x.device, x.dtype)
 
     # vertical stripes: one sign per channel and column
     best = (x + eps * signs(b, c, 1, w)).clamp(0.0, 1.0)
