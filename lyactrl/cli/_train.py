@@ -68,6 +68,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     g.add_argument("--rate", type=float, default=None, help="LyaNet's decay rate")
     g.add_argument("--radius", type=float, default=None, help="LyaNet's sampling radius")
     g.add_argument("--n-states", type=int, default=None, help="LyaNet's sampled states per image")
+    g.add_argument(
+        "--augment-shift",
+        type=int,
+        default=None,
+        metavar="PIXELS",
+        help="random translations of the training images by up to PIXELS (both rules)",
+    )
     return p
 
 
@@ -78,6 +85,7 @@ SETTINGS: dict[str, tuple[str, bool]] = {
     "rate": ("train", True),
     "radius": ("train", True),
     "n_states": ("train", True),
+    "augment_shift": ("train", False),
 }
 
 

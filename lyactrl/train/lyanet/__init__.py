@@ -8,6 +8,7 @@ evaluation and loading (:func:`train_classifier`, :func:`evaluate_classifier`,
 The two-moons toy model of the LyaNet figure (:func:`train_toy`) lives here too.
 """
 
+from ._augment import random_shift as random_shift
 from ._classifier import DYNAMICS as DYNAMICS
 from ._classifier import ENCODERS as ENCODERS
 from ._classifier import ODE_METHODS as ODE_METHODS

@@ -22,6 +22,7 @@ from ..._errors import CheckpointError, InvalidArgumentError, InvalidValueError
 from ..._tensors import as_positive, positive_int
 from .. import FitResult, LyaNetBallSampler, TrainingAdapter, fit, load_checkpoint
 from ..distributed import rank_and_world
+from ._augment import ShiftedBatches, random_shift
 from ._classifier import LyaNetClassifier, build_classifier
 from ._lyanet import (
     METHODS,
@@ -57,17 +58,20 @@ LYANET_DEFAULTS: dict[str, Any] = {
 
 
 class _Batches:
-    """Re-iterable shuffled mini-batches; ``generator`` is saved in checkpoints by ``fit``."""
+    """Re-iterable shuffled mini-batches, randomly shifted by up to ``shift`` pixels;
+    ``generator`` (order and shifts) is saved in checkpoints by ``fit``."""
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int) -> None:
-        self.x, self.y, self.batch_size = x, y, batch_size
+    def __init__(
+        self, x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int, shift: int = 0
+    ) -> None:
+        self.x, self.y, self.batch_size, self.shift = x, y, batch_size, shift
         self.generator = torch.Generator().manual_seed(seed)
 
     def __iter__(self):  # noqa: ANN204
         perm = torch.randperm(self.x.shape[0], generator=self.generator)
         for i in range(0, self.x.shape[0], self.batch_size):
             idx = perm[i : i + self.batch_size]
-            yield self.x[idx], self.y[idx]
+            yield random_shift(self.x[idx], self.shift, self.generator), self.y[idx]
 
     def __len__(self) -> int:
         return math.ceil(self.x.shape[0] / self.batch_size)
@@ -110,6 +114,7 @@ def train_classifier(
     relative: bool = True,
     smooth: float | None = 4.0,
     node_steps: int = 10,
+    augment_shift: int = 0,
     seed: int = 0,
     out_dir: str | os.PathLike[str] | None = None,
     resume: str | os.PathLike[str] | None = None,
@@ -138,6 +143,9 @@ def train_classifier(
         residual is divided by ``V`` (see :func:`lyanet_loss`).
     node_steps : int
         RK4 steps of the baseline.
+    augment_shift : int
+        Data augmentation for both rules alike: each training image translated by a random
+        offset of up to this many pixels per batch (0: none).
     seed : int
         Seeds the initialisation-independent randomness (data order, sampled states).
     out_dir : path-like, optional
@@ -183,6 +191,7 @@ def train_classifier(
         "relative": bool(relative),
         "smooth": None if smooth is None else as_positive(smooth, name="smooth"),
         "node_steps": positive_int(node_steps, "node_steps"),
+        "augment_shift": positive_int(augment_shift, "augment_shift", allow_zero=True),
         "seed": seed,
     }
     adapter = _adapter(model, settings)
@@ -195,7 +204,9 @@ def train_classifier(
         adapter,
         opt,
         epochs=settings["epochs"],
-        train_data=train_batches(data.x_train, data.y_train, settings["batch_size"], seed),
+        train_data=train_batches(
+            data.x_train, data.y_train, settings["batch_size"], seed, settings["augment_shift"]
+        ),
         scheduler=sched,
         seed=seed + 12345,  # the sampled states' generator (the data order uses seed)
         checkpoint_dir=out,
@@ -206,15 +217,18 @@ def train_classifier(
     )
 
 
-def train_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int) -> Any:
+def train_batches(
+    x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int, shift: int = 0
+) -> Any:
     """The training batches of :func:`train_classifier`: shuffled mini-batches of ``batch_size``
     in one process; under ``torchrun`` (an initialised process group of ``world`` ranks) each
     rank's shard of every epoch, by :class:`torch.utils.data.DistributedSampler` (reshuffled
     per epoch by :func:`~lyactrl.train.fit`), in batches of ``batch_size / world``, so a step
-    still averages ``batch_size`` images over the ranks."""
+    still averages ``batch_size`` images over the ranks. ``shift > 0`` translates each image
+    by a random offset of up to ``shift`` pixels (:func:`random_shift`)."""
     rank, world = rank_and_world()
     if world == 1:
-        return _Batches(x, y, batch_size, seed)
+        return _Batches(x, y, batch_size, seed, shift)
     if batch_size % world:
         raise InvalidValueError(
             f"batch_size: expected a multiple of the world size {world} (each rank takes an "
@@ -224,7 +238,8 @@ def train_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int) 
 
     ds = TensorDataset(x, y)
     sampler = DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=True, seed=seed)
-    return DataLoader(ds, batch_size=batch_size // world, sampler=sampler)
+    loader = DataLoader(ds, batch_size=batch_size // world, sampler=sampler)
+    return ShiftedBatches(loader, shift, seed + 7919 * (rank + 1)) if shift else loader
 
 
 def _adapter(model: LyaNetClassifier, settings: dict[str, Any]) -> TrainingAdapter:
