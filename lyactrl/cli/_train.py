@@ -30,7 +30,10 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
 #: its baseline, paired"): digits over 10 seeds per configuration, MNIST over one seed each
 #: (8 epochs, the 6 000 validation images), so the MNIST choice is weak evidence.
 RULE_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
-    "digits": {"lyanet": {"lr": 1e-2, "dynamics_dropout": 0.5}, "node": {"lr": 1e-2}},
+    "digits": {
+        "lyanet": {"lr": 1e-2, "dynamics_dropout": 0.5},
+        "node": {"lr": 1e-2, "augment_shift": 1},
+    },
     "mnist": {"lyanet": {"dynamics_dropout": 0.5, "radius": 1.0}, "node": {"lr": 6e-3}},
 }
 
