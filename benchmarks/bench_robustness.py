@@ -52,6 +52,17 @@ def _machine() -> str:
     return f"{name}, {torch.get_num_threads()} torch threads"
 
 
+def _rk4(model):  # noqa: ANN001, ANN202
+    """The model's logits through RK4 with 10 steps (clean and attacked accuracy alike)."""
+    return lambda z: model(z, method="rk4", steps=10)
+
+
+def _kept(logits, y, *advs) -> list[torch.Tensor]:  # noqa: ANN001
+    """Per attack's inputs, which images keep their label."""
+    with torch.no_grad():
+        return [logits(a).argmax(-1) == y for a in advs]
+
+
 def _median_time(fn, repeats: int) -> tuple[float, object]:  # noqa: ANN001
     times, out = [], None
     for _ in range(repeats):
@@ -62,9 +73,7 @@ def _median_time(fn, repeats: int) -> tuple[float, object]:  # noqa: ANN001
 
 
 def evaluate(model, x, y, *, steps: int, n_cert: int, seed: int) -> dict:  # noqa: ANN001
-    def logits(z: torch.Tensor) -> torch.Tensor:
-        return model(z, method="rk4", steps=10)
-
+    logits = _rk4(model)
     g = torch.Generator().manual_seed(seed)
     res: dict = {"solver": "rk4, 10 steps (clean and attacked)", "curves": {}}
     for norm, grid in (("inf", LINF), ("2", L2)):
@@ -172,9 +181,7 @@ def masking_check(model, x, y, *, n: int, steps: int, seed: int) -> dict:  # noq
     10 steps for both): if the solver's gradients were masked, Square would break clearly
     more images than PGD. Also the images broken by either (the accuracy under both)."""
 
-    def logits(z: torch.Tensor) -> torch.Tensor:
-        return model(z, method="rk4", steps=10)
-
+    logits = _rk4(model)
     x, y = x[:n], y[:n]
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -186,9 +193,7 @@ def masking_check(model, x, y, *, n: int, steps: int, seed: int) -> dict:  # noq
         t1 = time.perf_counter()
         adv_s = square_attack(logits, x, y, eps=eps, iterations=SQUARE_ITERATIONS, generator=g)
         t2 = time.perf_counter()
-        with torch.no_grad():
-            ok_p = logits(adv_p).argmax(-1) == y
-            ok_s = logits(adv_s).argmax(-1) == y
+        ok_p, ok_s = _kept(logits, y, adv_p, adv_s)
         rows.append(
             {
                 "eps": eps,
@@ -219,9 +224,7 @@ def strength_check(model, x, y, *, n: int, steps: int, seed: int) -> dict:  # no
     were too weak for a model (small or misleading gradients), the stronger one would break
     clearly more of its images."""
 
-    def logits(z: torch.Tensor) -> torch.Tensor:
-        return model(z, method="rk4", steps=10)
-
+    logits = _rk4(model)
     x, y = x[:n], y[:n]
     g = torch.Generator().manual_seed(seed)
     rows = []
@@ -233,9 +236,7 @@ def strength_check(model, x, y, *, n: int, steps: int, seed: int) -> dict:  # no
             logits, x, y, eps=eps, norm=norm, steps=int(2.5 * steps), restarts=3, generator=g
         )
         t2 = time.perf_counter()
-        with torch.no_grad():
-            ok_w = logits(weak).argmax(-1) == y
-            ok_s = logits(strong).argmax(-1) == y
+        ok_w, ok_s = _kept(logits, y, weak, strong)
         rows.append(
             {
                 "norm": norm,
