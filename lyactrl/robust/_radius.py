@@ -38,7 +38,7 @@ from ._inputs import check_classifier_inputs
 from ._norms import check_norm
 from ._rates import rates_delta
 from ._sensitivity import Sensitivity, classifier_sensitivity
-from ._tube import Tube, enclose_tube
+from ._tube import Tube, enclose_tubes
 
 __all__ = ["CertifiedRadius", "certified_radius"]
 
@@ -491,10 +491,7 @@ def certified_radius(
         if not bool(correct[i]):
             continue
         yi = int(y[i])
-        tubes_i = [
-            enclose_tube(nom.system(i), nom.times, nom.traj[i], m=m, n_chunks=n_boxes)
-            for m in margins
-        ]
+        tubes_i = enclose_tubes(nom.system(i), nom.times, nom.traj[i], margins, n_boxes)
         others = torch.cat([nom.final[i, :yi], nom.final[i, yi + 1 :]])
         gap = float(nom.final[i, yi] - others.max())
         rtraj[i] = max(t.delta_for_margin(gap / _SQRT2) for t in tubes_i) / nom.gain

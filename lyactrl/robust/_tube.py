@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 
 import torch
 
@@ -31,7 +32,7 @@ from ..bounds import bound_system
 from ..bounds.jets import EPS, Jet, symmetric_upper_eig, system_jet
 from ..systems import AbstractSystem
 
-__all__ = ["Tube", "enclose_tube"]
+__all__ = ["Tube", "enclose_tube", "enclose_tubes"]
 
 #: Relative inflation of every step of the recursion (each of its few float64 operations
 #: rounds by at most ``EPS``).
@@ -143,6 +144,19 @@ def enclose_tube(
         )
     if not bool((times[1:] > times[:-1]).all()):
         raise InvalidValueError("times: expected strictly increasing times, received others")
+    return enclose_tubes(system, times, points, (m,), n_chunks)[0]
+
+
+def enclose_tubes(
+    system: AbstractSystem,
+    times: torch.Tensor,
+    points: torch.Tensor,
+    margins: Sequence[float],
+    n_chunks: int,
+) -> list[Tube]:
+    """:func:`enclose_tube` for several radii at once (inputs already checked): the segment
+    defects, which do not depend on ``m``, are bounded once, and the Jacobians of every
+    radius's chunk boxes in one batch."""
     times = times.to(torch.float64)
     points = points.to(torch.float64)
     seg_lo = torch.minimum(points[:-1], points[1:])
@@ -157,8 +171,10 @@ def enclose_tube(
     chunks = torch.tensor_split(torch.arange(h.shape[0]), n_chunks)
     chunks = [c for c in chunks if c.numel()]
     inf = torch.tensor(math.inf, dtype=torch.float64)
-    lo = torch.nextafter(torch.stack([seg_lo[c].min(0).values for c in chunks]) - m, -inf)
-    hi = torch.nextafter(torch.stack([seg_hi[c].max(0).values for c in chunks]) + m, inf)
+    core_lo = torch.stack([seg_lo[c].min(0).values for c in chunks])
+    core_hi = torch.stack([seg_hi[c].max(0).values for c in chunks])
+    lo = torch.cat([torch.nextafter(core_lo - m, -inf) for m in margins])
+    hi = torch.cat([torch.nextafter(core_hi + m, inf) for m in margins])
     J = system_jet(system, Jet.variables(lo, hi, 1)).d
     assert J is not None
     sym_lo = 0.5 * (J[0] + J[0].transpose(-1, -2))
@@ -167,6 +183,31 @@ def enclose_tube(
     mu = symmetric_upper_eig(sym_lo, sym_hi) + 4 * n * EPS * (sym_lo.abs() + sym_hi.abs()).amax(
         (-1, -2)
     )
+    bounds = torch.tensor([float(times[c[0]]) for c in chunks] + [float(times[-1])])
+    k = len(chunks)
+    tubes = []
+    for i, m in enumerate(margins):
+        part = slice(i * k, (i + 1) * k)
+        a, b = _deviation(mu[part], chunks, h, defect)
+        tubes.append(
+            Tube(
+                m=m,
+                boxes=list(zip(lo[part], hi[part], strict=True)),
+                chunk_times=bounds.to(torch.float64),
+                a=a,
+                b=b,
+                log_norm=mu[part],
+                defect=float(defect.max()),
+            )
+        )
+    return tubes
+
+
+def _deviation(
+    mu: torch.Tensor, chunks: list[torch.Tensor], h: torch.Tensor, defect: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``a, b`` of the deviation bound at every node (the recursion of the module notes, each
+    step rounded up)."""
     a = [0.0]
     b = [0.0]
     for j, c in enumerate(chunks):
@@ -176,13 +217,4 @@ def enclose_tube(
             grow, phi = math.exp(mu_j * hk) * _STEP_ROUNDING, _phi(mu_j, hk) * _STEP_ROUNDING
             a.append((a[-1] * grow + float(defect[k]) * phi) * _STEP_ROUNDING)
             b.append((b[-1] * grow + phi) * _STEP_ROUNDING)
-    bounds = torch.tensor([float(times[c[0]]) for c in chunks] + [float(times[-1])])
-    return Tube(
-        m=m,
-        boxes=list(zip(lo, hi, strict=True)),
-        chunk_times=bounds.to(torch.float64),
-        a=torch.tensor(a, dtype=torch.float64),
-        b=torch.tensor(b, dtype=torch.float64),
-        log_norm=mu,
-        defect=float(defect.max()),
-    )
+    return torch.tensor(a, dtype=torch.float64), torch.tensor(b, dtype=torch.float64)
