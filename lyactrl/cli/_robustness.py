@@ -6,6 +6,8 @@ import argparse
 import json
 from typing import Any
 
+from ..robust import ATTACKS
+
 __all__ = ["add_parser", "run", "robustness_report", "radius_label"]
 
 _SHAPES = {(1, 8, 8): "digits", (1, 28, 28): "mnist"}
@@ -26,7 +28,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--attack",
         default="pgd",
-        choices=["pgd", "square", "none"],
+        choices=[*ATTACKS, "none"],
         help="pgd, or the gradient-free square attack (L-inf only; --steps is its iterations)",
     )
     p.add_argument("--norm", default="inf", choices=["inf", "2"], help="threat norm")
@@ -185,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
             else f"{a['steps']} iterations"
         )
         print(
-            f"  {a['method'].upper() if a['method'] == 'pgd' else 'Square'} L{a['norm']} "
+            f"  {ATTACKS[a['method']]} L{a['norm']} "
             f"eps={a['eps']:g} ({how}): clean {a['clean_accuracy']:.4f}, attacked "
             f"{a['adversarial_accuracy']:.4f}"
         )

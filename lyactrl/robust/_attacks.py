@@ -25,8 +25,8 @@ from ._square import square_attack
 
 __all__ = ["pgd_attack", "AttackResult", "attack_accuracy", "ATTACKS"]
 
-#: The attacks of :func:`attack_accuracy`.
-ATTACKS = ("pgd", "square")
+#: The attacks of :func:`attack_accuracy`, by option value, with the names reports use.
+ATTACKS = {"pgd": "PGD", "square": "Square"}
 
 
 def _eps(eps: Any, x: torch.Tensor) -> torch.Tensor:
@@ -230,7 +230,7 @@ class AttackResult(ResultMixin):
             else f"{self.steps} iterations"
         )
         return (
-            f"{'PGD' if self.method == 'pgd' else 'Square'} L{self.norm} eps={self.eps:g} "
+            f"{ATTACKS[self.method]} L{self.norm} eps={self.eps:g} "
             f"({how}, solver {self.solver}): clean {self.clean_accuracy:.4f}, "
             f"attacked {self.adversarial_accuracy:.4f} on {self.n} examples"
         )
@@ -294,7 +294,7 @@ def attack_accuracy(
     x, y = check_classifier_inputs(model, x, y)
     nm = check_norm(norm)
     if attack not in ATTACKS:
-        raise InvalidValueError(f"attack: expected one of {ATTACKS}, received {attack!r}")
+        raise InvalidValueError(f"attack: expected one of {tuple(ATTACKS)}, received {attack!r}")
     if attack == "square" and nm != "inf":
         raise InvalidValueError(f"norm: the Square attack is L-inf only, received norm={nm!r}")
     bs = positive_int(batch_size, "batch_size")
@@ -328,7 +328,7 @@ def attack_accuracy(
         method=attack,
         seconds=time.perf_counter() - t0,
         message=(
-            f"empirical: {'PGD' if attack == 'pgd' else 'Square'} in L{nm} with "
+            f"empirical: {ATTACKS[attack]} in L{nm} with "
             f"eps={float(eps):g} ({steps} {'steps' if attack == 'pgd' else 'iterations'}, "
             f"{restarts if attack == 'pgd' else 1} restart(s)); examples it does not break "
             f"are not proved robust (solver: {solver})"
