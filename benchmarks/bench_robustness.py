@@ -57,6 +57,11 @@ def _rk4(model):  # noqa: ANN001, ANN202
     return lambda z: model(z, method="rk4", steps=10)
 
 
+def _premise_counts(cr) -> dict[str, int]:  # noqa: ANN001
+    """How many radii of a ``CertifiedRadius`` rest on each premise."""
+    return {p: cr.premise.count(p) for p in ("certified", "sampled", "none")}
+
+
 def _kept(logits, y, *advs) -> list[torch.Tensor]:  # noqa: ANN001
     """Per attack's inputs, which images keep their label."""
     with torch.no_grad():
@@ -100,7 +105,7 @@ def evaluate(model, x, y, *, steps: int, n_cert: int, seed: int) -> dict:  # noq
             "seconds_per_example": secs / n_cert,
             "status": str(cr.status),
             "message": cr.message,
-            "premise_counts": {p: cr.premise.count(p) for p in ("certified", "sampled", "none")},
+            "premise_counts": _premise_counts(cr),
             "sensitivity": cr.sensitivity,
         }
         for kind, rad in kinds.items():
@@ -149,10 +154,8 @@ def proved_radii(model, x, y, *, n: int, seed: int) -> dict:  # noqa: ANN001
         "seconds_per_example": secs / n,
         "status": str(proved.status),
         "message": proved.message,
-        "premise_counts": {p: proved.premise.count(p) for p in ("certified", "sampled", "none")},
-        "sampled_premise_counts": {
-            p: sampled.premise.count(p) for p in ("certified", "sampled", "none")
-        },
+        "premise_counts": _premise_counts(proved),
+        "sampled_premise_counts": _premise_counts(sampled),
         "gain": {"2": k_2, "inf": k_inf},
         "tube": sorted(set(proved.tube.tolist())),
         "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in PROVED.items()},
