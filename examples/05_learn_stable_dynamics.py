@@ -71,17 +71,18 @@ def make_data(task: Task, n_traj: int, g: torch.Generator):
 def train(task: Task, method: str, V, X, Y, steps: int, seed: int) -> tuple[nn.Module, float]:
     torch.manual_seed(seed)
     net = nn.Sequential(nn.Linear(2, 32), nn.Tanh(), nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, 2))
-    net = net.double()
+    net.double()
     f = StableDynamics(net, V, rate=task.rate) if method == "projection" else net
 
     def mse(batch):
         return ((f(batch[0]) - batch[1]) ** 2).mean()
 
-    adapter = TrainingAdapter(f, task_loss=mse)
     if method == "sampled constraint":
         box = BoxSampler([-task.half] * 2, [task.half] * 2)
         opts = dict(n_samples=256, task_loss=mse, condition_weight=10.0, margin=1e-3)
         adapter = TrainingAdapter.for_dynamics(f, 2, V, rate=task.rate, sampler=box, **opts)
+    else:
+        adapter = TrainingAdapter(f, task_loss=mse)
     t0 = time.perf_counter()
     opt = torch.optim.Adam(f.parameters(), lr=3e-3)
     adapter.fit(opt, epochs=steps, train_data=[(X, Y)], seed=seed, quiet=True)
