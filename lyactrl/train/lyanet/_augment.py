@@ -57,13 +57,18 @@ def random_shift(x: torch.Tensor, shift: int, generator: torch.Generator) -> tor
 class ShiftedBatches:
     """Batches ``(x, y)`` of ``batches`` with :func:`random_shift` applied to ``x``.
 
-    Its ``generator`` (the shifts') is what :func:`~lyactrl.train.fit` saves in checkpoints;
-    ``sampler`` is the wrapped loader's (so a ``DistributedSampler`` still reshuffles).
+    The shifts are drawn from the wrapped batches' own ``generator`` when they have one (so
+    the one generator :func:`~lyactrl.train.fit` saves in checkpoints covers order and shifts),
+    else from a new one seeded with ``seed``; ``sampler`` is the wrapped loader's (so a
+    ``DistributedSampler`` still reshuffles).
     """
 
     def __init__(self, batches: Iterable[Any], shift: int, seed: int) -> None:
         self.batches, self.shift = batches, shift
-        self.generator = torch.Generator().manual_seed(seed)
+        own = getattr(batches, "generator", None)
+        self.generator = own if isinstance(own, torch.Generator) else torch.Generator()
+        if own is not self.generator:
+            self.generator.manual_seed(seed)
         self.sampler = getattr(batches, "sampler", None)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

@@ -22,7 +22,7 @@ from ..._errors import CheckpointError, InvalidArgumentError, InvalidValueError
 from ..._tensors import as_positive, positive_int
 from .. import FitResult, LyaNetBallSampler, TrainingAdapter, fit, load_checkpoint
 from ..distributed import rank_and_world
-from ._augment import ShiftedBatches, random_shift
+from ._augment import ShiftedBatches
 from ._classifier import LyaNetClassifier, build_classifier
 from ._lyanet import (
     METHODS,
@@ -58,20 +58,17 @@ LYANET_DEFAULTS: dict[str, Any] = {
 
 
 class _Batches:
-    """Re-iterable shuffled mini-batches, randomly shifted by up to ``shift`` pixels;
-    ``generator`` (order and shifts) is saved in checkpoints by ``fit``."""
+    """Re-iterable shuffled mini-batches; ``generator`` is saved in checkpoints by ``fit``."""
 
-    def __init__(
-        self, x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int, shift: int = 0
-    ) -> None:
-        self.x, self.y, self.batch_size, self.shift = x, y, batch_size, shift
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int) -> None:
+        self.x, self.y, self.batch_size = x, y, batch_size
         self.generator = torch.Generator().manual_seed(seed)
 
     def __iter__(self):  # noqa: ANN204
         perm = torch.randperm(self.x.shape[0], generator=self.generator)
         for i in range(0, self.x.shape[0], self.batch_size):
             idx = perm[i : i + self.batch_size]
-            yield random_shift(self.x[idx], self.shift, self.generator), self.y[idx]
+            yield self.x[idx], self.y[idx]
 
     def __len__(self) -> int:
         return math.ceil(self.x.shape[0] / self.batch_size)
@@ -225,10 +222,11 @@ def train_batches(
     rank's shard of every epoch, by :class:`torch.utils.data.DistributedSampler` (reshuffled
     per epoch by :func:`~lyactrl.train.fit`), in batches of ``batch_size / world``, so a step
     still averages ``batch_size`` images over the ranks. ``shift > 0`` translates each image
-    by a random offset of up to ``shift`` pixels (:func:`random_shift`)."""
+    by a random offset of up to ``shift`` pixels (:func:`~lyactrl.train.lyanet.random_shift`)."""
     rank, world = rank_and_world()
     if world == 1:
-        return _Batches(x, y, batch_size, seed, shift)
+        batches = _Batches(x, y, batch_size, seed)
+        return ShiftedBatches(batches, shift, seed) if shift else batches
     if batch_size % world:
         raise InvalidValueError(
             f"batch_size: expected a multiple of the world size {world} (each rank takes an "
