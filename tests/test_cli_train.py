@@ -158,3 +158,25 @@ def test_resume_picks_up_the_checkpoint(tmp_path, capsys):
     for key in before:
         assert torch.equal(before[key], after[key])
     assert again["test_accuracy"] == first["test_accuracy"]
+
+
+def test_official_preset_replaces_the_tuned_settings(tmp_path, capsys):
+    base = ["train", "--dataset", "digits", "--epochs", "1", "--quiet", "--method", "lyanet"]
+    out = tmp_path / "official"
+    code = main([*base, "--out", str(out), "--preset", "official", "--n-states", "4"])
+    assert code == 0
+    cfg = load_checkpoint(out / "last.pt").metadata["config"]
+    assert (cfg["model"]["dynamics"], cfg["model"]["context_dim"]) == ("official", 128 * 128)
+    tr = cfg["training"]
+    assert (tr["optimizer"], tr["lr_schedule"], tr["gain_schedule"]) == ("nero", "step", True)
+    assert tr["rate"] == pytest.approx(3.8593, abs=1e-4) and tr["n_states"] == 4
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["rate"] == tr["rate"] and 0.0 <= metrics["test_accuracy"] <= 1.0
+    model, _ = load_classifier(out / "last.pt")
+    assert float(model.dynamics.gain) < 100.0  # the schedule lowered it
+    capsys.readouterr()
+    code = main([*base, "--out", str(tmp_path / "bad"), "--preset", "paper"])
+    assert code == EXIT_BAD_INPUT
+    assert "--preset: expected one of ('tuned', 'official'), received 'paper'" in (
+        capsys.readouterr().err
+    )

@@ -10,7 +10,11 @@ from typing import Any
 
 from .._errors import InvalidValueError
 
-__all__ = ["add_parser", "run", "MODEL_DEFAULTS", "RULE_DEFAULTS", "SETTINGS"]
+__all__ = ["add_parser", "run", "MODEL_DEFAULTS", "RULE_DEFAULTS", "SETTINGS", "PRESETS"]
+
+#: ``--preset``: lyactrl's settings tuned on validation (``RULE_DEFAULTS``), or the official
+#: LyaNet code's classification setting (``lyactrl.train.lyanet.official_preset``).
+PRESETS = ("tuned", "official")
 
 #: Architecture per data set (identical for both training rules).
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -55,6 +59,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None, help="directory with the MNIST idx files")
     p.add_argument("--epochs", type=int, default=None, help="epochs (default: the benchmark's)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--preset",
+        default="tuned",
+        help="tuned (lyactrl's flow and settings, tuned on validation; the default) or "
+        "official (the official LyaNet code's flow, sampler, loss, gain schedule and Nero)",
+    )
     p.add_argument("--quiet", action="store_true", help="print only the final JSON line")
     p.add_argument("--resume", action="store_true", help="continue from DIR/last.pt when it exists")
     g = p.add_argument_group(
@@ -100,9 +110,15 @@ def _defaults() -> tuple[dict[str, dict[str, Any]], dict[str, Any], tuple[str, .
 
 
 def _settings(
-    dataset: str, method: str, epochs: int | None, settings: dict[str, Any] | None = None
+    dataset: str,
+    method: str,
+    epochs: int | None,
+    settings: dict[str, Any] | None = None,
+    preset: str = "tuned",
 ) -> tuple[dict, dict]:
     train_defaults, lyanet_defaults, methods = _defaults()
+    if preset not in PRESETS:
+        raise InvalidValueError(f"--preset: expected one of {PRESETS}, received {preset!r}")
     if dataset not in MODEL_DEFAULTS:
         raise InvalidValueError(
             f"--dataset: expected one of {tuple(MODEL_DEFAULTS)}, received {dataset!r}"
@@ -110,12 +126,20 @@ def _settings(
     if method not in methods:
         raise InvalidValueError(f"--method: expected one of {methods}, received {method!r}")
     train = dict(train_defaults[dataset], **lyanet_defaults)
+    arch = dict(MODEL_DEFAULTS[dataset])
+    rule = RULE_DEFAULTS.get(dataset, {}).get(method, {})
+    if preset == "official":
+        from ..train.lyanet import official_preset
+
+        official = official_preset(10, method=method)  # both data sets have 10 classes
+        arch.update(official["model"])
+        train.update({k: v for k, v in official["train"].items() if k != "method"})
+        rule = {}
     if epochs is not None:
         if epochs < 1:
             raise InvalidValueError(f"--epochs: expected a positive int, received {epochs}")
         train["epochs"] = epochs
-    arch = dict(MODEL_DEFAULTS[dataset])
-    chosen = dict(RULE_DEFAULTS.get(dataset, {}).get(method, {}), **(settings or {}))
+    chosen = dict(rule, **(settings or {}))
     for name, value in chosen.items():
         if name not in SETTINGS:
             raise InvalidValueError(
@@ -143,6 +167,7 @@ def train_and_evaluate(
     quiet: bool = True,
     resume: bool = False,
     settings: dict[str, Any] | None = None,
+    preset: str = "tuned",
 ) -> dict[str, Any]:
     """What ``lyactrl train`` does; returns the metrics written to ``out/metrics.json``.
 
@@ -150,7 +175,9 @@ def train_and_evaluate(
     ``LYANET_DEFAULTS``), then the rule's own (:data:`RULE_DEFAULTS`), then ``settings`` by
     name (:data:`SETTINGS`: the learning rate, the flow's dropout, and LyaNet's rate, radius
     and states per image); they are validated where they are used (``build_classifier``,
-    ``train_classifier``).
+    ``train_classifier``). ``preset="official"`` replaces the rule's own settings by the
+    official LyaNet code's (``lyactrl.train.lyanet.official_preset``); ``settings`` still
+    apply over them.
 
     Examples
     --------
@@ -162,7 +189,7 @@ def train_and_evaluate(
     from ..train.checkpoint import write_json
     from ..train.lyanet import build_classifier, load_dataset, train_classifier
 
-    arch, train = _settings(dataset, method, epochs, settings)
+    arch, train = _settings(dataset, method, epochs, settings, preset)
     data = load_dataset(dataset, data_dir=data_dir, seed=0)
     mean = data.x_train.mean(dim=(0, 2, 3)).tolist()
     std = data.x_train.std(dim=(0, 2, 3)).tolist()
@@ -245,6 +272,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         quiet=args.quiet,
         resume=args.resume,
+        preset=args.preset,
         settings={k: getattr(args, k) for k in SETTINGS if getattr(args, k) is not None},
     )
     if args.quiet:

@@ -80,6 +80,7 @@ class FitOptions:
     grad_clip: float | None = None
     extra_state: dict[str, Any] = dataclasses.field(default_factory=dict)
     callback: Callable[[int, dict[str, float], torch.Generator], None] | None = None
+    step_callback: Callable[[int, dict[str, float]], None] | None = None
     metrics_path: Path | None = None
     config: dict[str, Any] = dataclasses.field(default_factory=dict)
     find_unused_parameters: bool = False
@@ -256,6 +257,8 @@ def _train_epoch(run: _Run, runner: Any) -> dict[str, float] | None:
         optimizer.step()
         run.step += 1
         n_steps += 1
+        if opts.step_callback is not None:
+            opts.step_callback(run.step, diag)
         for k, v in diag.items():
             sums[k] = sums.get(k, 0.0) + float(v)
     if opts.scheduler is not None:
@@ -415,6 +418,7 @@ def fit(
     grad_clip: float | None = None,
     extra_state: dict[str, Any] | None = None,
     callback: Callable[[int, dict[str, float], torch.Generator], None] | None = None,
+    step_callback: Callable[[int, dict[str, float]], None] | None = None,
     metrics_path: str | os.PathLike[str] | None = None,
     config: dict[str, Any] | None = None,
     find_unused_parameters: bool = False,
@@ -471,6 +475,11 @@ def fit(
         :class:`CounterexampleBuffer`) saved in checkpoints.
     callback : callable, optional
         ``callback(epoch, record, generator)`` after each epoch, before the checkpoint.
+    step_callback : callable, optional
+        ``step_callback(step, diagnostics)`` after each optimiser step (``step`` counted from 1
+        over the whole run, ``diagnostics`` the loss's, global under DDP), e.g. a
+        :class:`~lyactrl.train.lyanet.GainSchedule`. Whatever it changes must live in the
+        model, the optimizer or ``extra_state`` to survive a resume.
     metrics_path : path-like, optional
         Metrics JSON (``checkpoint_dir/metrics.json`` by default).
     config : dict, optional

@@ -18,7 +18,9 @@ from ._classifier import MLPDynamics as MLPDynamics
 from ._classifier import Normalize as Normalize
 from ._classifier import VertexDynamics as VertexDynamics
 from ._classifier import build_classifier as build_classifier
+from ._classifier_fit import LR_SCHEDULES as LR_SCHEDULES
 from ._classifier_fit import LYANET_DEFAULTS as LYANET_DEFAULTS
+from ._classifier_fit import OPTIMIZERS as OPTIMIZERS
 from ._classifier_fit import TRAIN_DEFAULTS as TRAIN_DEFAULTS
 from ._classifier_fit import evaluate_classifier as evaluate_classifier
 from ._classifier_fit import load_classifier as load_classifier
@@ -39,6 +41,10 @@ from ._lyanet import lyanet_loss as lyanet_loss
 from ._lyanet import lyapunov_residual as lyapunov_residual
 from ._lyanet import node_loss as node_loss
 from ._lyanet import sample_states as sample_states
+from ._official import GainSchedule as GainSchedule
+from ._official import OfficialDynamics as OfficialDynamics
+from ._official import official_preset as official_preset
+from ._official import official_rate as official_rate
 from ._toy import SCALE as SCALE
 from ._toy import TOY_POTENTIALS as TOY_POTENTIALS
 from ._toy import WINDOW as WINDOW

@@ -22,6 +22,7 @@ from ..._tensors import as_positive, positive_int, unit_fraction
 from ...conditions import ExponentialStability
 from ...lyapunov import AbstractCandidate, CrossEntropy, SquaredError
 from ...systems import NeuralSystem
+from ._official import OfficialDynamics
 
 __all__ = [
     "LyaNetClassifier",
@@ -36,7 +37,7 @@ __all__ = [
 ]
 
 ENCODERS = ("mlp", "cnn")
-DYNAMICS = ("vertex", "mlp")
+DYNAMICS = ("vertex", "mlp", "official")
 POTENTIALS = ("cross_entropy", "squared_error")
 #: torchdiffeq solvers accepted by :meth:`LyaNetClassifier.integrate` (``dopri5`` adaptive).
 ODE_METHODS = ("rk4", "euler", "midpoint", "dopri5")
@@ -363,6 +364,7 @@ def build_classifier(
     channels: Sequence[int] = (32, 64),
     scale: float = 10.0,
     speed: float = 2.0,
+    gain: float = 100.0,
     horizon: float = 1.0,
     potential: str = "cross_entropy",
     mean: Sequence[float] | None = None,
@@ -379,17 +381,22 @@ def build_classifier(
         Number of classes.
     encoder : {"mlp", "cnn"}
         A two-layer MLP (digits) or a small two-convolution CNN (MNIST-sized images).
-    dynamics : {"vertex", "mlp"}
-        :class:`VertexDynamics` or :class:`MLPDynamics`.
+    dynamics : {"vertex", "mlp", "official"}
+        :class:`VertexDynamics`, :class:`MLPDynamics` or the official code's flow
+        :class:`OfficialDynamics` (which needs ``context_dim = dynamics_hidden ** 2``; its
+        vertices are at ``scale``, and the encoder's context is linear, without the final
+        ReLU; see :func:`official_preset`).
     context_dim, hidden, dynamics_hidden : int
         Widths of the context, the encoder's hidden layer and the dynamics' hidden layer.
     dynamics_dropout : float
-        Dropout probability in the hidden layer of :class:`VertexDynamics` while training
-        (``dynamics="vertex"`` only).
+        Dropout probability in the hidden layer(s) of the flow while training
+        (``dynamics="vertex"`` or ``"official"``).
     channels : sequence of two int
         Channels of the CNN encoder's two convolutions.
     scale, speed : float
         Vertex scale and speed of :class:`VertexDynamics`.
+    gain : float
+        The initial gain of :class:`OfficialDynamics` (``dynamics="official"`` only).
     horizon : float
         Integration time ``T``.
     potential : {"cross_entropy", "squared_error"}
@@ -420,10 +427,10 @@ def build_classifier(
     }
     chans = _channels(channels)
     drop = unit_fraction(dynamics_dropout, "dynamics_dropout")
-    if drop and dynamics != "vertex":
+    if drop and dynamics == "mlp":
         raise InvalidValueError(
             f"dynamics_dropout: expected 0 with dynamics={dynamics!r} (dropout is a setting of "
-            f"the vertex dynamics), received {dynamics_dropout!r}"
+            f"the vertex and official dynamics), received {dynamics_dropout!r}"
         )
     c = shape[0]
     mean = [0.0] * c if mean is None else [float(m) for m in mean]
@@ -442,6 +449,7 @@ def build_classifier(
         "channels": chans,
         "scale": as_positive(scale, name="scale"),
         "speed": as_positive(speed, name="speed"),
+        "gain": as_positive(gain, name="gain"),
         "horizon": float(horizon),
         "potential": potential,
         "mean": mean,
@@ -472,28 +480,31 @@ def _channels(channels: Sequence[int]) -> list[int]:
 
 
 def _encoder(cfg: dict[str, Any]) -> nn.Module:
-    """The MLP or the two-convolution CNN of ``cfg`` (both end in a ReLU context)."""
+    """The MLP or the two-convolution CNN of ``cfg``: both end in a ReLU context, except under
+    the official flow, whose context is a linear map (as the official code's parameter map)."""
     c, h, w = cfg["input_shape"]
     if cfg["encoder"] == "mlp":
-        return nn.Sequential(
+        layers: list[nn.Module] = [
             nn.Flatten(),
             nn.Linear(c * h * w, cfg["hidden"]),
             nn.ReLU(),
             nn.Linear(cfg["hidden"], cfg["context_dim"]),
+        ]
+    else:
+        c1, c2 = cfg["channels"]
+        layers = [
+            nn.Conv2d(c, c1, 3, padding=1),
             nn.ReLU(),
-        )
-    c1, c2 = cfg["channels"]
-    return nn.Sequential(
-        nn.Conv2d(c, c1, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(c1, c2, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(c2 * (h // 4) * (w // 4), cfg["context_dim"]),
-        nn.ReLU(),
-    )
+            nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(c2 * (h // 4) * (w // 4), cfg["context_dim"]),
+        ]
+    if cfg["dynamics"] != "official":
+        layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
 
 
 def _assemble(cfg: dict[str, Any]) -> LyaNetClassifier:
@@ -508,6 +519,15 @@ def _assemble(cfg: dict[str, Any]) -> LyaNetClassifier:
             scale=cfg["scale"],
             speed=cfg["speed"],
             dropout=cfg["dynamics_dropout"],
+        )
+    elif cfg["dynamics"] == "official":
+        dyn = OfficialDynamics(
+            k,
+            ctx,
+            hidden=hid,
+            dropout=cfg["dynamics_dropout"],
+            vertex=cfg["scale"],
+            gain=cfg.get("gain", 100.0),
         )
     else:
         dyn = MLPDynamics(k, ctx, hidden=hid)

@@ -32,8 +32,11 @@ from ._lyanet import (
     node_loss,
     sample_states,
 )
+from ._official import GainSchedule, OfficialDynamics
 
 __all__ = [
+    "OPTIMIZERS",
+    "LR_SCHEDULES",
     "train_classifier",
     "evaluate_classifier",
     "load_classifier",
@@ -46,6 +49,12 @@ TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
     "digits": {"epochs": 60, "batch_size": 64, "lr": 3e-3, "weight_decay": 0.0},
     "mnist": {"epochs": 8, "batch_size": 128, "lr": 2e-3, "weight_decay": 0.0},
 }
+#: Optimisers of :func:`train_classifier`: AdamW (lyactrl's), Nero (the official LyaNet code's,
+#: from ``pytorch-optimizer``).
+OPTIMIZERS = ("adamw", "nero")
+#: Learning-rate schedules: warm-up then cosine (lyactrl's), or a tenth at half the epochs
+#: (the official code's).
+LR_SCHEDULES = ("cosine", "step")
 #: LyaNet's settings (ignored by the ``node`` rule).
 LYANET_DEFAULTS: dict[str, Any] = {
     "rate": 2.0,
@@ -86,6 +95,34 @@ def _warmup_cosine(epochs: int):  # noqa: ANN202
     return factor
 
 
+def _step_at_half(epochs: int):  # noqa: ANN202
+    """Learning-rate factor per epoch: 1, then 0.1 from half the epochs on (rounded down)."""
+    half = epochs // 2
+    return lambda epoch: 1.0 if epoch < half else 0.1
+
+
+def _optimizer(model: LyaNetClassifier, settings: dict[str, Any]) -> torch.optim.Optimizer:
+    """AdamW, or Nero with the weight constraints on the kernels of more than two dimensions
+    only (as the official code groups them: biases and matrices unconstrained)."""
+    if settings["optimizer"] == "adamw":
+        return torch.optim.AdamW(
+            model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"]
+        )
+    from pytorch_optimizer import Nero
+
+    if settings["weight_decay"]:
+        raise InvalidValueError(
+            f"weight_decay: expected 0 with optimizer='nero' (Nero has none), received "
+            f"{settings['weight_decay']!r}"
+        )
+    kernels = [p for p in model.parameters() if p.ndim > 2]
+    rest = [p for p in model.parameters() if p.ndim <= 2]
+    groups = [{"params": rest, "constraints": False}]
+    if kernels:
+        groups.append({"params": kernels, "constraints": True})
+    return Nero(groups, lr=settings["lr"], beta=0.9)
+
+
 def _check_model(model: Any) -> LyaNetClassifier:
     if not isinstance(model, LyaNetClassifier):
         raise InvalidArgumentError(
@@ -112,6 +149,9 @@ def train_classifier(
     smooth: float | None = 4.0,
     node_steps: int = 10,
     augment_shift: int = 0,
+    optimizer: str = "adamw",
+    lr_schedule: str = "cosine",
+    gain_schedule: bool = False,
     seed: int = 0,
     out_dir: str | os.PathLike[str] | None = None,
     resume: str | os.PathLike[str] | None = None,
@@ -130,8 +170,7 @@ def train_classifier(
         :class:`LyaNetBallSampler` around ``eta(0)``, no ODE solve. ``node``: cross-entropy of
         ``eta(T)`` through ``node_steps`` RK4 steps.
     epochs, batch_size, lr, weight_decay
-        AdamW with a linear warm-up (10 % of the epochs) and a cosine decay per epoch,
-        shared by both rules.
+        The optimiser's settings, shared by both rules.
     smooth : float or None
         Sharpness of the smooth hinge ``softplus(smooth r) / smooth`` on the residual; ``None``
         for the plain hinge ``ReLU(r)``.
@@ -143,6 +182,15 @@ def train_classifier(
     augment_shift : int
         Data augmentation for both rules alike: each training image translated by a random
         offset of up to this many pixels per batch (0: none).
+    optimizer : {"adamw", "nero"}
+        AdamW, or the official LyaNet code's Nero (``pytorch-optimizer``; ``beta`` 0.9, the
+        weight constraints on convolution kernels only, no weight decay).
+    lr_schedule : {"cosine", "step"}
+        A linear warm-up over 10 % of the epochs then a cosine decay per epoch, or the
+        official code's: the learning rate divided by 10 from half the epochs on.
+    gain_schedule : bool
+        Move the gain of :class:`OfficialDynamics` after every step by :class:`GainSchedule`
+        (the official code's schedule; needs ``dynamics="official"``).
     seed : int
         Seeds the initialisation-independent randomness (data order, sampled states).
     out_dir : path-like, optional
@@ -189,22 +237,39 @@ def train_classifier(
         "smooth": None if smooth is None else as_positive(smooth, name="smooth"),
         "node_steps": positive_int(node_steps, "node_steps"),
         "augment_shift": positive_int(augment_shift, "augment_shift", allow_zero=True),
+        "optimizer": choice(optimizer, "optimizer", OPTIMIZERS),
+        "lr_schedule": choice(lr_schedule, "lr_schedule", LR_SCHEDULES),
+        "gain_schedule": bool(gain_schedule),
         "seed": seed,
     }
+    if settings["gain_schedule"] and (
+        not isinstance(model.dynamics, OfficialDynamics) or settings["method"] != "lyanet"
+    ):
+        raise InvalidValueError(
+            "gain_schedule: expected method='lyanet' (the schedule follows its violation share) "
+            f"and a model with OfficialDynamics, received method={settings['method']!r} with "
+            f"{type(model.dynamics).__name__}"
+        )
     adapter = _adapter(model, settings)
-    opt = torch.optim.AdamW(
-        model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"]
+    opt = _optimizer(model, settings)
+    factor = _warmup_cosine if settings["lr_schedule"] == "cosine" else _step_at_half
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor(settings["epochs"]))
+    batches = train_batches(
+        data.x_train, data.y_train, settings["batch_size"], seed, settings["augment_shift"]
     )
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _warmup_cosine(settings["epochs"]))
+    schedule = None
+    if settings["gain_schedule"]:
+        schedule = GainSchedule(
+            model.dynamics, epochs=settings["epochs"], steps_per_epoch=len(batches)
+        )
     out = None if out_dir is None else Path(out_dir)
     return fit(
         adapter,
         opt,
         epochs=settings["epochs"],
-        train_data=train_batches(
-            data.x_train, data.y_train, settings["batch_size"], seed, settings["augment_shift"]
-        ),
+        train_data=batches,
         scheduler=sched,
+        step_callback=schedule,
         seed=seed + 12345,  # the sampled states' generator (the data order uses seed)
         checkpoint_dir=out,
         resume=resume,
