@@ -77,14 +77,26 @@ def _median_time(fn, repeats: int) -> tuple[float, object]:  # noqa: ANN001
     return sorted(times)[len(times) // 2], out
 
 
-def evaluate(model, x, y, *, steps: int, n_cert: int, seed: int) -> dict:  # noqa: ANN001
+def evaluate(model, x, y, *, steps: int, restarts: int, n_cert: int, seed: int) -> dict:  # noqa: ANN001
     logits = _rk4(model)
     g = torch.Generator().manual_seed(seed)
-    res: dict = {"solver": "rk4, 10 steps (clean and attacked)", "curves": {}}
+    res: dict = {
+        "solver": "rk4, 10 steps (clean and attacked)",
+        "pgd": {"steps": steps, "restarts": restarts},
+        "curves": {},
+    }
     for norm, grid in (("inf", LINF), ("2", L2)):
         res["curves"][norm] = [
             attack_accuracy(
-                logits, x, y, eps=e, norm=norm, steps=steps, generator=g, solver="rk4, 10 steps"
+                logits,
+                x,
+                y,
+                eps=e,
+                norm=norm,
+                steps=steps,
+                restarts=restarts,
+                generator=g,
+                solver="rk4, 10 steps",
             ).to_dict()
             for e in grid
         ]
@@ -218,11 +230,11 @@ def masking_check(model, x, y, *, n: int, steps: int, seed: int) -> dict:  # noq
 
 
 #: (norm, eps) of the attack-strength check: PGD at the benchmark's settings against a stronger
-#: PGD (2.5x the steps, 3 restarts) on the same images.
+#: PGD (2.5x the steps, 2 more restarts) on the same images.
 STRENGTH = [("inf", 0.1), ("inf", 0.2), ("2", 0.5), ("2", 1.0), ("2", 2.0), ("2", 4.0)]
 
 
-def strength_check(model, x, y, *, n: int, steps: int, seed: int) -> dict:  # noqa: ANN001
+def strength_check(model, x, y, *, n: int, steps: int, restarts: int, seed: int) -> dict:  # noqa: ANN001
     """How much a stronger PGD changes the accuracy (RK4, 10 steps): if the benchmark's PGD
     were too weak for a model (small or misleading gradients), the stronger one would break
     clearly more of its images."""
@@ -233,10 +245,19 @@ def strength_check(model, x, y, *, n: int, steps: int, seed: int) -> dict:  # no
     rows = []
     for norm, eps in STRENGTH:
         t0 = time.perf_counter()
-        weak = pgd_attack(logits, x, y, eps=eps, norm=norm, steps=steps, generator=g)
+        weak = pgd_attack(
+            logits, x, y, eps=eps, norm=norm, steps=steps, restarts=restarts, generator=g
+        )
         t1 = time.perf_counter()
         strong = pgd_attack(
-            logits, x, y, eps=eps, norm=norm, steps=int(2.5 * steps), restarts=3, generator=g
+            logits,
+            x,
+            y,
+            eps=eps,
+            norm=norm,
+            steps=int(2.5 * steps),
+            restarts=restarts + 2,
+            generator=g,
         )
         t2 = time.perf_counter()
         ok_w, ok_s = _kept(logits, y, weak, strong)
@@ -251,7 +272,14 @@ def strength_check(model, x, y, *, n: int, steps: int, seed: int) -> dict:  # no
                 "strong_seconds": t2 - t1,
             }
         )
-    return {"n": n, "steps": steps, "strong_steps": int(2.5 * steps), "restarts": 3, "rows": rows}
+    return {
+        "n": n,
+        "steps": steps,
+        "restarts": restarts,
+        "strong_steps": int(2.5 * steps),
+        "strong_restarts": restarts + 2,
+        "rows": rows,
+    }
 
 
 def lipschitz_timings(model, repeats: int) -> dict:  # noqa: ANN001
@@ -333,7 +361,8 @@ def main() -> None:
     ap.add_argument("--work", default="/tmp/bench_robustness")
     ap.add_argument("--n-attack", type=int, default=360)
     ap.add_argument("--n-cert", type=int, default=200)
-    ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--steps", type=int, default=100, help="PGD steps of the sweeps")
+    ap.add_argument("--restarts", type=int, default=3, help="PGD restarts of the sweeps")
     ap.add_argument("--n-proved", type=int, default=20, help="images with proved premises")
     ap.add_argument("--masking", type=int, default=100, help="images for PGD beside Square")
     ap.add_argument("--masking-only", action="store_true", help="only the masking check")
@@ -366,7 +395,13 @@ def main() -> None:
         if args.strength_only:
             results["models"][name] = {
                 "strength": strength_check(
-                    model, x, y, n=min(args.masking, x.shape[0]), steps=args.steps, seed=0
+                    model,
+                    x,
+                    y,
+                    n=min(args.masking, x.shape[0]),
+                    steps=args.steps,
+                    restarts=args.restarts,
+                    seed=0,
                 )
             }
             print(json.dumps({name: results["models"][name]}), flush=True)
@@ -379,7 +414,15 @@ def main() -> None:
             if args.masking_only:
                 results["models"][name] = {"masking": check}
                 continue
-        r = evaluate(model, x, y, steps=args.steps, n_cert=min(args.n_cert, x.shape[0]), seed=0)
+        r = evaluate(
+            model,
+            x,
+            y,
+            steps=args.steps,
+            restarts=args.restarts,
+            n_cert=min(args.n_cert, x.shape[0]),
+            seed=0,
+        )
         if args.n_proved > 0:
             r["proved"] = proved_radii(model, x, y, n=min(args.n_proved, x.shape[0]), seed=0)
             print(json.dumps({method: r["proved"]}), flush=True)

@@ -37,7 +37,24 @@ from _common import machine  # noqa: E402
 
 from lyactrl.cli._train import MODEL_DEFAULTS  # noqa: E402
 from lyactrl.train import build_classifier, evaluate_classifier, train_classifier  # noqa: E402
-from lyactrl.train.lyanet import LYANET_DEFAULTS, TRAIN_DEFAULTS, load_dataset  # noqa: E402
+from lyactrl.train.lyanet import (  # noqa: E402
+    LYANET_DEFAULTS,
+    TRAIN_DEFAULTS,
+    load_dataset,
+    official_preset,
+    official_rate,
+)
+
+
+def _official(method: str, hidden: int) -> tuple[str, dict, dict]:
+    """The official code's setting of a rule (``official_preset``), with a flow of ``hidden``
+    units (the preset's 128 costs 20x more per LyaNet step on 2 CPU cores); the decay check
+    uses the official rate for both rules."""
+    preset = official_preset(10, method=method)
+    model = dict(preset["model"], dynamics_hidden=hidden, context_dim=hidden * hidden)
+    train = dict(preset["train"], rate=official_rate(10))
+    return train.pop("method"), model, train
+
 
 #: name -> (training rule, build_classifier overrides, train_classifier overrides)
 CONFIGS: dict[str, tuple[str, dict, dict]] = {
@@ -59,7 +76,35 @@ CONFIGS: dict[str, tuple[str, dict, dict]] = {
         {"dynamics_dropout": 0.5},
         {"lr": 1e-2, "augment_shift": 1},
     ),
+    "lyanet-d0.5-rad1-sh1": (
+        "lyanet",
+        {"dynamics_dropout": 0.5},
+        {"radius": 1.0, "augment_shift": 1},
+    ),
+    "lyanet-d0.5-rad1-sh2": (
+        "lyanet",
+        {"dynamics_dropout": 0.5},
+        {"radius": 1.0, "augment_shift": 2},
+    ),
+    "lyanet-rad1-sh1": ("lyanet", {}, {"radius": 1.0, "augment_shift": 1}),
+    "lyanet-d0.3-rad1-sh1": (
+        "lyanet",
+        {"dynamics_dropout": 0.3},
+        {"radius": 1.0, "augment_shift": 1},
+    ),
+    "lyanet-d0.5-rad1-sh1-r3": (
+        "lyanet",
+        {"dynamics_dropout": 0.5},
+        {"radius": 1.0, "augment_shift": 1, "rate": 3.0},
+    ),
+    "lyanet-d0.5-rad1-sh1-lr4e-3": (
+        "lyanet",
+        {"dynamics_dropout": 0.5},
+        {"radius": 1.0, "augment_shift": 1, "lr": 4e-3},
+    ),
     "node": ("node", {}, {}),
+    "node-lr6e-3-sh1": ("node", {}, {"lr": 6e-3, "augment_shift": 1}),
+    "node-lr6e-3-sh2": ("node", {}, {"lr": 6e-3, "augment_shift": 2}),
     "node-lr6e-3": ("node", {}, {"lr": 6e-3}),
     "node-lr1e-2": ("node", {}, {"lr": 1e-2}),
     "node-lr1e-2-sh1": ("node", {}, {"lr": 1e-2, "augment_shift": 1}),
@@ -68,7 +113,11 @@ CONFIGS: dict[str, tuple[str, dict, dict]] = {
     "node-d0.5-lr1.5e-3": ("node", {"dynamics_dropout": 0.5}, {"lr": 1.5e-3}),
     "node-d0.5": ("node", {"dynamics_dropout": 0.5}, {}),
     "node-d0.3": ("node", {"dynamics_dropout": 0.3}, {}),
+    "official-lyanet-h32": _official("lyanet", 32),
+    "official-node-h32": _official("node", 32),
 }
+#: times at which argmax eta(t) is scored (dopri5), the paper's convergence figure
+TIMES = (0.05, 0.1, 0.25, 0.5, 1.0)
 
 
 def run(dataset: str, config: str, seed: int, split: int, val: float, data_dir, epochs) -> dict:
@@ -94,7 +143,15 @@ def run(dataset: str, config: str, seed: int, split: int, val: float, data_dir, 
     start = time.perf_counter()
     res = train_classifier(model, data, method=method, seed=seed, quiet=True, **train)
     seconds = time.perf_counter() - start
-    ev = evaluate_classifier(model, x_eval, y_eval, steps=(1, 10), rate=train["rate"])
+    ev = evaluate_classifier(model, x_eval, y_eval, steps=(1, 2, 4, 10, 20), rate=train["rate"])
+    model.eval()
+    with torch.no_grad():
+        times = torch.tensor((0.0, *TIMES)) * model.horizon
+        traj = model.integrate(model.context(x_eval), method="dopri5", times=times)[0]
+    acc_t = {
+        str(t): float((traj[:, i + 1].argmax(-1) == y_eval).double().mean())
+        for i, t in enumerate(TIMES)
+    }
     return {
         "dataset": dataset,
         "config": config,
@@ -106,6 +163,11 @@ def run(dataset: str, config: str, seed: int, split: int, val: float, data_dir, 
         "epochs": train["epochs"],
         "acc10": ev["accuracy_rk4"]["10"],
         "acc1": ev["accuracy_rk4"]["1"],
+        "acc_rk4": ev["accuracy_rk4"],
+        "acc_dopri5": ev["accuracy_dopri5"],
+        "nfe_dopri5": ev["nfe_dopri5"],
+        "acc_t": acc_t,
+        "gain": float(getattr(model.dynamics, "gain", float("nan"))),
         "decay_fraction": ev["decay_fraction"],
         "train_seconds": seconds,
         "epoch_seconds_median": statistics.median(h["epoch_seconds"] for h in res.history),
