@@ -141,3 +141,16 @@ class ResidualMLPField(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.A(x) + self.net(x)
+
+
+def three_stripes(n: int = 40, seed: int = 0):  # noqa: ANN201
+    """A tiny separable image data set: 4 x 4 images, class ``k`` lights row ``k`` (3
+    classes); the first 12 images double as the test set."""
+    from lyactrl.train.lyanet import Dataset
+
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 3
+    x = 0.15 * torch.rand(n, 1, 4, 4, generator=g)
+    for k in range(3):
+        x[:, 0, k, :] += (y == k).float().unsqueeze(1) * 0.8
+    return Dataset("tiny", x, y, x[:0], y[:0], x[:12], y[:12], 3)

@@ -6,6 +6,7 @@ import re
 
 import pytest
 import torch
+from reference_systems import three_stripes
 
 import lyactrl
 from lyactrl.train import (
@@ -20,17 +21,6 @@ from lyactrl.train import (
     sample_states,
     train_classifier,
 )
-from lyactrl.train.lyanet import Dataset
-
-
-def _tiny(n: int = 40, seed: int = 0) -> Dataset:
-    g = torch.Generator().manual_seed(seed)
-    y = torch.arange(n) % 3
-    x = 0.15 * torch.rand(n, 1, 4, 4, generator=g)
-    x[:, 0, 0, :] += (y == 0).float().unsqueeze(1) * 0.8
-    x[:, 0, 1, :] += (y == 1).float().unsqueeze(1) * 0.8
-    x[:, 0, 2, :] += (y == 2).float().unsqueeze(1) * 0.8
-    return Dataset("tiny", x, y, x[:0], y[:0], x[:12], y[:12], 3)
 
 
 def _model(seed: int = 0, **kw) -> LyaNetClassifier:
@@ -56,7 +46,7 @@ def test_potential_gradients_match_autograd(seed):
 
 def test_residual_matches_exponential_stability():
     model = _model(potential="cross_entropy")
-    data = _tiny()
+    data = three_stripes()
     x, y = data.x_train[:1], int(data.y_train[0])
     eta = LyaNetBallSampler(torch.zeros(3), 8.0).sample(
         50, generator=torch.Generator().manual_seed(0)
@@ -78,7 +68,7 @@ def test_squared_error_potential_targets_the_vertex():
 
 
 def test_training_lowers_the_violation_rate():
-    data = _tiny()
+    data = three_stripes()
     model = _model(seed=1)
     before = evaluate_classifier(model, data.x_train, data.y_train, steps=(2,), radius=6.0)
     train_classifier(model, data, method="lyanet", epochs=25, batch_size=10, lr=3e-2, radius=6.0)
@@ -89,7 +79,7 @@ def test_training_lowers_the_violation_rate():
 
 def test_lyanet_loss_solves_no_ode_and_node_loss_backprops_through_rk4():
     model = _model()
-    data = _tiny()
+    data = three_stripes()
     calls = {"n": 0}
     hook = model.dynamics.register_forward_hook(lambda *a: calls.__setitem__("n", calls["n"] + 1))
     loss, frac = lyanet_loss(model, data.x_train[:5], data.y_train[:5], n_states=4)
@@ -105,7 +95,7 @@ def test_lyanet_loss_solves_no_ode_and_node_loss_backprops_through_rk4():
 
 
 def test_system_for_works_with_check_sampled():
-    data = _tiny()
+    data = three_stripes()
     model = _model(seed=2)
     train_classifier(model, data, epochs=25, batch_size=10, lr=3e-2, radius=6.0)
     x, y = data.x_test[:1], int(data.y_test[0])
@@ -132,7 +122,7 @@ def test_system_for_works_with_check_sampled():
 
 def test_solvers_count_evaluations_and_agree():
     model = _model()
-    x = _tiny().x_test
+    x = three_stripes().x_test
     ctx = model.context(x)
     _, nfe = model.integrate(ctx, method="rk4", steps=5)
     assert nfe == 20
@@ -145,7 +135,7 @@ def test_solvers_count_evaluations_and_agree():
 
 
 def test_checkpoint_round_trip(tmp_path):
-    data = _tiny()
+    data = three_stripes()
     model = _model()
     res = train_classifier(model, data, epochs=2, batch_size=20, out_dir=tmp_path)
     assert res.epochs == 2 and (tmp_path / "last.pt").is_file()
@@ -163,15 +153,15 @@ def test_bad_arguments():
     with pytest.raises(TypeError, match="encoder"):
         LyaNetClassifier("not a module", torch.nn.Linear(2, 2), 2)
     with pytest.raises(ValueError, match="method"):
-        train_classifier(_model(), _tiny(), method="sgd", epochs=1)
+        train_classifier(_model(), three_stripes(), method="sgd", epochs=1)
     with pytest.raises(TypeError, match="data"):
         train_classifier(_model(), [1, 2], epochs=1)
     with pytest.raises(lyactrl.UnknownArgumentError):
-        train_classifier(_model(), _tiny(), epochz=1)
+        train_classifier(_model(), three_stripes(), epochz=1)
 
 
 def test_classifier_is_attackable_in_pixel_space():
-    data = _tiny()
+    data = three_stripes()
     model = _model(seed=3)
     train_classifier(model, data, epochs=10, batch_size=10, lr=3e-2, radius=6.0)
     model.eval()
@@ -236,7 +226,7 @@ def _direct_lyanet_loss(model, x, y, *, rate, radius, n, around, relative, smoot
     ],
 )
 def test_lyanet_loss_is_the_hinge_of_grad_v_dot_f_plus_rate_v(around, relative, smooth, potential):
-    data = _tiny()
+    data = three_stripes()
     x, y = data.x_train[:6], data.y_train[:6]
     opts = dict(rate=1.5, radius=3.0, around=around, relative=relative, smooth=smooth)
     grads = []
@@ -258,7 +248,7 @@ def test_lyanet_loss_is_the_hinge_of_grad_v_dot_f_plus_rate_v(around, relative, 
 
 
 def test_lyanet_loss_is_a_condition_loss_of_exponential_stability():
-    model, data = _model(seed=5), _tiny()
+    model, data = _model(seed=5), three_stripes()
     x, y = data.x_train[:4], data.y_train[:4]
     states = sample_states(model, y, 3, radius=2.0, generator=torch.Generator().manual_seed(1))
     cond = model.condition_for_contexts(
@@ -315,7 +305,7 @@ def test_dynamics_dropout_acts_while_training_only_and_survives_a_checkpoint(tmp
     drop.eval()
     plain.eval()
     assert torch.equal(drop.dynamics(eta, ctx), plain.dynamics(eta, ctx))
-    res = train_classifier(drop, _tiny(), epochs=1, batch_size=20, out_dir=tmp_path)
+    res = train_classifier(drop, three_stripes(), epochs=1, batch_size=20, out_dir=tmp_path)
     assert res.status == "completed"
     loaded, _ = load_classifier(tmp_path / "last.pt")
     assert loaded.config["dynamics_dropout"] == 0.5
@@ -333,7 +323,7 @@ def test_seeded_building_and_training_leave_the_global_rng_alone():
     b = build_classifier((1, 4, 4), 3, seed=11)
     for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         assert torch.equal(pa, pb)
-    train_classifier(a, _tiny(), epochs=1, batch_size=20)
+    train_classifier(a, three_stripes(), epochs=1, batch_size=20)
     assert torch.equal(torch.random.get_rng_state(), state)
 
 
@@ -348,7 +338,7 @@ def test_strategies_are_validated_against_their_registry():
         with pytest.raises(lyactrl.InvalidValueError, match=re.escape(str(registry))):
             build_classifier((1, 4, 4), 3, **kw)
     with pytest.raises(lyactrl.InvalidValueError, match="Did you mean 'lyanet'"):
-        train_classifier(_model(), _tiny(), method="lyanat", epochs=1)
+        train_classifier(_model(), three_stripes(), method="lyanat", epochs=1)
     with pytest.raises(lyactrl.InvalidValueError, match="method"):
         _model().integrate(torch.zeros(2, 8), method="rk5")
 

@@ -9,25 +9,16 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference_systems import three_stripes
 
 from lyactrl.train import build_classifier, fit, train_classifier
 from lyactrl.train.lyanet import (
-    Dataset,
     GainSchedule,
     OfficialDynamics,
     load_classifier,
     official_preset,
     official_rate,
 )
-
-
-def _tiny(n: int = 40, seed: int = 0) -> Dataset:
-    g = torch.Generator().manual_seed(seed)
-    y = torch.arange(n) % 3
-    x = 0.15 * torch.rand(n, 1, 4, 4, generator=g)
-    for k in range(3):
-        x[:, 0, k, :] += (y == k).float().unsqueeze(1) * 0.8
-    return Dataset("tiny", x, y, x[:0], y[:0], x[:12], y[:12], 3)
 
 
 def _official_model(seed: int = 0, gain: float = 100.0, encoder: str = "mlp"):
@@ -141,7 +132,7 @@ def test_official_training_resumes_exactly_with_nero_and_the_schedules(tmp_path)
     kw = dict(preset["train"], epochs=4, batch_size=20, n_states=8, seed=3)
     ref = _official_model()
     torch.manual_seed(0)  # the flow's dropout draws from the global RNG, which fit restores
-    res = train_classifier(ref, _tiny(), out_dir=tmp_path / "ref", **kw)
+    res = train_classifier(ref, three_stripes(), out_dir=tmp_path / "ref", **kw)
     # each record holds the learning rate set for the next epoch: a tenth from epoch 2 on
     assert res.status == "completed" and [h["lr"] for h in res.history] == pytest.approx(
         [1e-2, 1e-3, 1e-3, 1e-3]
@@ -149,7 +140,11 @@ def test_official_training_resumes_exactly_with_nero_and_the_schedules(tmp_path)
     assert float(ref.dynamics.gain) < 100.0  # lowered in the first half
     resumed = _official_model(seed=9)  # everything must come from the checkpoint
     train_classifier(
-        resumed, _tiny(), out_dir=tmp_path / "run", resume=tmp_path / "ref" / "last.pt.prev", **kw
+        resumed,
+        three_stripes(),
+        out_dir=tmp_path / "run",
+        resume=tmp_path / "ref" / "last.pt.prev",
+        **kw,
     )
     for (name, a), b in zip(ref.state_dict().items(), resumed.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
@@ -160,7 +155,7 @@ def test_official_training_resumes_exactly_with_nero_and_the_schedules(tmp_path)
 
 def test_nero_constrains_the_convolution_kernels_only():
     model = _official_model(encoder="cnn", gain=1.0)  # the baseline's gain
-    res = train_classifier(model, _tiny(), method="node", optimizer="nero", epochs=1)
+    res = train_classifier(model, three_stripes(), method="node", optimizer="nero", epochs=1)
     assert res.status == "completed" and res.steps == 1
     for name, p in model.named_parameters():
         if p.ndim > 2:  # centred and of unit norm per output channel
@@ -178,7 +173,10 @@ def test_fit_calls_the_step_callback_after_every_step():
     from lyactrl.train.lyanet import lyanet_condition_loss
 
     adapter = TrainingAdapter(model, lyanet_condition_loss(model, n_states=4))
-    batches = [(_tiny().x_train[i : i + 10], _tiny().y_train[i : i + 10]) for i in (0, 10, 20)]
+    batches = [
+        (three_stripes().x_train[i : i + 10], three_stripes().y_train[i : i + 10])
+        for i in (0, 10, 20)
+    ]
     fit(
         adapter,
         torch.optim.SGD(model.parameters(), lr=1e-3),
@@ -198,12 +196,14 @@ def test_misuse_is_named():
         GainSchedule(torch.nn.Linear(2, 2), epochs=2, steps_per_epoch=1)
     vertex = build_classifier((1, 4, 4), 3, context_dim=8, hidden=16, dynamics_hidden=8)
     with pytest.raises(ValueError, match="gain_schedule: expected method='lyanet'"):
-        train_classifier(vertex, _tiny(), epochs=1, gain_schedule=True)
+        train_classifier(vertex, three_stripes(), epochs=1, gain_schedule=True)
     with pytest.raises(ValueError, match="gain_schedule: expected method='lyanet'"):
-        train_classifier(_official_model(), _tiny(), method="node", epochs=1, gain_schedule=True)
+        train_classifier(
+            _official_model(), three_stripes(), method="node", epochs=1, gain_schedule=True
+        )
     with pytest.raises(ValueError, match="optimizer"):
-        train_classifier(vertex, _tiny(), epochs=1, optimizer="sgd")
+        train_classifier(vertex, three_stripes(), epochs=1, optimizer="sgd")
     with pytest.raises(ValueError, match="lr_schedule"):
-        train_classifier(vertex, _tiny(), epochs=1, lr_schedule="linear")
+        train_classifier(vertex, three_stripes(), epochs=1, lr_schedule="linear")
     with pytest.raises(ValueError, match="weight_decay: expected 0 with optimizer='nero'"):
-        train_classifier(vertex, _tiny(), epochs=1, optimizer="nero", weight_decay=1e-4)
+        train_classifier(vertex, three_stripes(), epochs=1, optimizer="nero", weight_decay=1e-4)
