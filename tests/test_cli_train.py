@@ -9,8 +9,9 @@ import torch
 
 from lyactrl._results import EXIT_BAD_INPUT
 from lyactrl.cli import main
-from lyactrl.cli._train import RULE_DEFAULTS
+from lyactrl.cli._train import RULE_DEFAULTS, _settings
 from lyactrl.train import load_checkpoint, load_classifier
+from lyactrl.train.lyanet import load_digits
 
 KEYS = {
     "test_accuracy",
@@ -60,7 +61,6 @@ def test_train_digits_one_epoch(tmp_path, capsys, method):
     assert ck.metadata["config"]["model"]["dynamics_dropout"] == own.get("dynamics_dropout", 0.0)
     model, _ = load_classifier(out / "last.pt")
     torch.load(out / "last.pt", weights_only=True)
-    from lyactrl.train.lyanet import load_digits
 
     data = load_digits()
     acc = float((model.predict(data.x_test, steps=10) == data.y_test).double().mean())
@@ -161,21 +161,36 @@ def test_resume_picks_up_the_checkpoint(tmp_path, capsys):
 
 
 def test_official_preset_replaces_the_tuned_settings(tmp_path, capsys):
-    base = ["train", "--dataset", "digits", "--epochs", "1", "--quiet", "--method", "lyanet"]
+    """LyaNet's official settings replace the tuned ones (and explicit options still apply);
+    end to end, the baseline's official preset (gain 1: a flow cheap to solve) trains, is
+    scored at the official tolerance and reloads."""
+    arch, train = _settings("digits", "lyanet", 1, {"n_states": 4}, "official")
+    assert (arch["dynamics"], arch["context_dim"], arch["gain"]) == ("official", 128 * 128, 100.0)
+    assert (train["optimizer"], train["lr_schedule"], train["gain_schedule"]) == (
+        "nero",
+        "step",
+        True,
+    )
+    assert train["rate"] == pytest.approx(3.8593, abs=1e-4) and train["n_states"] == 4
+    assert "dynamics_dropout" in arch and train["lr"] == 1e-2  # not the tuned lr
+    base = ["train", "--dataset", "digits", "--epochs", "1", "--quiet", "--preset", "official"]
     out = tmp_path / "official"
-    code = main([*base, "--out", str(out), "--preset", "official", "--n-states", "4"])
-    assert code == 0
+    assert main([*base, "--method", "node", "--out", str(out)]) == 0
     cfg = load_checkpoint(out / "last.pt").metadata["config"]
-    assert (cfg["model"]["dynamics"], cfg["model"]["context_dim"]) == ("official", 128 * 128)
-    tr = cfg["training"]
-    assert (tr["optimizer"], tr["lr_schedule"], tr["gain_schedule"]) == ("nero", "step", True)
-    assert tr["rate"] == pytest.approx(3.8593, abs=1e-4) and tr["n_states"] == 4
+    assert (cfg["model"]["dynamics"], cfg["model"]["gain"]) == ("official", 1.0)
+    assert (cfg["training"]["optimizer"], cfg["training"]["batch_size"]) == ("nero", 128)
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["rate"] == tr["rate"] and 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert metrics["dopri5_tolerance"] == {"rtol": 1e-3, "atol": 1e-3}
+    assert 0.2 < metrics["test_accuracy"] <= 1.0  # one epoch beats chance (0.1)
     model, _ = load_classifier(out / "last.pt")
-    assert float(model.dynamics.gain) < 100.0  # the schedule lowered it
+    acc = float(
+        (model.predict(load_digits().x_test, steps=10) == load_digits().y_test).double().mean()
+    )
+    assert acc == pytest.approx(metrics["test_accuracy"])
     capsys.readouterr()
-    code = main([*base, "--out", str(tmp_path / "bad"), "--preset", "paper"])
+    code = main(
+        [*base[:-2], "--method", "lyanet", "--out", str(tmp_path / "bad"), "--preset", "paper"]
+    )
     assert code == EXIT_BAD_INPUT
     assert "--preset: expected one of ('tuned', 'official'), received 'paper'" in (
         capsys.readouterr().err

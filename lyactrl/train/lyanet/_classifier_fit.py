@@ -354,6 +354,8 @@ def evaluate_classifier(
     n_states: int = 16,
     n_times: int = 21,
     batch_size: int = 1000,
+    rtol: float = 1e-5,
+    atol: float = 1e-6,
     seed: int = 0,
 ) -> dict[str, Any]:
     """Accuracy per solver, the sampled violation rate and measured exponential decay.
@@ -383,6 +385,9 @@ def evaluate_classifier(
         Times along each trajectory where the decay is checked.
     batch_size : int
         Inputs evaluated at once.
+    rtol, atol : float
+        Tolerances of the dopri5 solve (a stiff flow, such as the official code's at a high
+        gain, needs many steps at tight tolerances; the official code scores at 1e-3).
     seed : int
         Seeds the held-out states.
 
@@ -412,7 +417,7 @@ def evaluate_classifier(
         ctx = model.context(xb)
         for s in steps:
             preds[str(s)].append(model.integrate(ctx, method="rk4", steps=s)[0][:, -1].argmax(-1))
-        traj, nfe = model.integrate(ctx, method="dopri5", times=times)
+        traj, nfe = model.integrate(ctx, method="dopri5", times=times, rtol=rtol, atol=atol)
         dopri.append(traj[:, -1].argmax(-1))
         nfes.append(nfe)
         decays.append(_decays(model, traj, yb, times, rate))
