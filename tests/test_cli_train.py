@@ -164,7 +164,7 @@ def test_official_preset_replaces_the_tuned_settings(tmp_path, capsys):
     """LyaNet's official settings replace the tuned ones (and explicit options still apply);
     end to end, the baseline's official preset (gain 1: a flow cheap to solve) trains, is
     scored at the official tolerance and reloads."""
-    arch, train = _settings("digits", "lyanet", 1, {"n_states": 4}, "official")
+    arch, train, _ = _settings("digits", "lyanet", 1, {"n_states": 4}, "official")
     assert (arch["dynamics"], arch["context_dim"], arch["gain"]) == ("official", 128 * 128, 100.0)
     assert (train["optimizer"], train["lr_schedule"], train["gain_schedule"]) == (
         "nero",

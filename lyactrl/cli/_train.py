@@ -15,9 +15,6 @@ __all__ = ["add_parser", "run", "MODEL_DEFAULTS", "RULE_DEFAULTS", "SETTINGS", "
 #: ``--preset``: lyactrl's settings tuned on validation (``RULE_DEFAULTS``), or the official
 #: LyaNet code's classification setting (``lyactrl.train.lyanet.official_preset``).
 PRESETS = ("tuned", "official")
-#: (rtol, atol) of the dopri5 evaluation per preset: the official flow at its high gain is
-#: stiff, so it is scored at the official code's validation tolerance.
-DOPRI5_TOLERANCE = {"tuned": (1e-5, 1e-6), "official": (1e-3, 1e-3)}
 
 #: Architecture per data set (identical for both training rules).
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -122,7 +119,8 @@ def _settings(
     epochs: int | None,
     settings: dict[str, Any] | None = None,
     preset: str = "tuned",
-) -> tuple[dict, dict]:
+) -> tuple[dict, dict, dict]:
+    """The model, training and scoring (``evaluate_classifier``) settings of a run."""
     train_defaults, lyanet_defaults, methods = _defaults()
     if preset not in PRESETS:
         raise InvalidValueError(f"--preset: expected one of {PRESETS}, received {preset!r}")
@@ -135,12 +133,14 @@ def _settings(
     train = dict(train_defaults[dataset], **lyanet_defaults)
     arch = dict(MODEL_DEFAULTS[dataset])
     rule = RULE_DEFAULTS.get(dataset, {}).get(method, {})
+    score: dict[str, Any] = {}
     if preset == "official":
         from ..train.lyanet import official_preset
 
         official = official_preset(10, method=method)  # both data sets have 10 classes
         arch.update(official["model"])
         train.update({k: v for k, v in official["train"].items() if k != "method"})
+        score = official["evaluate"]
         rule = {}
     if epochs is not None:
         if epochs < 1:
@@ -160,7 +160,7 @@ def _settings(
                 f"states), received it with --method {method}"
             )
         (arch if part == "model" else train)[name] = value
-    return arch, train
+    return arch, train, score
 
 
 def train_and_evaluate(
@@ -196,7 +196,7 @@ def train_and_evaluate(
     from ..train.checkpoint import write_json
     from ..train.lyanet import build_classifier, load_dataset, train_classifier
 
-    arch, train = _settings(dataset, method, epochs, settings, preset)
+    arch, train, score = _settings(dataset, method, epochs, settings, preset)
     data = load_dataset(dataset, data_dir=data_dir, seed=0)
     mean = data.x_train.mean(dim=(0, 2, 3)).tolist()
     std = data.x_train.std(dim=(0, 2, 3)).tolist()
@@ -217,8 +217,9 @@ def train_and_evaluate(
         **train,
     )
     train_seconds = time.perf_counter() - start
-    tol = DOPRI5_TOLERANCE[preset]
-    metrics = _metrics(model, data, res, train, dataset=dataset, method=method, seed=seed, tol=tol)
+    metrics = _metrics(
+        model, data, res, train, dataset=dataset, method=method, seed=seed, score=score
+    )
     metrics.update(train_seconds=train_seconds, checkpoint=str(last))
     write_json(outdir / "metrics.json", metrics)
     return metrics
@@ -233,7 +234,7 @@ def _metrics(
     dataset: str,
     method: str,
     seed: int,
-    tol: tuple[float, float],
+    score: dict[str, Any],
 ) -> dict[str, Any]:
     """Test-set figures of a trained classifier (accuracies per solver, violation rates)."""
     from ..train import evaluate_classifier
@@ -245,9 +246,8 @@ def _metrics(
         rate=train["rate"],
         radius=train["radius"],
         around=train["around"],
-        rtol=tol[0],
-        atol=tol[1],
         seed=seed,
+        **score,
     )
     epoch_seconds = [float(h["epoch_seconds"]) for h in res.history]
     metrics = {
@@ -261,7 +261,7 @@ def _metrics(
         "accuracy_rk4": ev["accuracy_rk4"],
         "accuracy_dopri5": ev["accuracy_dopri5"],
         "nfe_dopri5": ev["nfe_dopri5"],
-        "dopri5_tolerance": {"rtol": tol[0], "atol": tol[1]},
+        "dopri5_tolerance": ev["dopri5_tolerance"],
         "violation_rate": ev["violation_rate"],
         "violation_states": ev["violation_states"],
         "violation_rate_ball": ev["violation_rate_ball"],

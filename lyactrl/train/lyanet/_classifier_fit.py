@@ -360,8 +360,10 @@ def evaluate_classifier(
 ) -> dict[str, Any]:
     """Accuracy per solver, the sampled violation rate and measured exponential decay.
 
-    Returns a dict with ``accuracy_rk4`` (steps -> accuracy), ``accuracy_dopri5`` and its mean
-    ``nfe_dopri5`` per batch of ``batch_size``, ``violation_rate`` (share of held-out states
+    Returns a dict with ``accuracy_rk4`` (steps -> accuracy), ``accuracy_dopri5``, its mean
+    ``nfe_dopri5`` per batch of ``batch_size`` and its ``dopri5_tolerance``, ``accuracy_along``
+    (time -> accuracy of ``argmax eta(t)`` on the dopri5 trajectory, at ``n_times`` times in
+    ``[0, T]``), ``violation_rate`` (share of held-out states
     whose residual is > 0: ``n_states`` per test input, drawn like the training states by
     :func:`sample_states` with ``radius`` and ``around``; a statistical figure),
     ``violation_rate_ball`` (the same on the ball of ``ball_radius`` around ``eta(0)``, drawn
@@ -418,7 +420,7 @@ def evaluate_classifier(
         for s in steps:
             preds[str(s)].append(model.integrate(ctx, method="rk4", steps=s)[0][:, -1].argmax(-1))
         traj, nfe = model.integrate(ctx, method="dopri5", times=times, rtol=rtol, atol=atol)
-        dopri.append(traj[:, -1].argmax(-1))
+        dopri.append(traj.argmax(-1))  # (batch, times): the prediction at every time
         nfes.append(nfe)
         decays.append(_decays(model, traj, yb, times, rate))
         for out, smp, ar in ((viol, None, around), (viol_ball, ball, "origin")):
@@ -437,8 +439,13 @@ def evaluate_classifier(
     model.train(was_training)
     return {
         "accuracy_rk4": {s: _accuracy(torch.cat(p), y) for s, p in preds.items()},
-        "accuracy_dopri5": _accuracy(torch.cat(dopri), y),
+        "accuracy_dopri5": _accuracy(torch.cat(dopri)[:, -1], y),
+        "accuracy_along": {
+            f"{float(t):g}": _accuracy(col, y)
+            for t, col in zip(times, torch.cat(dopri).T, strict=True)
+        },
         "nfe_dopri5": float(sum(nfes) / len(nfes)),
+        "dopri5_tolerance": {"rtol": float(rtol), "atol": float(atol)},
         "violation_rate": float(torch.cat(viol).to(torch.float64).mean()),
         "violation_states": int(torch.cat(viol).numel()),
         "violation_rate_ball": float(torch.cat(viol_ball).to(torch.float64).mean()),
